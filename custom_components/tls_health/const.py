@@ -1,0 +1,24 @@
+"""Constants of TLS Health."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+DOMAIN: Final = "tls_health"
+LOGGER = logging.getLogger(__package__)
+
+CONF_URL: Final = "url"
+CONF_SERVER_NAME: Final = "server_name"
+CONF_ADDRESS: Final = "address"
+CONF_CA_FILE: Final = "ca_file"
+CONF_SCAN_INTERVAL: Final = "scan_interval"
+CONF_WARNING_DAYS: Final = "warning_days"
+CONF_CRITICAL_DAYS: Final = "critical_days"
+CONF_SCAN_LEGACY: Final = "scan_legacy"
+
+DEFAULT_SCAN_INTERVAL: Final = timedelta(hours=1)
+MIN_SCAN_INTERVAL: Final = timedelta(minutes=1)
+DEFAULT_WARNING_DAYS: Final = 14
+DEFAULT_CRITICAL_DAYS: Final = 7

@@ -1,0 +1,1 @@
+"""Probe engine: inspects an HTTPS endpoint; pure asyncio, no Home Assistant import."""

@@ -1,0 +1,176 @@
+"""Typed, immutable results of one inspection of an HTTPS endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+import ipaddress
+from typing import Any
+
+
+class Verdict(StrEnum):
+    """The one classification of a probe. Values are a public contract (sensor states)."""
+
+    OK = "ok"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    CERTIFICATE_NOT_YET_VALID = "certificate_not_yet_valid"
+    HOSTNAME_MISMATCH = "hostname_mismatch"
+    SELF_SIGNED = "self_signed"
+    UNTRUSTED_ISSUER = "untrusted_issuer"
+    INCOMPLETE_CHAIN = "incomplete_chain"
+    HANDSHAKE_FAILED = "handshake_failed"
+    CONNECTION_REFUSED = "connection_refused"
+    TIMEOUT = "timeout"
+    DNS_FAILURE = "dns_failure"
+    NETWORK_UNREACHABLE = "network_unreachable"
+
+    @property
+    def reached_tls(self) -> bool:
+        """Whether a certificate was received (the verdict judges it)."""
+        return self not in UNREACHED_VERDICTS
+
+
+UNREACHED_VERDICTS = frozenset(
+    {
+        Verdict.HANDSHAKE_FAILED,
+        Verdict.CONNECTION_REFUSED,
+        Verdict.TIMEOUT,
+        Verdict.DNS_FAILURE,
+        Verdict.NETWORK_UNREACHABLE,
+    }
+)
+
+
+def is_ip_address(value: str) -> bool:
+    """Return True for an IPv4 or IPv6 literal (without brackets)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """What to inspect: host and port, with an optional SNI name, pinned IP and private CA file."""
+
+    host: str
+    port: int = 443
+    server_name: str | None = None
+    address: str | None = None
+    ca_file: str | None = None
+
+    @property
+    def sni(self) -> str | None:
+        """Name sent in SNI and checked against the certificate; None for a bare IP."""
+        name = self.server_name or self.host
+        return None if is_ip_address(name) else name
+
+    @property
+    def expected_name(self) -> str:
+        """Name (DNS or IP) the certificate must cover."""
+        return self.server_name or self.host
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timings:
+    """Milliseconds per phase; None when the phase did not run."""
+
+    dns_ms: float | None = None
+    connect_ms: float | None = None
+    tls_ms: float | None = None
+    http_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateInfo:
+    """One certificate of the served chain, as parsed with `cryptography`."""
+
+    subject: str
+    issuer: str
+    common_name: str | None
+    sans: tuple[str, ...]
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    key_type: str
+    key_size: int | None
+    signature_algorithm: str | None
+    sha256: str
+    is_ca: bool
+    self_issued: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProtocolSupport:
+    """Which protocol versions the server accepts; None when not tested or undetermined."""
+
+    tls1_0: bool | None = None
+    tls1_1: bool | None = None
+    tls1_3: bool | None = None
+
+    @property
+    def legacy_enabled(self) -> bool:
+        """Whether TLS 1.0 or 1.1 is accepted."""
+        return bool(self.tls1_0 or self.tls1_1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpInfo:
+    """The HTTP answer on the same URL."""
+
+    status: int | None = None
+    hsts: bool = False
+    hsts_max_age: int | None = None
+    redirects_to_https: bool | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeReport:
+    """Everything one probe found. `details` fills the placeholders of translated texts."""
+
+    target: Target
+    checked_at: datetime
+    verdict: Verdict
+    detail: str
+    details: dict[str, str] = field(default_factory=dict)
+    address: str | None = None
+    timings: Timings = field(default_factory=Timings)
+    tls_version: str | None = None
+    cipher: str | None = None
+    alpn: str | None = None
+    protocols: ProtocolSupport = field(default_factory=ProtocolSupport)
+    chain: tuple[CertificateInfo, ...] = ()
+    chain_in_order: bool | None = None
+    placeholder: bool = False
+    http: HttpInfo | None = None
+
+    @property
+    def leaf(self) -> CertificateInfo | None:
+        """The server's own certificate."""
+        return self.chain[0] if self.chain else None
+
+    @property
+    def earliest_expiry(self) -> datetime | None:
+        """The first not_after of the served chain (an intermediate may expire first)."""
+        return min((cert.not_after for cert in self.chain), default=None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the stable schema of `scripts/probe --json` and `tls_health.inspect`."""
+        data = asdict(self)
+        data["checked_at"] = self.checked_at.isoformat()
+        data["earliest_expiry"] = _iso(self.earliest_expiry)
+        data["target"]["ca_file"] = self.target.ca_file
+        for cert in data["chain"]:
+            cert["not_before"] = cert["not_before"].isoformat()
+            cert["not_after"] = cert["not_after"].isoformat()
+            cert["sans"] = list(cert["sans"])
+        data["chain"] = list(data["chain"])
+        data["verdict"] = str(self.verdict)
+        return data
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

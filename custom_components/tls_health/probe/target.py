@@ -1,0 +1,78 @@
+"""Turn what a user types (URL or host[:port]) into a Target."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .models import Target, is_ip_address
+
+DEFAULT_PORT = 443
+MAX_HOST_LENGTH = 253
+
+
+class InvalidTargetError(ValueError):
+    """The text is not a usable https URL or host[:port]; the message is the reason key."""
+
+
+def parse_target(
+    text: str,
+    *,
+    server_name: str | None = None,
+    address: str | None = None,
+    ca_file: str | None = None,
+) -> Target:
+    """Parse `https://host[:port][/path]`, `host[:port]`, `[v6]:port` or a bare IPv6 literal."""
+    text = text.strip()
+    if not text:
+        raise InvalidTargetError("empty")
+    if "://" not in text:
+        text = f"//{text}" if not _bare_ipv6(text) else f"//[{text}]"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as err:
+        raise InvalidTargetError(
+            "invalid_port" if "port" in str(err).lower() else "invalid_url"
+        ) from err
+    if parts.scheme not in ("", "https"):
+        raise InvalidTargetError("not_https")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise InvalidTargetError("invalid_url")
+    if not is_ip_address(host):
+        host = _idna(host)
+    if port == 0:
+        raise InvalidTargetError("invalid_port")
+    if address is not None:
+        address = address.strip().strip("[]") or None
+        if address is not None and not is_ip_address(address):
+            raise InvalidTargetError("invalid_address")
+    server_name = (server_name or "").strip().rstrip(".") or None
+    if server_name is not None and not is_ip_address(server_name):
+        server_name = _idna(server_name)
+    return Target(
+        host=host,
+        port=port or DEFAULT_PORT,
+        server_name=server_name,
+        address=address,
+        ca_file=(ca_file or "").strip() or None,
+    )
+
+
+def _bare_ipv6(text: str) -> bool:
+    return text.count(":") > 1 and not text.startswith("[")
+
+
+def _idna(host: str) -> str:
+    """Lower-case A-label form of a DNS name."""
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError as err:
+        raise InvalidTargetError("invalid_host") from err
+    labels = ascii_host.split(".")
+    if len(ascii_host) > MAX_HOST_LENGTH or not all(
+        label and len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum()  # noqa: PLR2004
+        for label in labels
+    ):
+        raise InvalidTargetError("invalid_host")
+    return ascii_host
