@@ -1,0 +1,606 @@
+"""The Prober: DNS, TCP, TLS handshake, chain judgement, legacy scan and HTTP, each time-bound."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+import errno
+import os
+import socket
+import ssl
+import time
+from typing import Any, Final
+import warnings
+
+from cryptography import x509
+
+from . import http
+from .connection import HandshakeEOFError, PlainStream, Stream, TlsStream, open_tcp
+from .models import (
+    HttpInfo,
+    ProbeReport,
+    ProtocolSupport,
+    Target,
+    Timings,
+    Verdict,
+    is_ip_address,
+)
+from .verify import (
+    Judgement,
+    TrustStore,
+    UnparsableCertificateError,
+    chain_in_order,
+    describe,
+    judge,
+    load_ca_file,
+    load_default_trust,
+    parse_certificates,
+)
+
+type SockAddr = tuple[str, int] | tuple[str, int, int, int]
+type Address = tuple[socket.AddressFamily, SockAddr]
+
+ALPN_PROTOCOLS: Final = ["h2", "http/1.1"]
+LEGACY_CIPHERS: Final = "DEFAULT:@SECLEVEL=0"
+HTTPS_PORT: Final = 443
+HTTP_PORT: Final = 80
+_DER: Final = 2  # _ssl.ENCODING_DER
+_UNREACHABLE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
+_PLAIN_HTTP_DETAIL: Final = "server answered plain HTTP, not TLS"
+# Handshake failures a server that only speaks TLS 1.0/1.1 causes; the legacy scan then tells.
+_LEGACY_SUSPECT_REASONS: Final = frozenset(
+    {
+        "tlsv1 alert protocol version",
+        "unsupported protocol",
+        "sslv3 alert handshake failure",
+        "connection closed",
+        "connection reset",
+    }
+)
+_REASON_HINTS: Final = {
+    "tlsv1 alert protocol version": "the server refused every TLS version offered (1.2, 1.3)",
+    "unsupported protocol": "the server only offers an obsolete TLS version",
+    "sslv3 alert handshake failure": "the server found no common cipher or protocol setting",
+    "tlsv1 unrecognized name": "the server does not know the name sent in SNI",
+    "tlsv1 alert internal error": "the server failed during the handshake",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Contexts:
+    """Client contexts, built once in the executor and shared by every probe."""
+
+    main: ssl.SSLContext
+    http1: ssl.SSLContext
+    tls1_0: ssl.SSLContext
+    tls1_1: ssl.SSLContext
+
+
+@dataclass(slots=True)
+class _CaEntry:
+    stamp: tuple[int, int] | None
+    trust: TrustStore
+    error: str | None
+
+
+@dataclass(slots=True)
+class _Report:
+    """Mutable accumulator of one probe; frozen into a ProbeReport at the end."""
+
+    target: Target
+    checked_at: datetime
+    details: dict[str, str] = field(default_factory=dict)
+    address: str | None = None
+    timings: Timings = field(default_factory=Timings)
+    tls_version: str | None = None
+    cipher: str | None = None
+    alpn: str | None = None
+    protocols: ProtocolSupport = field(default_factory=ProtocolSupport)
+    note: str | None = None
+
+    def time(self, **values: float | None) -> None:
+        self.timings = replace(self.timings, **values)
+
+    def finish(self, verdict: Verdict, detail: str, **extra: object) -> ProbeReport:
+        details = {"host": self.target.host, "port": str(self.target.port), **self.details}
+        if self.note:
+            detail = f"{detail} ({self.note})"
+        return ProbeReport(
+            target=self.target,
+            checked_at=self.checked_at,
+            verdict=verdict,
+            detail=detail,
+            details=details,
+            address=self.address,
+            timings=self.timings,
+            tls_version=self.tls_version,
+            cipher=self.cipher,
+            alpn=self.alpn,
+            protocols=self.protocols,
+            **extra,  # type: ignore[arg-type]
+        )
+
+
+class _StepFailedError(Exception):
+    """A network step ended the probe with a verdict."""
+
+    def __init__(self, verdict: Verdict, detail: str, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.verdict = verdict
+        self.detail = detail
+        self.reason = reason
+
+
+def _client_context(alpn: list[str] | None) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # verified afterwards with cryptography
+    if alpn:
+        context.set_alpn_protocols(alpn)
+    return context
+
+
+def _legacy_context(version: ssl.TLSVersion) -> ssl.SSLContext:
+    context = _client_context(None)
+    context.set_ciphers(LEGACY_CIPHERS)
+    with warnings.catch_warnings():
+        # Pinning TLS 1.0/1.1 is deprecated in the ssl module; here it is the point.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = version
+        context.maximum_version = version
+    return context
+
+
+def _build() -> tuple[_Contexts, TrustStore]:
+    contexts = _Contexts(
+        main=_client_context(ALPN_PROTOCOLS),
+        http1=_client_context(["http/1.1"]),
+        tls1_0=_legacy_context(ssl.TLSVersion.TLSv1),
+        tls1_1=_legacy_context(ssl.TLSVersion.TLSv1_1),
+    )
+    return contexts, load_default_trust()
+
+
+def _ssl_reason(err: ssl.SSLError) -> str:
+    """Return the OpenSSL reason text, e.g. 'wrong version number'."""
+    text = str(err.args[1]) if len(err.args) > 1 else str(err)
+    if "] " in text:
+        text = text.split("] ", 1)[1]
+    text = text.split(" (_ssl.c", 1)[0].strip()
+    return text or (err.reason or type(err).__name__).lower().replace("_", " ")
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+class Prober:
+    """Inspects HTTPS endpoints. Create once with `await Prober.create()`, probe many times."""
+
+    def __init__(self, contexts: _Contexts, trust: TrustStore) -> None:
+        """Use `create` (it builds the contexts and trust store off the event loop)."""
+        self._contexts = contexts
+        self._trust = trust
+        self._ca_cache: dict[str, _CaEntry] = {}
+
+    @classmethod
+    async def create(cls) -> Prober:
+        """Build every SSLContext and the default trust store in the executor, once."""
+        loop = asyncio.get_running_loop()
+        contexts, trust = await loop.run_in_executor(None, _build)
+        return cls(contexts, trust)
+
+    async def probe(  # noqa: PLR0913
+        self,
+        target: Target,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 - a budget per step, applied inside
+        scan_legacy: bool = True,
+        check_http: bool = True,
+        check_redirect: bool = False,
+        http_port: int = HTTP_PORT,
+        now: datetime | None = None,
+    ) -> ProbeReport:
+        """Inspect target; every network outcome is a verdict, nothing network-made raises."""
+        report = _Report(target=target, checked_at=now or datetime.now(UTC))
+        trust = await self._trust_for(target.ca_file, report)
+        try:
+            addresses = await self._resolve(target, timeout, report)
+            sock, address = await self._connect(addresses, timeout, report)
+        except _StepFailedError as failure:
+            return report.finish(failure.verdict, failure.detail)
+        report.address = address[1][0]
+        stream = TlsStream(sock, self._contexts.main, target.sni)
+        try:
+            try:
+                await self._handshake(stream, timeout, report)
+            except _StepFailedError as failure:
+                stream.close()
+                if failure.reason:
+                    report.details["reason"] = failure.reason
+                if scan_legacy and failure.reason in _LEGACY_SUSPECT_REASONS:
+                    report.protocols = await self._scan_legacy(
+                        address, target, timeout, tls1_3=None
+                    )
+                    failure.detail = _legacy_hint(failure.detail, report.protocols)
+                return report.finish(failure.verdict, failure.detail)
+            return await self._after_handshake(
+                stream,
+                address,
+                trust,
+                report,
+                budget=timeout,
+                scan_legacy=scan_legacy,
+                check_http=check_http,
+                check_redirect=check_redirect,
+                http_port=http_port,
+            )
+        finally:
+            stream.close()
+
+    # -- steps -------------------------------------------------------------------------------
+
+    async def _trust_for(self, ca_file: str | None, report: _Report) -> TrustStore:
+        """Default trust plus the target's CA file, loaded in the executor, cached per mtime."""
+        if ca_file is None:
+            return self._trust
+        loop = asyncio.get_running_loop()
+        cached = self._ca_cache.get(ca_file)
+        entry = await loop.run_in_executor(None, self._load_ca, ca_file, cached)
+        self._ca_cache[ca_file] = entry
+        if entry.error:
+            report.note = f"{entry.error}; judged without it"
+            report.details["ca_file_error"] = entry.error
+        return entry.trust
+
+    def _load_ca(self, path: str, cached: _CaEntry | None) -> _CaEntry:
+        try:
+            stat = os.stat(path)  # noqa: PTH116
+        except OSError:
+            stamp = None
+        else:
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        if cached is not None and stamp is not None and cached.stamp == stamp:
+            return cached
+        certs, error = load_ca_file(path)
+        return _CaEntry(stamp, self._trust.extended(certs), error)
+
+    async def _resolve(self, target: Target, budget: float, report: _Report) -> list[Address]:
+        literal = target.address or (target.host if is_ip_address(target.host) else None)
+        if literal is not None:
+            try:
+                infos = socket.getaddrinfo(
+                    literal, target.port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+                )
+            except (OSError, UnicodeError) as err:
+                raise _StepFailedError(
+                    Verdict.NETWORK_UNREACHABLE, f"address {literal} is not usable: {err}"
+                ) from err
+            return _addresses(infos)
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget):
+                infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        except TimeoutError as err:
+            raise _StepFailedError(
+                Verdict.DNS_FAILURE, f"looking up {target.host} timed out after {budget:g} s"
+            ) from err
+        except (OSError, UnicodeError, RuntimeError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise _StepFailedError(
+                Verdict.DNS_FAILURE, f"{target.host} cannot be resolved ({reason})"
+            ) from err
+        report.time(dns_ms=_ms(started))
+        addresses = _addresses(infos)
+        if not addresses:
+            raise _StepFailedError(Verdict.DNS_FAILURE, f"{target.host} has no address")
+        return addresses
+
+    async def _connect(
+        self, addresses: list[Address], budget: float, report: _Report
+    ) -> tuple[socket.socket, Address]:
+        """Connect to the first address that accepts, within one budget for all of them."""
+        failure: _StepFailedError | None = None
+        started = time.perf_counter()
+        port = addresses[0][1][1]
+        try:
+            async with asyncio.timeout(budget):
+                for address in addresses:
+                    where = _where(address)
+                    try:
+                        sock = await open_tcp(*address)
+                    except ConnectionRefusedError:
+                        failure = _StepFailedError(
+                            Verdict.CONNECTION_REFUSED,
+                            f"{where} refused the connection: nothing listens on port {port}",
+                        )
+                    except OSError as err:
+                        failure = _network_error(where, err)
+                    else:
+                        report.time(connect_ms=_ms(started))
+                        return sock, address
+        except TimeoutError:
+            failure = _StepFailedError(
+                Verdict.TIMEOUT,
+                f"connecting to port {port} timed out after {budget:g} s "
+                "(a firewall may drop the packets)",
+            )
+        assert failure is not None  # noqa: S101 - at least one address was tried
+        raise failure
+
+    async def _handshake(self, stream: TlsStream, budget: float, report: _Report) -> None:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget):
+                await stream.handshake()
+        except TimeoutError as err:
+            detail = f"the TLS handshake did not complete within {budget:g} s"
+            if stream.first_bytes.startswith(b"HTTP/"):
+                detail = f"{_PLAIN_HTTP_DETAIL}: {detail}"
+            raise _StepFailedError(Verdict.TIMEOUT, detail) from err
+        except (ssl.SSLError, OSError) as err:
+            raise _handshake_error(stream, err) from err
+        report.time(tls_ms=_ms(started))
+        ssl_object = stream.ssl_object
+        report.tls_version = ssl_object.version()
+        cipher = ssl_object.cipher()
+        report.cipher = cipher[0] if cipher else None
+        report.alpn = ssl_object.selected_alpn_protocol()
+
+    async def _after_handshake(  # noqa: PLR0913
+        self,
+        stream: TlsStream,
+        address: Address,
+        trust: TrustStore,
+        report: _Report,
+        *,
+        budget: float,
+        scan_legacy: bool,
+        check_http: bool,
+        check_redirect: bool,
+        http_port: int,
+    ) -> ProbeReport:
+        target = report.target
+        tls1_3 = report.tls_version == "TLSv1.3"
+        report.protocols = ProtocolSupport(tls1_3=tls1_3)
+        ders = _chain_bytes(stream.ssl_object)
+        if not check_http:
+            stream.close()
+        async with asyncio.TaskGroup() as group:
+            legacy = (
+                group.create_task(self._scan_legacy(address, target, budget, tls1_3=tls1_3))
+                if scan_legacy
+                else None
+            )
+            https = (
+                group.create_task(self._http(stream, address, report, budget))
+                if check_http
+                else None
+            )
+            redirect = (
+                group.create_task(self._redirect(address, target, budget, http_port))
+                if check_redirect
+                else None
+            )
+            certs: list[x509.Certificate] | None = None
+            judgement: Judgement | None = None
+            unparsable = ""
+            try:
+                certs = parse_certificates(ders)
+            except UnparsableCertificateError as err:
+                unparsable = str(err)
+            else:
+                judgement = judge(certs, trust, target, report.checked_at) if certs else None
+        if legacy is not None:
+            report.protocols = legacy.result()
+        http_info: HttpInfo | None = None
+        if https is not None:
+            http_info, http_ms = https.result()
+            report.time(http_ms=http_ms)
+        if redirect is not None:
+            http_info = replace(http_info or HttpInfo(), redirects_to_https=redirect.result())
+        if certs is None:
+            report.details["reason"] = unparsable
+            return report.finish(
+                Verdict.HANDSHAKE_FAILED,
+                f"server sent a certificate that cannot be parsed ({unparsable})",
+                http=http_info,
+            )
+        if judgement is None:
+            return report.finish(
+                Verdict.HANDSHAKE_FAILED, "server sent no certificate", http=http_info
+            )
+        infos = tuple(describe(cert) for cert in certs)
+        earliest = min(info.not_after for info in infos)
+        report.details.update(judgement.details)
+        report.details.setdefault("days", str((earliest - report.checked_at).days))
+        report.details.setdefault("expiry", f"{earliest:%Y-%m-%d}")
+        return report.finish(
+            judgement.verdict,
+            judgement.detail,
+            chain=infos,
+            chain_in_order=chain_in_order(certs),
+            placeholder=judgement.placeholder,
+            http=http_info,
+        )
+
+    async def _tls_session(
+        self,
+        context: ssl.SSLContext,
+        address: Address,
+        sni: str | None,
+        budget: float,
+        use: Callable[[TlsStream], Awaitable[None]] | None = None,
+    ) -> None:
+        """Connect and handshake (then `use` the stream) within budget; always closes."""
+        async with asyncio.timeout(budget):
+            sock = await open_tcp(*address)
+            stream = TlsStream(sock, context, sni)
+            try:
+                await stream.handshake()
+                if use is not None:
+                    await use(stream)
+            finally:
+                stream.close()
+
+    async def _scan_legacy(
+        self, address: Address, target: Target, budget: float, *, tls1_3: bool | None
+    ) -> ProtocolSupport:
+        """TLS 1.0 and 1.1 handshakes in parallel: True accepted, False refused, None unknown."""
+
+        async def accepts(context: ssl.SSLContext) -> bool | None:
+            try:
+                await self._tls_session(context, address, target.sni, budget)
+            except ssl.SSLError, HandshakeEOFError, ConnectionResetError, BrokenPipeError:
+                return False
+            except OSError, TimeoutError:
+                return None
+            return True
+
+        tls1_0, tls1_1 = await asyncio.gather(
+            accepts(self._contexts.tls1_0), accepts(self._contexts.tls1_1)
+        )
+        return ProtocolSupport(tls1_0=tls1_0, tls1_1=tls1_1, tls1_3=tls1_3)
+
+    async def _http(
+        self, stream: TlsStream, address: Address, report: _Report, budget: float
+    ) -> tuple[HttpInfo, float | None]:
+        """GET / over HTTPS: on this connection, or a second HTTP/1.1-only one after h2."""
+        target = report.target
+        host_value = http.host_header(target.expected_name, target.port, HTTPS_PORT)
+        if report.alpn not in (None, "http/1.1"):
+            stream.close()
+            return await self._http_fallback(address, target, host_value, budget)
+        try:
+            async with asyncio.timeout(budget):
+                head = await http.exchange(stream, host_value)
+        except TimeoutError:
+            return HttpInfo(error=f"no complete HTTP answer within {budget:g} s"), None
+        except http.HttpError as err:
+            return HttpInfo(error=str(err)), None
+        except (ssl.SSLError, OSError) as err:
+            return HttpInfo(error=f"HTTP request failed: {err}"), None
+        finally:
+            stream.close()
+        return _http_info(head), head.first_byte_ms
+
+    async def _http_fallback(
+        self, address: Address, target: Target, host_value: str, budget: float
+    ) -> tuple[HttpInfo, float | None]:
+        result: list[http.ResponseHead] = []
+
+        async def get(stream: TlsStream) -> None:
+            result.append(await http.exchange(stream, host_value))
+
+        only_h2 = "server speaks only HTTP/2"
+        try:
+            await self._tls_session(self._contexts.http1, address, target.sni, budget, get)
+        except TimeoutError:
+            return HttpInfo(error=f"{only_h2}? no HTTP/1.1 answer within {budget:g} s"), None
+        except http.HttpError as err:
+            return HttpInfo(error=f"{only_h2} (HTTP/1.1 request: {err})"), None
+        except ssl.SSLError as err:
+            return HttpInfo(error=f"{only_h2} (HTTP/1.1 refused: {_ssl_reason(err)})"), None
+        except OSError as err:
+            return HttpInfo(error=f"{only_h2}? HTTP/1.1 connection failed: {err}"), None
+        return _http_info(result[0]), result[0].first_byte_ms
+
+    async def _redirect(
+        self, address: Address, target: Target, budget: float, http_port: int
+    ) -> bool | None:
+        """Whether plain http:// on http_port redirects to https://; None when unreachable."""
+        family, sockaddr = address
+        plain_addr: SockAddr = (sockaddr[0], http_port, *sockaddr[2:])
+        host_value = http.host_header(target.expected_name, http_port, HTTP_PORT)
+        try:
+            async with asyncio.timeout(budget):
+                stream: Stream = PlainStream(await open_tcp(family, plain_addr))
+                try:
+                    head = await http.exchange(stream, host_value)
+                finally:
+                    stream.close()
+        except OSError, TimeoutError, http.HttpError:
+            return None
+        return http.redirects_to_https(head)
+
+
+def _addresses(infos: Sequence[tuple[Any, ...]]) -> list[Address]:
+    seen: list[Address] = []
+    for family, _type, _proto, _canon, sockaddr in infos:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        item: Address = (socket.AddressFamily(family), sockaddr)
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+def _where(address: Address) -> str:
+    host, port = address[1][0], address[1][1]
+    return f"[{host}]:{port}" if address[0] == socket.AF_INET6 else f"{host}:{port}"
+
+
+def _network_error(where: str, err: OSError) -> _StepFailedError:
+    reason = err.strerror or str(err)
+    if err.errno in _UNREACHABLE_ERRNOS:
+        return _StepFailedError(Verdict.NETWORK_UNREACHABLE, f"{where} is unreachable ({reason})")
+    return _StepFailedError(Verdict.NETWORK_UNREACHABLE, f"connecting to {where} failed ({reason})")
+
+
+def _handshake_error(stream: TlsStream, err: BaseException) -> _StepFailedError:
+    plain = stream.first_bytes.startswith(b"HTTP/")
+    if isinstance(err, ssl.SSLError):
+        reason = _ssl_reason(err)
+        if plain:
+            detail = f"{_PLAIN_HTTP_DETAIL} ({reason}); is the port or the scheme wrong?"
+        elif hint := _REASON_HINTS.get(reason):
+            detail = f"TLS handshake failed: {hint} ({reason})"
+        else:
+            detail = f"TLS handshake failed ({reason})"
+        return _StepFailedError(Verdict.HANDSHAKE_FAILED, detail, reason)
+    if plain:
+        return _StepFailedError(Verdict.HANDSHAKE_FAILED, _PLAIN_HTTP_DETAIL, "plain http")
+    if isinstance(err, HandshakeEOFError):
+        return _StepFailedError(
+            Verdict.HANDSHAKE_FAILED,
+            "the server closed the connection during the TLS handshake",
+            "connection closed",
+        )
+    if isinstance(err, ConnectionResetError):
+        return _StepFailedError(
+            Verdict.HANDSHAKE_FAILED,
+            "the server reset the connection during the TLS handshake",
+            "connection reset",
+        )
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    return _StepFailedError(
+        Verdict.HANDSHAKE_FAILED, f"the connection failed during the TLS handshake ({reason})"
+    )
+
+
+def _legacy_hint(detail: str, protocols: ProtocolSupport) -> str:
+    versions = [name for name, ok in (("1.0", protocols.tls1_0), ("1.1", protocols.tls1_1)) if ok]
+    if not versions:
+        return detail
+    return f"{detail}; it accepts only obsolete TLS {' and '.join(versions)}"
+
+
+def _chain_bytes(ssl_object: ssl.SSLObject) -> list[bytes]:
+    """Return the chain exactly as served, as DER (3.13 gave certificate objects)."""
+    chain: list[Any] = list(ssl_object.get_unverified_chain() or [])
+    return [
+        bytes(cert) if isinstance(cert, bytes | bytearray) else cert.public_bytes(_DER)
+        for cert in chain
+    ]
+
+
+def _http_info(head: http.ResponseHead) -> HttpInfo:
+    hsts = head.headers.get("strict-transport-security")
+    return HttpInfo(
+        status=head.status,
+        hsts=hsts is not None,
+        hsts_max_age=http.hsts_max_age(hsts) if hsts is not None else None,
+    )

@@ -1,0 +1,128 @@
+"""Real servers on loopback for probe tests: TLS + minimal HTTP/1.1, and raw TCP behaviours."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+import contextlib
+import ssl
+
+type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def http_response(status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    lines = [f"HTTP/1.1 {status} Status", "Content-Length: 2", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\nok").encode()
+
+
+class Server:
+    """An asyncio server on loopback port 0; `stop` closes every client too."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self._handler = handler
+        self.context = context
+        self.host = host
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self.connections = 0
+
+    async def start(self) -> Server:
+        self._server = await asyncio.start_server(
+            self._handle, self.host, 0, ssl=self.context, ssl_handshake_timeout=5
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self._handler(reader, writer)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, TimeoutError):
+                async with asyncio.timeout(2):
+                    await writer.wait_closed()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server.close_clients()
+            async with asyncio.timeout(5):
+                await self._server.wait_closed()
+
+
+class HttpHandler:
+    """Answer one HTTP/1.1 request; with ALPN h2 negotiated, send nothing and hang up."""
+
+    def __init__(self, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self.response = http_response(status, headers)
+        self.requests: list[bytes] = []
+        self.server_names: list[str | None] = []
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ssl_object = writer.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.server_names.append(ssl_object.server_hostname)
+            if ssl_object.selected_alpn_protocol() == "h2":
+                # An HTTP/2 server would send its SETTINGS frame; this one just closes.
+                return
+        async with asyncio.timeout(5):
+            request = await reader.readuntil(b"\r\n\r\n")
+        self.requests.append(request)
+        writer.write(self.response)
+        await writer.drain()
+
+
+async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Accept and never say a word (until the client or the test closes)."""
+    await reader.read()
+
+
+async def plain_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A plain-HTTP server: whatever arrives, answer 400 like nginx or uvicorn would."""
+    await reader.read(1)
+    writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+
+
+def redirect_to(location: str, status: int = 301) -> Handler:
+    handler = HttpHandler(status, (("Location", location),))
+    return handler
+
+
+def drip(interval: float) -> Handler:
+    """A status line, then one header byte per interval, forever."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        while True:
+            writer.write(b"X")
+            await writer.drain()
+            await asyncio.sleep(interval)
+
+    return handler
+
+
+def huge_headers(size: int) -> Handler:
+    """A status line and a header of `size` bytes that never ends."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Big: ")
+        chunk = b"a" * 16384
+        for _ in range(size // len(chunk)):
+            writer.write(chunk)
+            await writer.drain()
+        await reader.read()
+
+    return handler
