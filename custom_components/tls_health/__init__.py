@@ -1,18 +1,61 @@
-"""TLS Health: certificate expiry, TLS handshake and reverse proxy health of an HTTPS endpoint."""
+"""TLS Health: certificate expiry, TLS handshake and reverse proxy health of HTTPS endpoints."""
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv, discovery_flow
+from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.typing import ConfigType
 
-type TlsHealthConfigEntry = ConfigEntry[None]
+from .config_flow import unique_id_of
+from .const import CONF_URL, DOMAIN
+from .coordinator import TlsHealthConfigEntry, TlsHealthCoordinator
+from .issues import async_delete_issues
+from .probe.target import InvalidTargetError, parse_target
+from .prober import async_get_prober
+from .services import async_setup_services
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> bool:  # noqa: ARG001
-    """Set up an endpoint."""
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa: ARG001
+    """Register the actions, and offer to watch Home Assistant's own https address."""
+    async_setup_services(hass)
+
+    async def offer_external_url(hass: HomeAssistant) -> None:
+        url = hass.config.external_url
+        if not url or not url.startswith("https://"):
+            return
+        try:
+            unique_id = unique_id_of(parse_target(url))
+        except InvalidTargetError:
+            return
+        if hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, unique_id) is None:
+            discovery_flow.async_create_flow(
+                hass, DOMAIN, {"source": SOURCE_INTEGRATION_DISCOVERY}, {CONF_URL: url}
+            )
+
+    async_at_started(hass, offer_external_url)
     return True
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> bool:  # noqa: ARG001
-    """Unload an endpoint."""
+async def async_setup_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> bool:
+    """Probe the endpoint once, then set up its entities."""
+    coordinator = TlsHealthCoordinator(hass, entry, await async_get_prober(hass))
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = coordinator
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> bool:
+    """Unload an endpoint; its repairs stay until the entry is removed or the problem is fixed."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> None:
+    """Forget the repairs of an endpoint that is no longer watched."""
+    async_delete_issues(hass, entry)

@@ -1,14 +1,104 @@
-"""Config flow of TLS Health."""
+"""Config, reconfigure, discovery and options flows of TLS Health."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+import os
+from typing import Any, override
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
 import probatio as vol
 
-from .const import CONF_URL, DOMAIN
-from .probe.target import InvalidTargetError, parse_target
+from .const import (
+    CONF_ADDRESS,
+    CONF_CA_FILE,
+    CONF_CRITICAL_DAYS,
+    CONF_SCAN_INTERVAL,
+    CONF_SCAN_LEGACY,
+    CONF_SERVER_NAME,
+    CONF_URL,
+    CONF_WARNING_DAYS,
+    DEFAULT_CRITICAL_DAYS,
+    DEFAULT_SCAN_INTERVAL_MINUTES,
+    DEFAULT_SCAN_LEGACY,
+    DEFAULT_WARNING_DAYS,
+    DOMAIN,
+    MAX_SCAN_INTERVAL_MINUTES,
+    MIN_SCAN_INTERVAL_MINUTES,
+    PROBE_TIMEOUT,
+)
+from .probe import Target, Verdict
+from .probe.target import DEFAULT_PORT, InvalidTargetError
+from .prober import async_get_prober, entry_target
+
+SECTION_ADVANCED = "advanced"
+URL_ERRORS = frozenset({"empty", "invalid_url", "invalid_host", "invalid_port", "not_https"})
+ADVANCED_KEYS = (CONF_SERVER_NAME, CONF_ADDRESS, CONF_CA_FILE)
+
+# Verdicts that mean nothing answered TLS: the entry is not created. Certificate problems are.
+UNREACHED_ERRORS: Mapping[Verdict, str] = {
+    Verdict.DNS_FAILURE: "cannot_resolve",
+    Verdict.CONNECTION_REFUSED: "connection_refused",
+    Verdict.TIMEOUT: "timeout",
+    Verdict.NETWORK_UNREACHABLE: "network_unreachable",
+    Verdict.HANDSHAKE_FAILED: "not_tls",
+}
+
+
+def unique_id_of(target: Target) -> str:
+    """One entry per host, port and SNI name."""
+    return f"{target.host}:{target.port}:{target.sni or ''}"
+
+
+def title_of(target: Target) -> str:
+    """Short name of an endpoint for its device and entry."""
+    port = "" if target.port == DEFAULT_PORT else f":{target.port}"
+    name = f"{target.host}{port}"
+    if target.server_name and target.server_name != target.host:
+        return f"{target.server_name} ({name})"
+    return name
+
+
+def endpoint_schema(defaults: Mapping[str, Any]) -> vol.Schema:
+    """URL first; SNI name, pinned address and CA file in a section, open when one is set."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
+            vol.Required(SECTION_ADVANCED): section(
+                vol.Schema({vol.Optional(key): TextSelector() for key in ADVANCED_KEYS}),
+                {"collapsed": not any(defaults.get(key) for key in ADVANCED_KEYS)},
+            ),
+        }
+    )
+
+
+def flatten(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Entry data from form input: URL and the non-empty values of the advanced section."""
+    data = {CONF_URL: user_input[CONF_URL].strip()}
+    for key, value in user_input.get(SECTION_ADVANCED, {}).items():
+        if value and str(value).strip():
+            data[key] = str(value).strip()
+    return data
+
+
+def nested(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Form defaults from entry data."""
+    return {**data, SECTION_ADVANCED: {key: data[key] for key in ADVANCED_KEYS if key in data}}
 
 
 class TlsHealthConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -16,22 +106,161 @@ class TlsHealthConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
 
+    def __init__(self) -> None:
+        """Start with nothing discovered."""
+        self._discovered_url = ""
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: ConfigEntry) -> TlsHealthOptionsFlow:
+        return TlsHealthOptionsFlow()
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask for the endpoint."""
+        """Ask for the endpoint, probe it, and create the entry."""
         errors: dict[str, str] = {}
+        defaults: Mapping[str, Any] = {}
         if user_input is not None:
-            try:
-                target = parse_target(user_input[CONF_URL])
-            except InvalidTargetError as err:
-                errors[CONF_URL] = str(err)
-            else:
-                await self.async_set_unique_id(f"{target.host}:{target.port}:{target.sni or ''}")
+            data = flatten(user_input)
+            target, errors = await self._async_validate(data)
+            if target is not None:
+                await self.async_set_unique_id(unique_id_of(target))
                 self._abort_if_unique_id_configured()
-                return self.async_create_entry(
-                    title=f"{target.host}:{target.port}", data={CONF_URL: user_input[CONF_URL]}
-                )
+                return self.async_create_entry(title=title_of(target), data=data)
+            defaults = data
+        elif (url := self.hass.config.external_url) and url.startswith("https://"):
+            defaults = {CONF_URL: url}
         return self.async_show_form(
             step_id="user",
-            data_schema=vol.Schema({vol.Required(CONF_URL): str}),
+            data_schema=self.add_suggested_values_to_schema(
+                endpoint_schema(defaults), nested(defaults)
+            ),
+            errors=errors,
+        )
+
+    async def async_step_integration_discovery(
+        self, discovery_info: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """Home Assistant's own external URL is https and nothing watches it yet."""
+        target = entry_target(discovery_info)
+        await self.async_set_unique_id(unique_id_of(target))
+        self._abort_if_unique_id_configured()
+        self._discovered_url = discovery_info[CONF_URL]
+        self.context["title_placeholders"] = {"name": title_of(target)}
+        return await self.async_step_discovery_confirm()
+
+    async def async_step_discovery_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer to watch this Home Assistant's address."""
+        data = {CONF_URL: self._discovered_url}
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            target, errors = await self._async_validate(data)
+            if target is not None:
+                return self.async_create_entry(title=title_of(target), data=data)
+        return self.async_show_form(
+            step_id="discovery_confirm",
+            description_placeholders={"url": self._discovered_url},
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the URL, SNI name, pinned address or CA file of an endpoint."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        defaults: Mapping[str, Any] = entry.data
+        if user_input is not None:
+            data = flatten(user_input)
+            target, errors = await self._async_validate(data)
+            if target is not None:
+                await self.async_set_unique_id(unique_id_of(target))
+                if self.unique_id != entry.unique_id:
+                    self._abort_if_unique_id_configured()
+                return self.async_update_reload_and_abort(
+                    entry, title=title_of(target), data=data, unique_id=self.unique_id
+                )
+            defaults = data
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                endpoint_schema(defaults), nested(defaults)
+            ),
+            errors=errors,
+        )
+
+    async def _async_validate(
+        self, data: Mapping[str, Any]
+    ) -> tuple[Target | None, dict[str, str]]:
+        """Parse and probe once; errors are form errors keyed by field."""
+        try:
+            target = entry_target(data)
+        except InvalidTargetError as err:
+            # The advanced section's fields cannot carry their own error: those go to "base".
+            return None, {CONF_URL if str(err) in URL_ERRORS else "base": str(err)}
+        if target.ca_file is not None and not await self.hass.async_add_executor_job(
+            os.access, target.ca_file, os.R_OK
+        ):
+            return None, {"base": "ca_file_unreadable"}
+        prober = await async_get_prober(self.hass)
+        report = await prober.probe(
+            target, timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False
+        )
+        if (error := UNREACHED_ERRORS.get(report.verdict)) is not None:
+            return None, {"base": error}
+        return target, {}
+
+
+class TlsHealthOptionsFlow(OptionsFlowWithReload):
+    """Check interval, expiry thresholds and the legacy protocol scan."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show and validate the options."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if user_input[CONF_CRITICAL_DAYS] > user_input[CONF_WARNING_DAYS]:
+                errors[CONF_CRITICAL_DAYS] = "critical_after_warning"
+            else:
+                return self.async_create_entry(
+                    data={
+                        **user_input,
+                        CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
+                        CONF_WARNING_DAYS: int(user_input[CONF_WARNING_DAYS]),
+                        CONF_CRITICAL_DAYS: int(user_input[CONF_CRITICAL_DAYS]),
+                    }
+                )
+
+        def days() -> NumberSelector:
+            return NumberSelector(
+                NumberSelectorConfig(
+                    min=0, max=365, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="d"
+                )
+            )
+
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL_MINUTES
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_SCAN_INTERVAL_MINUTES,
+                        max=MAX_SCAN_INTERVAL_MINUTES,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="min",
+                    )
+                ),
+                vol.Required(CONF_WARNING_DAYS, default=DEFAULT_WARNING_DAYS): days(),
+                vol.Required(CONF_CRITICAL_DAYS, default=DEFAULT_CRITICAL_DAYS): days(),
+                vol.Required(CONF_SCAN_LEGACY, default=DEFAULT_SCAN_LEGACY): bool,
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, user_input or self.config_entry.options
+            ),
             errors=errors,
         )

@@ -18,7 +18,16 @@ CONF_WARNING_DAYS: Final = "warning_days"
 CONF_CRITICAL_DAYS: Final = "critical_days"
 CONF_SCAN_LEGACY: Final = "scan_legacy"
 
-DEFAULT_SCAN_INTERVAL: Final = timedelta(hours=1)
-MIN_SCAN_INTERVAL: Final = timedelta(minutes=1)
+DEFAULT_SCAN_INTERVAL_MINUTES: Final = 60
+MIN_SCAN_INTERVAL_MINUTES: Final = 1
+MAX_SCAN_INTERVAL_MINUTES: Final = 7 * 24 * 60
 DEFAULT_WARNING_DAYS: Final = 14
 DEFAULT_CRITICAL_DAYS: Final = 7
+DEFAULT_SCAN_LEGACY: Final = True
+
+PROBE_TIMEOUT: Final = 10.0
+# A finding seen once is re-checked this soon instead of waiting a whole interval.
+RECHECK_INTERVAL: Final = timedelta(minutes=1)
+# Consecutive checks that must agree before a repair is raised.
+CONFIRMATIONS: Final = 2
+UNREACHABLE_CONFIRMATIONS: Final = 3

@@ -49,7 +49,7 @@ def parse_target(
             raise InvalidTargetError("invalid_address")
     server_name = (server_name or "").strip().rstrip(".") or None
     if server_name is not None and not is_ip_address(server_name):
-        server_name = _idna(server_name)
+        server_name = _idna(server_name, error="invalid_server_name")
     return Target(
         host=host,
         port=port or DEFAULT_PORT,
@@ -63,16 +63,16 @@ def _bare_ipv6(text: str) -> bool:
     return text.count(":") > 1 and not text.startswith("[")
 
 
-def _idna(host: str) -> str:
+def _idna(host: str, error: str = "invalid_host") -> str:
     """Lower-case A-label form of a DNS name."""
     try:
         ascii_host = host.encode("idna").decode("ascii").lower()
     except UnicodeError as err:
-        raise InvalidTargetError("invalid_host") from err
+        raise InvalidTargetError(error) from err
     labels = ascii_host.split(".")
     if len(ascii_host) > MAX_HOST_LENGTH or not all(
         label and len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum()  # noqa: PLR2004
         for label in labels
     ):
-        raise InvalidTargetError("invalid_host")
+        raise InvalidTargetError(error)
     return ascii_host

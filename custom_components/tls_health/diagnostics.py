@@ -1,0 +1,45 @@
+"""Diagnostics of an endpoint: settings and newest report, names and addresses redacted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_ADDRESS, CONF_SERVER_NAME, CONF_URL
+from .coordinator import TlsHealthConfigEntry
+
+TO_REDACT = {
+    CONF_URL,
+    CONF_SERVER_NAME,
+    CONF_ADDRESS,
+    "host",
+    "address",
+    "sni",
+    "expected_name",
+    "names",
+    "sans",
+    "subject",
+    "common_name",
+    "endpoint",
+    "detail",
+}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant,  # noqa: ARG001
+    entry: TlsHealthConfigEntry,
+) -> dict[str, Any]:
+    """Return the settings, confirmed findings and newest report."""
+    coordinator = entry.runtime_data
+    return async_redact_data(
+        {
+            "data": dict(entry.data),
+            "options": dict(entry.options),
+            "raised": [finding.key for finding in coordinator.raised],
+            "streaks": dict(coordinator.streaks),
+            "report": coordinator.data.as_dict() if coordinator.data else None,
+        },
+        TO_REDACT,
+    )

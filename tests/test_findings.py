@@ -1,0 +1,169 @@
+"""Findings derived from reports: thresholds, placeholders and what an unreachable endpoint judges."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from homeassistant.helpers.issue_registry import IssueSeverity
+import pytest
+
+from custom_components.tls_health.findings import (
+    ENDPOINT_UNREACHABLE,
+    ISSUE_KEYS,
+    ISSUE_PLACEHOLDERS,
+    LEGACY_TLS_ENABLED,
+    current_findings,
+    days_until,
+    issue_placeholders,
+    judged_keys,
+)
+from custom_components.tls_health.probe.models import (
+    CertificateInfo,
+    ProbeReport,
+    ProtocolSupport,
+    Target,
+    Verdict,
+)
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def certificate(not_after: datetime, subject: str = "CN=hass.example.test") -> CertificateInfo:
+    return CertificateInfo(
+        subject=subject,
+        issuer="CN=Test Intermediate,O=Test CA",
+        common_name="hass.example.test",
+        sans=("hass.example.test", "www.example.test"),
+        serial="01",
+        not_before=not_after - timedelta(days=90),
+        not_after=not_after,
+        key_type="EC",
+        key_size=256,
+        signature_algorithm="sha256",
+        sha256="00" * 32,
+        is_ca=False,
+        self_issued=False,
+    )
+
+
+def report(
+    verdict: Verdict = Verdict.OK,
+    *,
+    expires_in: timedelta | None = timedelta(days=60),
+    protocols: ProtocolSupport | None = None,
+    details: dict[str, str] | None = None,
+) -> ProbeReport:
+    return ProbeReport(
+        target=Target(host="hass.example.test", port=8443),
+        checked_at=NOW,
+        verdict=verdict,
+        detail=f"{verdict} detail",
+        details=details or {},
+        chain=() if expires_in is None else (certificate(NOW + expires_in),),
+        protocols=protocols or ProtocolSupport(tls1_0=False, tls1_1=False, tls1_3=True),
+    )
+
+
+def keys(found: list) -> set[str]:
+    return {finding.key for finding in found}
+
+
+@pytest.mark.parametrize(
+    ("left", "days"),
+    [
+        (timedelta(days=3, hours=1), 3),
+        (timedelta(hours=23), 0),
+        (timedelta(hours=-1), -1),
+        (timedelta(days=-2, hours=-1), -3),
+    ],
+)
+def test_days_until_counts_whole_days(left: timedelta, days: int) -> None:
+    assert days_until(NOW + left, NOW) == days
+
+
+def test_healthy_report_has_no_findings() -> None:
+    assert current_findings(report(), {}, NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "options", "severity"),
+    [
+        (timedelta(days=14, hours=1), {}, IssueSeverity.WARNING),
+        (timedelta(days=7, hours=1), {}, IssueSeverity.ERROR),
+        (timedelta(days=29), {"warning_days": 30, "critical_days": 10}, IssueSeverity.WARNING),
+    ],
+)
+def test_expiring_soon_follows_thresholds(
+    expires_in: timedelta, options: dict[str, int], severity: IssueSeverity
+) -> None:
+    (finding,) = current_findings(report(expires_in=expires_in), options, NOW)
+    assert finding.key == "certificate_expiring_soon"
+    assert finding.severity is severity
+    assert finding.placeholders["days"] == str(expires_in.days)
+
+
+def test_not_expiring_soon_outside_warning_days() -> None:
+    assert current_findings(report(expires_in=timedelta(days=15, hours=1)), {}, NOW) == []
+
+
+def test_expired_verdict_is_not_also_expiring_soon() -> None:
+    found = current_findings(
+        report(Verdict.CERTIFICATE_EXPIRED, expires_in=timedelta(days=-3)), {}, NOW
+    )
+    assert keys(found) == {"certificate_expired"}
+    assert found[0].placeholders["days_expired"] == "3"
+
+
+@pytest.mark.parametrize(
+    ("verdict", "key"),
+    [
+        (Verdict.HOSTNAME_MISMATCH, "hostname_mismatch"),
+        (Verdict.INCOMPLETE_CHAIN, "incomplete_chain"),
+        (Verdict.SELF_SIGNED, "self_signed_certificate"),
+        (Verdict.UNTRUSTED_ISSUER, "untrusted_certificate"),
+        (Verdict.CERTIFICATE_NOT_YET_VALID, "certificate_not_yet_valid"),
+    ],
+)
+def test_certificate_verdicts_map_to_repairs(verdict: Verdict, key: str) -> None:
+    assert keys(current_findings(report(verdict), {}, NOW)) == {key}
+
+
+def test_legacy_protocols_only_when_scanned() -> None:
+    legacy = report(protocols=ProtocolSupport(tls1_0=True, tls1_1=False))
+    (finding,) = current_findings(legacy, {}, NOW)
+    assert finding.key == LEGACY_TLS_ENABLED
+    assert finding.placeholders["versions"] == "TLS 1.0"
+    assert current_findings(legacy, {"scan_legacy": False}, NOW) == []
+
+
+def test_undetermined_legacy_scan_neither_raises_nor_clears() -> None:
+    unknown = report(protocols=ProtocolSupport())
+    assert LEGACY_TLS_ENABLED not in judged_keys(unknown, {})
+    assert LEGACY_TLS_ENABLED in judged_keys(unknown, {"scan_legacy": False})
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [
+        Verdict.CONNECTION_REFUSED,
+        Verdict.TIMEOUT,
+        Verdict.DNS_FAILURE,
+        Verdict.NETWORK_UNREACHABLE,
+        Verdict.HANDSHAKE_FAILED,
+    ],
+)
+def test_unreachable_judges_only_reachability(verdict: Verdict) -> None:
+    down = report(verdict, expires_in=None)
+    assert keys(current_findings(down, {}, NOW)) == {ENDPOINT_UNREACHABLE}
+    assert judged_keys(down, {}) == {ENDPOINT_UNREACHABLE}
+    assert judged_keys(report(), {}) == set(ISSUE_KEYS)
+
+
+def test_placeholders_cover_every_name_and_prefer_probe_details() -> None:
+    values = issue_placeholders(
+        report(Verdict.INCOMPLETE_CHAIN, details={"missing_issuer": "CN=Missing R1"}), NOW
+    )
+    assert set(values) | {"title"} == ISSUE_PLACEHOLDERS
+    assert values["missing_issuer"] == "CN=Missing R1"
+    assert values["names"] == "hass.example.test, www.example.test"
+    assert values["endpoint"] == "hass.example.test:8443"

@@ -1,0 +1,205 @@
+"""Repairs raised and cleared against real TLS servers on 127.0.0.1, and the entities that follow."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+import pytest
+
+from custom_components.tls_health.const import DOMAIN
+
+from .certs import NOW, Pki, issue
+from .conftest import ServerFactory
+from .helpers import endpoint_data, next_check, open_issues, setup_endpoint, state
+
+
+async def test_healthy_endpoint(hass: HomeAssistant, pki: Pki, tls_server: ServerFactory) -> None:
+    server = await tls_server()
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    assert entry.state is ConfigEntryState.LOADED
+    assert state(hass, entry, "handshake") == "ok"
+    assert state(hass, entry, "days_until_expiry") == "89"
+    assert state(hass, entry, "tls_version") == "TLSv1.3"
+    assert state(hass, entry, "issuer") == "TLS Health Test CA (Test Intermediate)"
+    assert float(state(hass, entry, "handshake_time")) > 0
+    # the intermediate outlives the leaf, so the leaf's expiry is the chain's
+    assert state(hass, entry, "certificate_expiry") == (NOW + timedelta(days=90)).isoformat()
+    assert state(hass, entry, "problem") == "off"
+    await next_check(hass, minutes=61)
+    assert open_issues(hass, entry) == set()
+
+
+async def test_expired_then_renewed(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+) -> None:
+    # expired three days ago, give or take the seconds the test takes
+    expired = pki.leaf(
+        not_before=NOW - timedelta(days=100), not_after=NOW - timedelta(days=3) + timedelta(hours=1)
+    )
+    server = await tls_server(chain=pki.write("expired", expired, pki.intermediate))
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    assert state(hass, entry, "handshake") == "certificate_expired"
+    assert state(hass, entry, "days_until_expiry") == "-3"
+    # one check is not enough to raise; the second, a minute later rather than an hour, is
+    assert open_issues(hass, entry) == set()
+    assert state(hass, entry, "problem") == "off"
+    await next_check(hass)
+    assert open_issues(hass, entry) == {"certificate_expired"}
+    assert state(hass, entry, "problem") == "on"
+    issue_entry = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"certificate_expired_{entry.entry_id}"
+    )
+    assert issue_entry is not None
+    assert issue_entry.severity is ir.IssueSeverity.ERROR
+    assert issue_entry.translation_placeholders is not None
+    assert issue_entry.translation_placeholders["days_expired"] == "3"
+
+    server.serve(*pki.write("renewed", pki.leaf(), pki.intermediate))
+    await hass.services.async_call(DOMAIN, "check_now", {}, blocking=True)
+    await hass.async_block_till_done()
+    assert open_issues(hass, entry) == set()
+    assert state(hass, entry, "handshake") == "ok"
+    assert state(hass, entry, "days_until_expiry") == "89"
+    assert state(hass, entry, "problem") == "off"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "verdict", "key"),
+    [
+        ("expiring", "ok", "certificate_expiring_soon"),
+        ("wrong_name", "hostname_mismatch", "hostname_mismatch"),
+        ("no_intermediate", "incomplete_chain", "incomplete_chain"),
+        ("self_signed", "self_signed", "self_signed_certificate"),
+        ("other_root", "untrusted_issuer", "untrusted_certificate"),
+        ("not_yet_valid", "certificate_not_yet_valid", "certificate_not_yet_valid"),
+    ],
+)
+async def test_certificate_repairs_raise_and_clear(
+    hass: HomeAssistant,
+    pki: Pki,
+    tls_server: ServerFactory,
+    scenario: str,
+    verdict: str,
+    key: str,
+) -> None:
+    other_root = issue("Other Root", ca=True)
+    chains = {
+        "expiring": lambda: pki.write(
+            scenario, pki.leaf(not_after=NOW + timedelta(days=5, hours=1)), pki.intermediate
+        ),
+        "wrong_name": lambda: pki.write(scenario, pki.leaf("other.example.test"), pki.intermediate),
+        "no_intermediate": lambda: pki.write(scenario, pki.leaf()),
+        "self_signed": lambda: pki.write(scenario, issue("hass.example.test")),
+        "other_root": lambda: pki.write(
+            scenario, issue("hass.example.test", issuer=other_root), other_root
+        ),
+        "not_yet_valid": lambda: pki.write(
+            scenario, pki.leaf(not_before=NOW + timedelta(days=2)), pki.intermediate
+        ),
+    }
+    server = await tls_server(chain=chains[scenario]())
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    assert state(hass, entry, "handshake") == verdict
+    await next_check(hass)
+    assert open_issues(hass, entry) == {key}
+    assert state(hass, entry, "problem") == "on"
+
+    server.serve(*pki.write("fixed", pki.leaf(), pki.intermediate))
+    await next_check(hass, minutes=61)
+    assert open_issues(hass, entry) == set()
+    assert state(hass, entry, "handshake") == "ok"
+
+
+async def test_expiring_soon_severity_follows_options(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+) -> None:
+    leaf = pki.leaf(not_after=NOW + timedelta(days=20, hours=1))
+    server = await tls_server(chain=pki.write("twenty", leaf, pki.intermediate))
+    entry = await setup_endpoint(
+        hass, endpoint_data(server, pki), {"warning_days": 30, "critical_days": 21}
+    )
+    await next_check(hass)
+    issue_entry = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"certificate_expiring_soon_{entry.entry_id}"
+    )
+    assert issue_entry is not None
+    assert issue_entry.severity is ir.IssueSeverity.ERROR
+    assert issue_entry.translation_placeholders is not None
+    assert issue_entry.translation_placeholders["days"] == "20"
+
+
+async def test_legacy_tls_repair(hass: HomeAssistant, pki: Pki, tls_server: ServerFactory) -> None:
+    server = await tls_server(legacy=True)
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    await next_check(hass)
+    assert open_issues(hass, entry) == {"legacy_tls_enabled"}
+    placeholders = (
+        ir.async_get(hass)
+        .async_get_issue(DOMAIN, f"legacy_tls_enabled_{entry.entry_id}")
+        .translation_placeholders
+    )
+    assert placeholders is not None
+    assert "TLS 1.0" in placeholders["versions"]
+
+    options_entry = await setup_endpoint(
+        hass,
+        {**endpoint_data(server, pki), "server_name": "hass.example.test"},
+        {"scan_legacy": False},
+    )
+    await next_check(hass)
+    assert open_issues(hass, options_entry) == set()
+
+
+async def test_unreachable_needs_three_checks_and_keeps_certificate_state(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    expired = pki.leaf(
+        not_before=NOW - timedelta(days=100), not_after=NOW - timedelta(days=1) + timedelta(hours=1)
+    )
+    server = await tls_server(chain=pki.write("expired", expired, pki.intermediate))
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    await next_check(hass)
+    assert open_issues(hass, entry) == {"certificate_expired"}
+
+    await server.stop()
+    await next_check(hass, minutes=61)
+    assert state(hass, entry, "handshake") == "connection_refused"
+    # the known certificate stays: still expired, still counting
+    assert state(hass, entry, "days_until_expiry") == "-1"
+    assert open_issues(hass, entry) == {"certificate_expired"}
+    await next_check(hass)
+    assert open_issues(hass, entry) == {"certificate_expired"}
+    await next_check(hass)
+    assert open_issues(hass, entry) == {"certificate_expired", "endpoint_unreachable"}
+    assert caplog.text.count("cannot be reached") == 1
+
+    server.serve(*pki.write("renewed", pki.leaf(), pki.intermediate))
+    await server.start()
+    await next_check(hass, minutes=61)
+    assert open_issues(hass, entry) == set()
+    assert caplog.text.count("can be reached again") == 1
+
+
+async def test_open_issue_survives_reload_without_reconfirming(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+) -> None:
+    server = await tls_server(chain=pki.write("self", issue("hass.example.test")))
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    await next_check(hass)
+    assert open_issues(hass, entry) == {"self_signed_certificate"}
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert open_issues(hass, entry) == {"self_signed_certificate"}
+    assert state(hass, entry, "problem") == "on"
+    assert len([key for key in ir.async_get(hass).issues if key[0] == DOMAIN]) == 1
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert state(hass, entry, "handshake") == "unavailable"
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert open_issues(hass, entry) == set()

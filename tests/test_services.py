@@ -1,0 +1,106 @@
+"""Actions and diagnostics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import json
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.tls_health.const import DOMAIN
+
+from .certs import NOW, Pki
+from .conftest import ServerFactory
+from .helpers import endpoint_data, setup_endpoint, state
+
+
+async def test_check_now_one_entry(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+) -> None:
+    first, second = await tls_server(), await tls_server()
+    watched = await setup_endpoint(hass, endpoint_data(first, pki))
+    other = await setup_endpoint(hass, endpoint_data(second, pki))
+    soon = pki.leaf(not_after=NOW + timedelta(days=30, hours=1))
+    first.serve(*pki.write("first", soon, pki.intermediate))
+    second.serve(*pki.write("second", soon, pki.intermediate))
+    await hass.services.async_call(
+        DOMAIN, "check_now", {"config_entry_id": watched.entry_id}, blocking=True
+    )
+    assert state(hass, watched, "days_until_expiry") == "30"
+    assert state(hass, other, "days_until_expiry") == "89"
+
+
+async def test_inspect_returns_the_report(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+) -> None:
+    server = await tls_server()
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    by_entry = await hass.services.async_call(
+        DOMAIN, "inspect", {"config_entry_id": entry.entry_id}, blocking=True, return_response=True
+    )
+    assert by_entry["verdict"] == "ok"
+    assert by_entry["chain"][0]["sans"] == ["hass.example.test"]
+    json.dumps(by_entry)
+
+    by_url = await hass.services.async_call(
+        DOMAIN,
+        "inspect",
+        {"url": f"https://127.0.0.1:{server.port}", "ca_file": str(pki.ca_file)},
+        blocking=True,
+        return_response=True,
+    )
+    assert by_url["verdict"] == "hostname_mismatch"
+    assert by_url["target"]["host"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("service", "data", "key"),
+    [
+        ("inspect", {"url": "http://plain.example.test"}, "invalid_target"),
+        ("inspect", {"config_entry_id": "missing"}, "entry_not_found"),
+        ("check_now", {"config_entry_id": "missing"}, "entry_not_found"),
+    ],
+)
+async def test_action_errors(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory, service: str, data: dict, key: str
+) -> None:
+    await setup_endpoint(hass, endpoint_data(await tls_server(), pki))
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(
+            DOMAIN, service, data, blocking=True, return_response=service == "inspect"
+        )
+    assert raised.value.translation_key == key
+
+
+async def test_action_on_unloaded_entry(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+) -> None:
+    entry = await setup_endpoint(hass, endpoint_data(await tls_server(), pki))
+    other = await setup_endpoint(hass, {**endpoint_data(await tls_server(), pki)})
+    await hass.config_entries.async_unload(entry.entry_id)
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(
+            DOMAIN, "check_now", {"config_entry_id": entry.entry_id}, blocking=True
+        )
+    assert raised.value.translation_key == "entry_not_loaded"
+    await hass.services.async_call(DOMAIN, "check_now", {}, blocking=True)
+    assert state(hass, other, "handshake") == "ok"
+
+
+async def test_diagnostics_are_redacted(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, pki: Pki, tls_server: ServerFactory
+) -> None:
+    server = await tls_server()
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["report"]["verdict"] == "ok"
+    assert diagnostics["data"]["url"] == "**REDACTED**"
+    assert diagnostics["report"]["chain"][0]["sans"] == "**REDACTED**"
+    assert "hass.example.test" not in json.dumps(diagnostics)
+    assert "PRIVATE KEY" not in json.dumps(diagnostics)
