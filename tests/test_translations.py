@@ -1,0 +1,132 @@
+"""Translation files agree with strings.json and with the code that uses their keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import importlib
+import json
+from pathlib import Path
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+COMPONENT = Path(__file__).parent.parent / "custom_components" / "tls_health"
+TRANSLATIONS = COMPONENT / "translations"
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+CODE = re.compile(r"`([^`]+)`")
+
+# Imported lazily: the findings and probe modules must not break the pure file checks.
+FINDINGS = "custom_components.tls_health.findings"
+MODELS = "custom_components.tls_health.probe.models"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """Override the conftest fixture: these tests read files and need no `hass`."""
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _strings() -> dict[str, Any]:
+    return _load(COMPONENT / "strings.json")
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key path, value) of every non-object value."""
+    for key, value in tree.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            yield from _leaves(value, path)
+        else:
+            yield path, value
+
+
+def _paths(tree: dict[str, Any]) -> set[str]:
+    return {path for path, _ in _leaves(tree)}
+
+
+def _paired_strings() -> list[tuple[str, str, str]]:
+    """(path, English, Simplified Chinese) for every path both files have."""
+    zh = dict(_leaves(_load(TRANSLATIONS / "zh-Hans.json")))
+    return [(path, en, zh[path]) for path, en in _leaves(_strings()) if path in zh]
+
+
+def test_en_matches_strings() -> None:
+    assert _load(TRANSLATIONS / "en.json") == _strings()
+
+
+def test_zh_hans_has_the_same_keys() -> None:
+    en = _paths(_strings())
+    zh = _paths(_load(TRANSLATIONS / "zh-Hans.json"))
+    assert en == zh, f"missing in zh-Hans.json: {sorted(en - zh)}; extra: {sorted(zh - en)}"
+
+
+def test_zh_hans_values_are_strings() -> None:
+    wrong = [
+        path
+        for path, value in _leaves(_load(TRANSLATIONS / "zh-Hans.json"))
+        if not isinstance(value, str) or not value.strip()
+    ]
+    assert not wrong, f"not a non-empty string: {wrong}"
+
+
+def test_zh_hans_keeps_placeholders() -> None:
+    wrong = {
+        path: (sorted(set(PLACEHOLDER.findall(en))), sorted(set(PLACEHOLDER.findall(zh))))
+        for path, en, zh in _paired_strings()
+        if set(PLACEHOLDER.findall(en)) != set(PLACEHOLDER.findall(zh))
+    }
+    assert not wrong, f"placeholders differ (en, zh-Hans): {wrong}"
+
+
+def test_zh_hans_keeps_code_verbatim() -> None:
+    lost = {
+        path: codes
+        for path, en, zh in _paired_strings()
+        if (codes := [code for code in CODE.findall(en) if f"`{code}`" not in zh])
+    }
+    assert not lost, f"backtick-quoted text not kept: {lost}"
+
+
+def test_every_repair_has_text() -> None:
+    issue_keys = importlib.import_module(FINDINGS).ISSUE_KEYS
+    issues = _strings()["issues"]
+    missing = [
+        f"issues.{key}.{part}"
+        for key in issue_keys
+        for part in ("title", "description")
+        if part not in issues.get(key, {})
+    ]
+    assert not missing, f"missing in strings.json: {missing}"
+
+
+def test_every_verdict_has_a_state() -> None:
+    verdict = importlib.import_module(MODELS).Verdict
+    states = _strings()["entity"]["sensor"]["handshake"]["state"]
+    missing = sorted(value.value for value in verdict if value.value not in states)
+    assert not missing, f"no entity.sensor.handshake.state for: {missing}"
+
+
+def test_services_match_services_yaml() -> None:
+    services = yaml.safe_load((COMPONENT / "services.yaml").read_text(encoding="utf-8"))
+    strings = _strings()["services"]
+    assert set(strings) == set(services)
+    for name, service in services.items():
+        fields = set((service or {}).get("fields") or {})
+        assert set(strings[name].get("fields", {})) == fields, name
+
+
+def test_issue_placeholders_are_provided() -> None:
+    provided = getattr(importlib.import_module(FINDINGS), "ISSUE_PLACEHOLDERS", None)
+    if provided is None:
+        pytest.skip("findings.ISSUE_PLACEHOLDERS does not exist yet")
+    unknown = {
+        path: names
+        for path, text in _leaves(_strings()["issues"], "issues")
+        if (names := sorted(set(PLACEHOLDER.findall(text)) - set(provided)))
+    }
+    assert not unknown, f"placeholders findings cannot provide: {unknown}"
