@@ -96,11 +96,7 @@ def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
         "endpoint": f"{target.host}:{target.port}",
         "detail": report.detail,
         "expected_name": target.expected_name,
-        "names": ", ".join(leaf.sans)
-        if leaf and leaf.sans
-        else (leaf.common_name or "")
-        if leaf
-        else "",
+        "names": (", ".join(leaf.sans) or leaf.common_name or leaf.subject) if leaf else "",
         "subject": leaf.subject if leaf else "",
         "issuer": leaf.issuer if leaf else "",
         "missing_issuer": leaf.issuer if leaf else "",
