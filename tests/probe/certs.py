@@ -70,7 +70,7 @@ def _general_name(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
-def issue(  # noqa: PLR0913
+def issue(
     common_name: str | None,
     *,
     issuer: Issued | None = None,
@@ -137,9 +137,7 @@ def issue(  # noqa: PLR0913
                 ),
                 critical=True,
             )
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         )
     if names:
         builder = builder.add_extension(

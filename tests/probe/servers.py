@@ -35,7 +35,11 @@ class Server:
 
     async def start(self) -> Server:
         self._server = await asyncio.start_server(
-            self._handle, self.host, 0, ssl=self.context, ssl_handshake_timeout=5
+            self._handle,
+            self.host,
+            0,
+            ssl=self.context,
+            ssl_handshake_timeout=5 if self.context else None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -44,7 +48,7 @@ class Server:
         self.connections += 1
         try:
             await self._handler(reader, writer)
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError:
             pass
         finally:
             writer.close()
@@ -66,15 +70,12 @@ class HttpHandler:
     def __init__(self, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.response = http_response(status, headers)
         self.requests: list[bytes] = []
-        self.server_names: list[str | None] = []
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         ssl_object = writer.get_extra_info("ssl_object")
-        if ssl_object is not None:
-            self.server_names.append(ssl_object.server_hostname)
-            if ssl_object.selected_alpn_protocol() == "h2":
-                # An HTTP/2 server would send its SETTINGS frame; this one just closes.
-                return
+        if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+            # An HTTP/2 server would send its SETTINGS frame; this one just closes.
+            return
         async with asyncio.timeout(5):
             request = await reader.readuntil(b"\r\n\r\n")
         self.requests.append(request)
@@ -94,9 +95,22 @@ async def plain_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
     await writer.drain()
 
 
+def record_sni(context: ssl.SSLContext) -> list[str | None]:
+    """Names the clients sent in SNI (kept after any sni_callback already set)."""
+    names: list[str | None] = []
+    previous = context.sni_callback
+
+    def callback(ssl_object: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+        names.append(name)
+        if previous is not None:
+            previous(ssl_object, name, ctx)
+
+    context.sni_callback = callback  # type: ignore[assignment]
+    return names
+
+
 def redirect_to(location: str, status: int = 301) -> Handler:
-    handler = HttpHandler(status, (("Location", location),))
-    return handler
+    return HttpHandler(status, (("Location", location),))
 
 
 def drip(interval: float) -> Handler:
@@ -124,5 +138,51 @@ def huge_headers(size: int) -> Handler:
             writer.write(chunk)
             await writer.drain()
         await reader.read()
+
+    return handler
+
+
+def alerting_tls(context: ssl.SSLContext) -> Handler:
+    """A TLS server driven through memory BIOs that, unlike asyncio's, sends its fatal alerts.
+
+    asyncio's SSL transport drops the connection on a failed handshake without flushing the
+    alert; nginx, HAProxy and OpenSSL's s_server do send it. Successful handshakes answer 200.
+    """
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                writer.write(outgoing.read())
+                await writer.drain()
+                data = await reader.read(65536)
+                if not data:
+                    return
+                incoming.write(data)
+            except ssl.SSLError:
+                writer.write(outgoing.read())  # the alert
+                await writer.drain()
+                return
+        writer.write(outgoing.read())
+        request = b""
+        while b"\r\n\r\n" not in request:
+            try:
+                chunk = tls.read(65536)
+            except ssl.SSLWantReadError:
+                data = await reader.read(65536)
+                if not data:
+                    return
+                incoming.write(data)
+                continue
+            if not chunk:
+                return
+            request += chunk
+        tls.write(http_response())
+        writer.write(outgoing.read())
+        await writer.drain()
 
     return handler
