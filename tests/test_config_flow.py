@@ -222,6 +222,42 @@ async def test_integration_offers_external_url_once_loaded(
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_INTEGRATION_DISCOVERY]
 
 
+@pytest.mark.parametrize(
+    "external_url", [None, "http://hass.example.test", "https://hass..example.test"]
+)
+async def test_no_offer_without_https_external_url(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory, external_url: str | None
+) -> None:
+    await hass.config.async_update(external_url=external_url)
+    await setup_endpoint(hass, endpoint_data(await tls_server(), pki))
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+
+
+async def test_no_offer_when_external_url_is_watched(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+) -> None:
+    server = await tls_server()
+    await hass.config.async_update(external_url=f"https://127.0.0.1:{server.port}")
+    await setup_endpoint(hass, {"url": f"127.0.0.1:{server.port}", "ca_file": str(pki.ca_file)})
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+
+
+async def test_reconfigure_same_endpoint_other_settings(
+    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+) -> None:
+    server = await tls_server()
+    data = endpoint_data(server, pki)
+    entry = await setup_endpoint(hass, data)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"url": data["url"], "advanced": {"address": "127.0.0.1", "ca_file": "  "}},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data == {"url": data["url"], "address": "127.0.0.1"}
+
+
 async def test_reconfigure(hass: HomeAssistant, pki: Pki, tls_server: ServerFactory) -> None:
     first, second = await tls_server(), await tls_server()
     entry = await setup_endpoint(hass, endpoint_data(first, pki))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from homeassistant.helpers.issue_registry import IssueSeverity
@@ -17,6 +18,7 @@ from custom_components.tls_health.findings import (
     issue_placeholders,
     judged_keys,
 )
+from custom_components.tls_health.sensor import issuer_label
 from custom_components.tls_health.probe.models import (
     CertificateInfo,
     ProbeReport,
@@ -167,3 +169,27 @@ def test_placeholders_cover_every_name_and_prefer_probe_details() -> None:
     assert values["missing_issuer"] == "CN=Missing R1"
     assert values["names"] == "hass.example.test, www.example.test"
     assert values["endpoint"] == "hass.example.test:8443"
+
+
+@pytest.mark.parametrize(
+    ("issuer", "label"),
+    [
+        ("CN=R11,O=Let's Encrypt,C=US", "Let's Encrypt (R11)"),
+        ("CN=Only Name", "Only Name"),
+        ("O=Only Org", "Only Org"),
+        ("CN=Same,O=Same", "Same"),
+        ("C=US", "C=US"),
+        ("not an rfc4514 name", "not an rfc4514 name"),
+    ],
+)
+def test_issuer_label(issuer: str, label: str) -> None:
+    cert = certificate(NOW + timedelta(days=30))
+    with_issuer = ProbeReport(
+        target=Target(host="hass.example.test"),
+        checked_at=NOW,
+        verdict=Verdict.OK,
+        detail="",
+        chain=(replace(cert, issuer=issuer),),
+    )
+    assert issuer_label(with_issuer) == label
+    assert issuer_label(report(expires_in=None)) is None
