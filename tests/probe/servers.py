@@ -31,6 +31,7 @@ class Server:
         self.host = host
         self.port = 0
         self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.connections = 0
 
     async def start(self) -> Server:
@@ -46,11 +47,15 @@ class Server:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)  # type: ignore[arg-type]
         try:
             await self._handler(reader, writer)
         except OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError:
             pass
         finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
             writer.close()
             with contextlib.suppress(OSError, TimeoutError):
                 async with asyncio.timeout(2):
@@ -60,21 +65,37 @@ class Server:
         if self._server is not None:
             self._server.close()
             self._server.close_clients()
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
             async with asyncio.timeout(5):
+                await asyncio.gather(*tasks, return_exceptions=True)
                 await self._server.wait_closed()
 
 
-class HttpHandler:
-    """Answer one HTTP/1.1 request; with ALPN h2 negotiated, send nothing and hang up."""
+H2_SETTINGS_FRAME = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
-    def __init__(self, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> None:
+
+class HttpHandler:
+    """Answer one HTTP/1.1 request; with ALPN h2 (or h2_only) send an HTTP/2 SETTINGS frame."""
+
+    def __init__(
+        self,
+        status: int = 200,
+        headers: tuple[tuple[str, str], ...] = (),
+        *,
+        h2_only: bool = False,
+    ) -> None:
         self.response = http_response(status, headers)
         self.requests: list[bytes] = []
+        self.h2_only = h2_only
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         ssl_object = writer.get_extra_info("ssl_object")
-        if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
-            # An HTTP/2 server would send its SETTINGS frame; this one just closes.
+        if self.h2_only or (ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"):
+            # Speak HTTP/2 whatever the client said, then hang up.
+            writer.write(H2_SETTINGS_FRAME)
+            await writer.drain()
             return
         async with asyncio.timeout(5):
             request = await reader.readuntil(b"\r\n\r\n")
