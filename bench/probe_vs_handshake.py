@@ -1,0 +1,152 @@
+"""Cost of a probe compared with a bare TLS handshake, against one local TLS server.
+
+Run from the repository root:  .venv/bin/python bench/probe_vs_handshake.py [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import contextlib
+
+from custom_components.tls_health.probe import Prober, Target, Verdict
+
+HOST = "bench.example.test"
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+
+def _cert(
+    name: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey]
+) -> x509.Certificate:
+    now = datetime.now(UTC)
+    ca = issuer[0] == x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer[0])
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=90))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()),
+            critical=False,
+        )
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False),  # noqa: FBT003
+            critical=True,
+        )
+    else:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    return builder.sign(issuer[1], hashes.SHA256())
+
+
+def _pki(directory: Path) -> tuple[Path, Path, Path]:
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Bench Root")])
+    root = _cert("Bench Root", root_key, (root_name, root_key))
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = _cert(HOST, leaf_key, (root_name, root_key))
+    pem = serialization.Encoding.PEM
+    (directory / "root.pem").write_bytes(root.public_bytes(pem))
+    (directory / "chain.pem").write_bytes(leaf.public_bytes(pem))
+    (directory / "key.pem").write_bytes(
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return directory / "root.pem", directory / "chain.pem", directory / "key.pem"
+
+
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.write(RESPONSE)
+        await writer.drain()
+    except OSError, TimeoutError, asyncio.IncompleteReadError:
+        pass
+    finally:
+        writer.close()
+
+
+async def _timed(rounds: int, step: Callable[[], Awaitable[object]]) -> list[float]:
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        await step()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+async def main(rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root_file, chain_file, key_file = _pki(Path(tmp))
+        server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_context.load_cert_chain(chain_file, key_file)
+        server_context.set_alpn_protocols(["http/1.1"])
+        server = await asyncio.start_server(_handle, "127.0.0.1", 0, ssl=server_context)
+        port = server.sockets[0].getsockname()[1]
+
+        client = ssl.create_default_context(cafile=str(root_file))  # built once
+
+        async def bare() -> None:
+            _reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=client, server_hostname=HOST
+            )
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+        prober = await Prober.create()
+        target = Target(host=HOST, port=port, address="127.0.0.1", ca_file=str(root_file))
+
+        async def basic() -> None:
+            report = await prober.probe(target, scan_legacy=False, check_http=False)
+            assert report.verdict is Verdict.OK, report.detail  # noqa: S101
+
+        async def full() -> None:
+            report = await prober.probe(target)
+            assert report.verdict is Verdict.OK, report.detail  # noqa: S101
+
+        for step in (bare, basic, full):  # warm up
+            await _timed(10, step)
+        results = {
+            "bare handshake": await _timed(rounds, bare),
+            "basic probe": await _timed(rounds, basic),
+            "full probe": await _timed(rounds, full),
+        }
+        server.close()
+        server.close_clients()
+        await server.wait_closed()
+
+    medians = {name: statistics.median(samples) for name, samples in results.items()}
+    print(f"N = {rounds} sequential runs each, 127.0.0.1, EC P-256 leaf + private root")
+    for name, samples in results.items():
+        p90 = statistics.quantiles(samples, n=10)[-1]
+        print(f"  {name:15s} median {medians[name]:7.3f} ms   p90 {p90:7.3f} ms")
+    bare_median = medians["bare handshake"]
+    print(f"  basic / bare    {medians['basic probe'] / bare_median:5.2f}x")
+    print(f"  full  / bare    {medians['full probe'] / bare_median:5.2f}x")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))

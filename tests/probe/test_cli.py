@@ -1,0 +1,85 @@
+"""scripts/probe: exit codes and the --json schema, against a loopback fixture server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+import sys
+
+from .test_verdicts import HOST
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "custom_components.tls_health.probe",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+    async with asyncio.timeout(50):
+        stdout, stderr = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_cli_json_ok_and_problem(pki, serve, tls_context) -> None:
+    good = await serve(context=tls_context(pki.leaf(HOST), pki.intermediate))
+    code, out, err = await cli(
+        f"https://{HOST}:{good.port}",
+        "--json",
+        "--address",
+        "127.0.0.1",
+        "--ca-file",
+        str(pki.root_file),
+        "--timeout",
+        "5",
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["verdict"] == "ok"
+    assert data["target"]["host"] == HOST
+    assert data["http"]["status"] == 200
+    assert data["protocols"]["tls1_3"] is True
+    assert data["chain"][0]["sans"] == [HOST]
+
+    code, out, _ = await cli(
+        f"{HOST}:{good.port}", "--json", "--address", "127.0.0.1", "--no-legacy", "--no-http"
+    )
+    assert code == 1
+    data = json.loads(out)
+    assert data["verdict"] == "incomplete_chain"  # the test root is not trusted without --ca-file
+    assert data["http"] is None
+
+
+async def test_cli_human_output(pki, serve, tls_context) -> None:
+    server = await serve(context=tls_context(pki.leaf("other.example.test"), pki.intermediate))
+    code, out, _ = await cli(
+        f"https://{HOST}:{server.port}",
+        "--address",
+        "127.0.0.1",
+        "--ca-file",
+        str(pki.root_file),
+        "--no-legacy",
+    )
+    assert code == 1
+    first, detail = out.splitlines()[:2]
+    assert first.endswith("HOSTNAME_MISMATCH")
+    assert "other.example.test" in detail
+    assert "Chain as served" in out
+    assert "HTTP:      status 200" in out
+
+
+async def test_cli_bad_url() -> None:
+    code, out, err = await cli("ftp://example.test")
+    assert code == 2
+    assert out == ""
+    assert "not_https" in err
