@@ -212,7 +212,13 @@ class Prober:
         except _StepFailedError as failure:
             return report.finish(failure.verdict, failure.detail)
         report.address = address[1][0]
-        stream = TlsStream(sock, self._contexts.main, target.sni)
+        try:
+            stream = TlsStream(sock, self._contexts.main, target.sni)
+        except (ValueError, UnicodeError) as err:
+            sock.close()
+            return report.finish(
+                Verdict.HANDSHAKE_FAILED, f"server name {target.sni!r} cannot be sent ({err})"
+            )
         try:
             try:
                 await self._handshake(stream, timeout, report)

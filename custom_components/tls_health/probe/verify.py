@@ -328,7 +328,7 @@ def _verified_path(
         )
         try:
             return verifier.verify(certs[0], list(certs[1:])), None
-        except verification.VerificationError as err:
+        except (verification.VerificationError, ValueError) as err:
             error = str(err)
     return None, error
 
