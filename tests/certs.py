@@ -1,41 +1,69 @@
-"""Certificates for tests: a private root, intermediates and leaves, as RFC 5280 expects them."""
+"""A certificate factory for probe tests: roots, intermediates and leaves as RFC 5280 wants them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import ipaddress
+from itertools import count
 from pathlib import Path
+import ssl
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+DAY = timedelta(days=1)
+
+type KeyKind = Literal["ec", "rsa", "ed25519"]
+type PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+_SERIALS = count(0x1000)
+
+
+def _key(kind: KeyKind) -> PrivateKey:
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    return ec.generate_private_key(ec.SECP256R1())
 
 
 @dataclass(frozen=True, slots=True)
 class Issued:
-    """A certificate with its key."""
+    """A certificate with its private key."""
 
     cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: PrivateKey
 
     @property
     def pem(self) -> bytes:
-        """Certificate in PEM."""
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
 
-def _name(common_name: str, organization: str | None = None) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organization:
-        attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    @property
+    def subject(self) -> str:
+        return self.cert.subject.rfc4514_string()
+
+
+def _name(common_name: str | None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "TLS Health Tests")]
+    if common_name:
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     return x509.Name(attributes)
 
 
-def _alt_name(name: str) -> x509.GeneralName:
+def _general_name(name: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
@@ -43,30 +71,35 @@ def _alt_name(name: str) -> x509.GeneralName:
 
 
 def issue(
-    common_name: str,
+    common_name: str | None,
     *,
     issuer: Issued | None = None,
     ca: bool = False,
     names: tuple[str, ...] = (),
     not_before: datetime | None = None,
     not_after: datetime | None = None,
-    organization: str | None = "TLS Health Test",
+    key: KeyKind = "ec",
+    subject: x509.Name | None = None,
 ) -> Issued:
-    """Issue a CA or leaf certificate; without `issuer` it is self-signed."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = _name(common_name, organization)
-    signer_key = issuer.key if issuer else key
+    """Issue a certificate; without `issuer` it is self-signed."""
+    private = _key(key)
+    public = private.public_key()
+    name = subject or _name(common_name)
+    signer_key = issuer.key if issuer else private
+    issuer_name = issuer.cert.subject if issuer else name
     builder = (
         x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.cert.subject if issuer else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or NOW - timedelta(days=1))
-        .not_valid_after(not_after or NOW + timedelta(days=90))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(public)
+        .serial_number(next(_SERIALS) * 7919 + x509.random_serial_number() % 10**12)
+        .not_valid_before(not_before or NOW - 30 * DAY)
+        .not_valid_after(not_after or NOW + 60 * DAY)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()),
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                issuer.key.public_key() if issuer else public  # type: ignore[arg-type]
+            ),
             critical=False,
         )
     )
@@ -94,7 +127,7 @@ def issue(
                 x509.KeyUsage(
                     digital_signature=True,
                     content_commitment=False,
-                    key_encipherment=False,
+                    key_encipherment=key == "rsa",
                     data_encipherment=False,
                     key_agreement=False,
                     key_cert_sign=False,
@@ -105,57 +138,65 @@ def issue(
                 critical=True,
             )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(
-                x509.SubjectAlternativeName([_alt_name(name) for name in names or (common_name,)]),
-                critical=False,
-            )
         )
-    return Issued(builder.sign(signer_key, hashes.SHA256()), key)
+    if names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([_general_name(n) for n in names]),
+            critical=not common_name and subject is None,
+        )
+    algorithm = None if isinstance(signer_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    cert = builder.sign(signer_key, algorithm)  # type: ignore[arg-type]
+    return Issued(cert, private)
 
 
-@dataclass(frozen=True, slots=True)
 class Pki:
-    """A private root and an intermediate, written where tests can point servers and probes."""
+    """A test root and intermediate, writing PEM files under a directory."""
 
-    root: Issued
-    intermediate: Issued
-    folder: Path
+    def __init__(self, directory: Path, label: str = "Test") -> None:
+        self.directory = directory
+        self.root = issue(f"TLS Health {label} Root CA", ca=True, not_after=NOW + 3650 * DAY)
+        self.intermediate = issue(
+            f"TLS Health {label} Intermediate R1",
+            issuer=self.root,
+            ca=True,
+            not_after=NOW + 1000 * DAY,
+        )
+        self.root_file = self.write(f"{label.lower()}-root.pem", self.root)
 
-    @property
-    def ca_file(self) -> Path:
-        """PEM file of the root: the extra CA a target trusts."""
-        path = self.folder / "root.pem"
-        if not path.exists():
-            path.write_bytes(self.root.pem)
+    def leaf(self, *names: str, issuer: Issued | None = None, **kwargs: object) -> Issued:
+        """A server certificate for names (CN = first name), issued by the intermediate."""
+        names = names or ("hass.example.test",)
+        return issue(names[0], issuer=issuer or self.intermediate, names=names, **kwargs)  # type: ignore[arg-type]
+
+    def write(self, filename: str, *certs: Issued) -> Path:
+        path = self.directory / filename
+        path.write_bytes(b"".join(cert.pem for cert in certs))
         return path
 
-    def leaf(self, name: str = "hass.example.test", **kwargs: object) -> Issued:
-        """A server certificate issued by the intermediate."""
-        return issue(name, issuer=self.intermediate, **kwargs)  # type: ignore[arg-type]
+    def server_files(self, name: str, leaf: Issued, *chain: Issued) -> tuple[Path, Path]:
+        """(certificate chain file, key file) for ssl.SSLContext.load_cert_chain."""
+        cert_file = self.write(f"{name}-chain.pem", leaf, *chain)
+        key_file = self.directory / f"{name}-key.pem"
+        key_file.write_bytes(leaf.key_pem)
+        return cert_file, key_file
 
-    def write(self, label: str, *certs: Issued, key: Issued | None = None) -> tuple[Path, Path]:
-        """Write a chain (as served, in this order) and the key of its first certificate."""
-        chain = self.folder / f"{label}.chain.pem"
-        chain.write_bytes(b"".join(cert.pem for cert in certs))
-        key_file = self.folder / f"{label}.key.pem"
-        key_file.write_bytes(
-            (key or certs[0]).key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        return chain, key_file
-
-
-def make_pki(folder: Path) -> Pki:
-    """A root valid for years and an intermediate below it."""
-    root = issue("TLS Health Test Root", ca=True, not_after=NOW + timedelta(days=3650))
-    intermediate = issue(
-        "Test Intermediate",
-        issuer=root,
-        ca=True,
-        not_after=NOW + timedelta(days=1825),
-        organization="TLS Health Test CA",
-    )
-    return Pki(root, intermediate, folder)
+    def server_context(
+        self,
+        leaf: Issued,
+        *chain: Issued,
+        minimum: ssl.TLSVersion | None = None,
+        maximum: ssl.TLSVersion | None = None,
+        alpn: list[str] | None = None,
+        ciphers: str | None = None,
+    ) -> ssl.SSLContext:
+        """A server context presenting leaf + chain exactly in the given order."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if ciphers:
+            context.set_ciphers(ciphers)
+        if minimum is not None:
+            context.minimum_version = minimum
+        if maximum is not None:
+            context.maximum_version = maximum
+        context.load_cert_chain(*self.server_files(f"srv{next(_SERIALS)}", leaf, *chain))
+        context.set_alpn_protocols(alpn or ["http/1.1"])
+        return context

@@ -1,18 +1,20 @@
-"""Shared fixtures: a private PKI and real TLS servers on 127.0.0.1."""
+"""Shared fixtures: a private PKI and real servers on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+import ssl
 from typing import Any
+import warnings
 
 import pytest
 
 # Imported before the `hass` fixture, so this repository's custom_components is found first.
 import custom_components.tls_health  # noqa: F401
 
-from .certs import Pki, make_pki
-from .servers import SwappableTlsServer
+from .certs import Issued, Pki
+from .servers import Handler, HttpHandler, Server
 
 
 @pytest.fixture(autouse=True)
@@ -23,22 +25,24 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     """A private root CA and intermediate, written under tmp_path."""
-    return make_pki(tmp_path)
+    return Pki(tmp_path)
 
 
-type ServerFactory = Callable[..., Coroutine[Any, Any, SwappableTlsServer]]
+type StartServer = Callable[..., Any]
 
 
 @pytest.fixture
-async def tls_server(pki: Pki, socket_enabled: None) -> AsyncGenerator[ServerFactory]:
-    """Start servers that present a full, valid chain for hass.example.test unless told otherwise."""
-    servers: list[SwappableTlsServer] = []
+async def serve(socket_enabled: None) -> AsyncIterator[StartServer]:
+    """Start a Server (TLS when given a context); all are stopped after the test."""
+    servers: list[Server] = []
 
     async def start(
-        *, legacy: bool = False, chain: tuple[Path, Path] | None = None
-    ) -> SwappableTlsServer:
-        server = SwappableTlsServer(legacy=legacy)
-        server.serve(*(chain or pki.write("good", pki.leaf(), pki.intermediate)))
+        handler: Handler | None = None,
+        *,
+        context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+    ) -> Server:
+        server = Server(handler or HttpHandler(), context=context, host=host)
         await server.start()
         servers.append(server)
         return server
@@ -46,3 +50,34 @@ async def tls_server(pki: Pki, socket_enabled: None) -> AsyncGenerator[ServerFac
     yield start
     for server in servers:
         await server.stop()
+
+
+@pytest.fixture
+def tls_context(pki: Pki) -> Callable[..., ssl.SSLContext]:
+    """Server context for a leaf and chain; legacy=True also accepts TLS 1.0 and 1.1."""
+
+    def make(leaf: Issued, *chain: Issued, legacy: bool = False, **kwargs: Any) -> ssl.SSLContext:
+        if legacy:
+            kwargs.setdefault("ciphers", "DEFAULT:@SECLEVEL=0")
+            kwargs.setdefault("minimum", ssl.TLSVersion.TLSv1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return pki.server_context(leaf, *chain, **kwargs)
+
+    return make
+
+
+type EndpointServer = Callable[..., Any]
+
+
+@pytest.fixture
+def endpoint_server(
+    pki: Pki, serve: StartServer, tls_context: Callable[..., ssl.SSLContext]
+) -> EndpointServer:
+    """Start a TLS server presenting `certs` (default: a valid leaf and its intermediate)."""
+
+    async def start(*certs: Issued, legacy: bool = False) -> Server:
+        certs = certs or (pki.leaf(), pki.intermediate)
+        return await serve(context=tls_context(*certs, legacy=legacy))
+
+    return start

@@ -13,17 +13,22 @@ from custom_components.tls_health.config_flow import unique_id_of
 from custom_components.tls_health.const import CONF_ADDRESS, CONF_CA_FILE, CONF_URL, DOMAIN
 from custom_components.tls_health.prober import entry_target
 
-from .certs import Pki
-from .servers import SwappableTlsServer
+from .certs import Issued, Pki
+from .servers import Server
 
 
-def endpoint_data(server: SwappableTlsServer, pki: Pki) -> dict[str, str]:
+def endpoint_data(server: Server, pki: Pki) -> dict[str, str]:
     """Entry data for hass.example.test on the test server, trusting the test root."""
     return {
         CONF_URL: f"https://hass.example.test:{server.port}",
         CONF_ADDRESS: "127.0.0.1",
-        CONF_CA_FILE: str(pki.ca_file),
+        CONF_CA_FILE: str(pki.root_file),
     }
+
+
+def present(server: Server, pki: Pki, *certs: Issued) -> None:
+    """Make the running server present another chain, as after a renewal and reload."""
+    server.present(*pki.server_files(f"swap{id(certs)}", *certs))
 
 
 async def setup_endpoint(

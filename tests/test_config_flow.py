@@ -14,7 +14,7 @@ import pytest
 from custom_components.tls_health.const import DOMAIN
 
 from .certs import Pki, issue
-from .conftest import ServerFactory
+from .conftest import EndpointServer
 from .helpers import endpoint_data, setup_endpoint
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -72,9 +72,9 @@ async def odd_ports() -> AsyncGenerator[dict[str, int]]:
 
 
 async def test_user_flow_creates_entry(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    server = await tls_server()
+    server = await endpoint_server()
     flow_id = await start_user_flow(hass)
     data = endpoint_data(server, pki)
     result = await hass.config_entries.flow.async_configure(flow_id, form_input(data))
@@ -93,9 +93,9 @@ async def test_user_flow_creates_entry(
 
 
 async def test_certificate_problem_still_creates_entry(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    server = await tls_server(chain=pki.write("self", issue("hass.example.test")))
+    server = await endpoint_server(issue("hass.example.test", names=("hass.example.test",)))
     flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, form_input(endpoint_data(server, pki))
@@ -104,15 +104,15 @@ async def test_certificate_problem_still_creates_entry(
 
 
 async def test_server_name_in_title(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    server = await tls_server()
+    server = await endpoint_server()
     flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id,
         {
             "url": f"127.0.0.1:{server.port}",
-            "advanced": {"server_name": "hass.example.test", "ca_file": str(pki.ca_file)},
+            "advanced": {"server_name": "hass.example.test", "ca_file": str(pki.root_file)},
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -120,7 +120,7 @@ async def test_server_name_in_title(
     assert result["data"] == {
         "url": f"127.0.0.1:{server.port}",
         "server_name": "hass.example.test",
-        "ca_file": str(pki.ca_file),
+        "ca_file": str(pki.root_file),
     }
 
 
@@ -177,9 +177,9 @@ async def test_user_form_suggests_external_https_url(hass: HomeAssistant) -> Non
 
 
 async def test_discovery_of_external_url(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    server = await tls_server()
+    server = await endpoint_server()
     url = f"https://127.0.0.1:{server.port}"
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_INTEGRATION_DISCOVERY}, data={"url": url}
@@ -213,9 +213,9 @@ async def test_discovery_confirm_reports_unreachable(
 
 
 async def test_integration_offers_external_url_once_loaded(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    server = await tls_server()
+    server = await endpoint_server()
     await hass.config.async_update(external_url=f"https://127.0.0.1:{server.port}")
     await setup_endpoint(hass, endpoint_data(server, pki))
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -226,26 +226,26 @@ async def test_integration_offers_external_url_once_loaded(
     "external_url", [None, "http://hass.example.test", "https://hass..example.test"]
 )
 async def test_no_offer_without_https_external_url(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory, external_url: str | None
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer, external_url: str | None
 ) -> None:
     await hass.config.async_update(external_url=external_url)
-    await setup_endpoint(hass, endpoint_data(await tls_server(), pki))
+    await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
     assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
 
 
 async def test_no_offer_when_external_url_is_watched(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    server = await tls_server()
+    server = await endpoint_server()
     await hass.config.async_update(external_url=f"https://127.0.0.1:{server.port}")
-    await setup_endpoint(hass, {"url": f"127.0.0.1:{server.port}", "ca_file": str(pki.ca_file)})
+    await setup_endpoint(hass, {"url": f"127.0.0.1:{server.port}", "ca_file": str(pki.root_file)})
     assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
 
 
 async def test_reconfigure_same_endpoint_other_settings(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    server = await tls_server()
+    server = await endpoint_server()
     data = endpoint_data(server, pki)
     entry = await setup_endpoint(hass, data)
     result = await entry.start_reconfigure_flow(hass)
@@ -258,8 +258,8 @@ async def test_reconfigure_same_endpoint_other_settings(
     assert entry.data == {"url": data["url"], "address": "127.0.0.1"}
 
 
-async def test_reconfigure(hass: HomeAssistant, pki: Pki, tls_server: ServerFactory) -> None:
-    first, second = await tls_server(), await tls_server()
+async def test_reconfigure(hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer) -> None:
+    first, second = await endpoint_server(), await endpoint_server()
     entry = await setup_endpoint(hass, endpoint_data(first, pki))
     other = await setup_endpoint(
         hass, {**endpoint_data(first, pki), "url": "https://other.example.test:1"}
@@ -287,8 +287,8 @@ async def test_reconfigure(hass: HomeAssistant, pki: Pki, tls_server: ServerFact
     assert result["reason"] == "already_configured"
 
 
-async def test_options_flow(hass: HomeAssistant, pki: Pki, tls_server: ServerFactory) -> None:
-    server = await tls_server()
+async def test_options_flow(hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer) -> None:
+    server = await endpoint_server()
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM

@@ -18,7 +18,6 @@ from custom_components.tls_health.findings import (
     issue_placeholders,
     judged_keys,
 )
-from custom_components.tls_health.sensor import issuer_label
 from custom_components.tls_health.probe.models import (
     CertificateInfo,
     ProbeReport,
@@ -26,6 +25,7 @@ from custom_components.tls_health.probe.models import (
     Target,
     Verdict,
 )
+from custom_components.tls_health.sensor import issuer_label
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

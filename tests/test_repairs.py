@@ -12,34 +12,36 @@ import pytest
 from custom_components.tls_health.const import DOMAIN
 
 from .certs import NOW, Pki, issue
-from .conftest import ServerFactory
-from .helpers import endpoint_data, next_check, open_issues, setup_endpoint, state
+from .conftest import EndpointServer
+from .helpers import endpoint_data, next_check, open_issues, present, setup_endpoint, state
 
 
-async def test_healthy_endpoint(hass: HomeAssistant, pki: Pki, tls_server: ServerFactory) -> None:
-    server = await tls_server()
+async def test_healthy_endpoint(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    server = await endpoint_server()
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     assert entry.state is ConfigEntryState.LOADED
     assert state(hass, entry, "handshake") == "ok"
-    assert state(hass, entry, "days_until_expiry") == "89"
+    assert state(hass, entry, "days_until_expiry") == "59"
     assert state(hass, entry, "tls_version") == "TLSv1.3"
-    assert state(hass, entry, "issuer") == "TLS Health Test CA (Test Intermediate)"
+    assert state(hass, entry, "issuer") == "TLS Health Tests (TLS Health Test Intermediate R1)"
     assert float(state(hass, entry, "handshake_time")) > 0
     # the intermediate outlives the leaf, so the leaf's expiry is the chain's
-    assert state(hass, entry, "certificate_expiry") == (NOW + timedelta(days=90)).isoformat()
+    assert state(hass, entry, "certificate_expiry") == (NOW + timedelta(days=60)).isoformat()
     assert state(hass, entry, "problem") == "off"
     await next_check(hass, minutes=61)
     assert open_issues(hass, entry) == set()
 
 
 async def test_expired_then_renewed(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
     # expired three days ago, give or take the seconds the test takes
     expired = pki.leaf(
         not_before=NOW - timedelta(days=100), not_after=NOW - timedelta(days=3) + timedelta(hours=1)
     )
-    server = await tls_server(chain=pki.write("expired", expired, pki.intermediate))
+    server = await endpoint_server(expired, pki.intermediate)
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     assert state(hass, entry, "handshake") == "certificate_expired"
     assert state(hass, entry, "days_until_expiry") == "-3"
@@ -57,12 +59,12 @@ async def test_expired_then_renewed(
     assert issue_entry.translation_placeholders is not None
     assert issue_entry.translation_placeholders["days_expired"] == "3"
 
-    server.serve(*pki.write("renewed", pki.leaf(), pki.intermediate))
+    present(server, pki, pki.leaf(), pki.intermediate)
     await hass.services.async_call(DOMAIN, "check_now", {}, blocking=True)
     await hass.async_block_till_done()
     assert open_issues(hass, entry) == set()
     assert state(hass, entry, "handshake") == "ok"
-    assert state(hass, entry, "days_until_expiry") == "89"
+    assert state(hass, entry, "days_until_expiry") == "59"
     assert state(hass, entry, "problem") == "off"
 
 
@@ -80,44 +82,44 @@ async def test_expired_then_renewed(
 async def test_certificate_repairs_raise_and_clear(
     hass: HomeAssistant,
     pki: Pki,
-    tls_server: ServerFactory,
+    endpoint_server: EndpointServer,
     scenario: str,
     verdict: str,
     key: str,
 ) -> None:
     other_root = issue("Other Root", ca=True)
     chains = {
-        "expiring": lambda: pki.write(
-            scenario, pki.leaf(not_after=NOW + timedelta(days=5, hours=1)), pki.intermediate
+        "expiring": lambda: (
+            pki.leaf(not_after=NOW + timedelta(days=5, hours=1)),
+            pki.intermediate,
         ),
-        "wrong_name": lambda: pki.write(scenario, pki.leaf("other.example.test"), pki.intermediate),
-        "no_intermediate": lambda: pki.write(scenario, pki.leaf()),
-        "self_signed": lambda: pki.write(scenario, issue("hass.example.test")),
-        "other_root": lambda: pki.write(
-            scenario, issue("hass.example.test", issuer=other_root), other_root
+        "wrong_name": lambda: (pki.leaf("other.example.test"), pki.intermediate),
+        "no_intermediate": lambda: (pki.leaf(),),
+        "self_signed": lambda: (issue("hass.example.test", names=("hass.example.test",)),),
+        "other_root": lambda: (
+            issue("hass.example.test", issuer=other_root, names=("hass.example.test",)),
+            other_root,
         ),
-        "not_yet_valid": lambda: pki.write(
-            scenario, pki.leaf(not_before=NOW + timedelta(days=2)), pki.intermediate
-        ),
+        "not_yet_valid": lambda: (pki.leaf(not_before=NOW + timedelta(days=2)), pki.intermediate),
     }
-    server = await tls_server(chain=chains[scenario]())
+    server = await endpoint_server(*chains[scenario]())
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     assert state(hass, entry, "handshake") == verdict
     await next_check(hass)
     assert open_issues(hass, entry) == {key}
     assert state(hass, entry, "problem") == "on"
 
-    server.serve(*pki.write("fixed", pki.leaf(), pki.intermediate))
+    present(server, pki, pki.leaf(), pki.intermediate)
     await next_check(hass, minutes=61)
     assert open_issues(hass, entry) == set()
     assert state(hass, entry, "handshake") == "ok"
 
 
 async def test_expiring_soon_severity_follows_options(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
     leaf = pki.leaf(not_after=NOW + timedelta(days=20, hours=1))
-    server = await tls_server(chain=pki.write("twenty", leaf, pki.intermediate))
+    server = await endpoint_server(leaf, pki.intermediate)
     entry = await setup_endpoint(
         hass, endpoint_data(server, pki), {"warning_days": 30, "critical_days": 21}
     )
@@ -131,8 +133,10 @@ async def test_expiring_soon_severity_follows_options(
     assert issue_entry.translation_placeholders["days"] == "20"
 
 
-async def test_legacy_tls_repair(hass: HomeAssistant, pki: Pki, tls_server: ServerFactory) -> None:
-    server = await tls_server(legacy=True)
+async def test_legacy_tls_repair(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    server = await endpoint_server(legacy=True)
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     await next_check(hass)
     assert open_issues(hass, entry) == {"legacy_tls_enabled"}
@@ -154,12 +158,12 @@ async def test_legacy_tls_repair(hass: HomeAssistant, pki: Pki, tls_server: Serv
 
 
 async def test_unreachable_needs_three_checks_and_keeps_certificate_state(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     expired = pki.leaf(
         not_before=NOW - timedelta(days=100), not_after=NOW - timedelta(days=1) + timedelta(hours=1)
     )
-    server = await tls_server(chain=pki.write("expired", expired, pki.intermediate))
+    server = await endpoint_server(expired, pki.intermediate)
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     await next_check(hass)
     assert open_issues(hass, entry) == {"certificate_expired"}
@@ -176,7 +180,7 @@ async def test_unreachable_needs_three_checks_and_keeps_certificate_state(
     assert open_issues(hass, entry) == {"certificate_expired", "endpoint_unreachable"}
     assert caplog.text.count("cannot be reached") == 1
 
-    server.serve(*pki.write("renewed", pki.leaf(), pki.intermediate))
+    present(server, pki, pki.leaf(), pki.intermediate)
     await server.start()
     await next_check(hass, minutes=61)
     assert open_issues(hass, entry) == set()
@@ -184,9 +188,9 @@ async def test_unreachable_needs_three_checks_and_keeps_certificate_state(
 
 
 async def test_open_issue_survives_reload_without_reconfirming(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    server = await tls_server(chain=pki.write("self", issue("hass.example.test")))
+    server = await endpoint_server(issue("hass.example.test", names=("hass.example.test",)))
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     await next_check(hass)
     assert open_issues(hass, entry) == {"self_signed_certificate"}

@@ -16,30 +16,30 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.tls_health.const import DOMAIN
 
 from .certs import NOW, Pki
-from .conftest import ServerFactory
-from .helpers import endpoint_data, setup_endpoint, state
+from .conftest import EndpointServer
+from .helpers import endpoint_data, present, setup_endpoint, state
 
 
 async def test_check_now_one_entry(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    first, second = await tls_server(), await tls_server()
+    first, second = await endpoint_server(), await endpoint_server()
     watched = await setup_endpoint(hass, endpoint_data(first, pki))
     other = await setup_endpoint(hass, endpoint_data(second, pki))
     soon = pki.leaf(not_after=NOW + timedelta(days=30, hours=1))
-    first.serve(*pki.write("first", soon, pki.intermediate))
-    second.serve(*pki.write("second", soon, pki.intermediate))
+    present(first, pki, soon, pki.intermediate)
+    present(second, pki, soon, pki.intermediate)
     await hass.services.async_call(
         DOMAIN, "check_now", {"config_entry_id": watched.entry_id}, blocking=True
     )
     assert state(hass, watched, "days_until_expiry") == "30"
-    assert state(hass, other, "days_until_expiry") == "89"
+    assert state(hass, other, "days_until_expiry") == "59"
 
 
 async def test_inspect_returns_the_report(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    server = await tls_server()
+    server = await endpoint_server()
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     by_entry = await hass.services.async_call(
         DOMAIN, "inspect", {"config_entry_id": entry.entry_id}, blocking=True, return_response=True
@@ -51,7 +51,7 @@ async def test_inspect_returns_the_report(
     by_url = await hass.services.async_call(
         DOMAIN,
         "inspect",
-        {"url": f"https://127.0.0.1:{server.port}", "ca_file": str(pki.ca_file)},
+        {"url": f"https://127.0.0.1:{server.port}", "ca_file": str(pki.root_file)},
         blocking=True,
         return_response=True,
     )
@@ -68,9 +68,14 @@ async def test_inspect_returns_the_report(
     ],
 )
 async def test_action_errors(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory, service: str, data: dict, key: str
+    hass: HomeAssistant,
+    pki: Pki,
+    endpoint_server: EndpointServer,
+    service: str,
+    data: dict,
+    key: str,
 ) -> None:
-    await setup_endpoint(hass, endpoint_data(await tls_server(), pki))
+    await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
     with pytest.raises(ServiceValidationError) as raised:
         await hass.services.async_call(
             DOMAIN, service, data, blocking=True, return_response=service == "inspect"
@@ -79,10 +84,10 @@ async def test_action_errors(
 
 
 async def test_action_on_unloaded_entry(
-    hass: HomeAssistant, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    entry = await setup_endpoint(hass, endpoint_data(await tls_server(), pki))
-    other = await setup_endpoint(hass, {**endpoint_data(await tls_server(), pki)})
+    entry = await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
+    other = await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
     await hass.config_entries.async_unload(entry.entry_id)
     with pytest.raises(ServiceValidationError) as raised:
         await hass.services.async_call(
@@ -94,9 +99,12 @@ async def test_action_on_unloaded_entry(
 
 
 async def test_diagnostics_are_redacted(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, pki: Pki, tls_server: ServerFactory
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    pki: Pki,
+    endpoint_server: EndpointServer,
 ) -> None:
-    server = await tls_server()
+    server = await endpoint_server()
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert diagnostics["report"]["verdict"] == "ok"

@@ -1,20 +1,12 @@
-"""Fixtures for the probe engine: a private PKI, a Prober, and servers on loopback."""
+"""Fixtures for the probe engine: a Prober and real sockets, no Home Assistant."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 import socket
-import ssl
-from typing import Any
-import warnings
 
 import pytest
 
 from custom_components.tls_health.probe import Prober
-
-from .certs import Issued, Pki
-from .servers import Handler, HttpHandler, Server
 
 
 @pytest.fixture(autouse=True)
@@ -28,52 +20,8 @@ def _sockets(socket_enabled: None) -> None:
 
 
 @pytest.fixture
-def pki(tmp_path: Path) -> Pki:
-    return Pki(tmp_path)
-
-
-@pytest.fixture
 async def prober() -> Prober:
     return await Prober.create()
-
-
-type StartServer = Callable[..., Any]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[StartServer]:
-    """Start a Server (TLS when given a context); all are stopped after the test."""
-    servers: list[Server] = []
-
-    async def start(
-        handler: Handler | None = None,
-        *,
-        context: ssl.SSLContext | None = None,
-        host: str = "127.0.0.1",
-    ) -> Server:
-        server = Server(handler or HttpHandler(), context=context, host=host)
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.stop()
-
-
-@pytest.fixture
-def tls_context(pki: Pki) -> Callable[..., ssl.SSLContext]:
-    """Server context for a leaf and chain; legacy=True also accepts TLS 1.0 and 1.1."""
-
-    def make(leaf: Issued, *chain: Issued, legacy: bool = False, **kwargs: Any) -> ssl.SSLContext:
-        if legacy:
-            kwargs.setdefault("ciphers", "DEFAULT:@SECLEVEL=0")
-            kwargs.setdefault("minimum", ssl.TLSVersion.TLSv1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return pki.server_context(leaf, *chain, **kwargs)
-
-    return make
 
 
 def ipv6_available() -> bool:

@@ -9,8 +9,8 @@ import pytest
 
 from custom_components.tls_health.probe import http
 from custom_components.tls_health.probe.models import Verdict
+from tests.servers import HttpHandler, drip, huge_headers, redirect_to
 
-from .servers import HttpHandler, drip, huge_headers, redirect_to
 from .test_verdicts import HOST, run, target_for
 
 

@@ -13,10 +13,10 @@ import pytest
 import pytest_socket
 
 from custom_components.tls_health.probe import Prober, ProbeReport, Target, Verdict, engine
+from tests.certs import DAY, NOW, Pki, issue
+from tests.servers import HttpHandler, alerting_tls, plain_http, record_sni, silent
 
-from .certs import DAY, NOW, Pki, issue
 from .conftest import ipv6_available
-from .servers import HttpHandler, alerting_tls, plain_http, record_sni, silent
 
 HOST = "hass.example.test"
 

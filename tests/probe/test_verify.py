@@ -22,8 +22,8 @@ from custom_components.tls_health.probe.verify import (
     matches_name,
     parse_certificates,
 )
+from tests.certs import NOW, Pki, issue
 
-from .certs import NOW, Pki, issue
 from .test_verdicts import HOST, run, target_for
 
 
