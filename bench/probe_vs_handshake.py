@@ -88,12 +88,16 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-async def _timed(rounds: int, step: Callable[[], Awaitable[object]]) -> list[float]:
-    samples = []
+async def _timed(
+    rounds: int, steps: dict[str, Callable[[], Awaitable[object]]]
+) -> dict[str, list[float]]:
+    """Run the steps in turn, round after round, so drift (CPU clock, caches) hits all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
-        started = time.perf_counter()
-        await step()
-        samples.append((time.perf_counter() - started) * 1000)
+        for name, step in steps.items():
+            started = time.perf_counter()
+            await step()
+            samples[name].append((time.perf_counter() - started) * 1000)
     return samples
 
 
@@ -127,19 +131,17 @@ async def main(rounds: int) -> None:
             report = await prober.probe(target)
             assert report.verdict is Verdict.OK, report.detail  # noqa: S101
 
-        for step in (bare, basic, full):  # warm up
-            await _timed(10, step)
-        results = {
-            "bare handshake": await _timed(rounds, bare),
-            "basic probe": await _timed(rounds, basic),
-            "full probe": await _timed(rounds, full),
-        }
+        steps = {"bare handshake": bare, "basic probe": basic, "full probe": full}
+        await _timed(10, steps)  # warm up
+        results = await _timed(rounds, steps)
         server.close()
         server.close_clients()
         await server.wait_closed()
 
     medians = {name: statistics.median(samples) for name, samples in results.items()}
-    print(f"N = {rounds} sequential runs each, 127.0.0.1, EC P-256 leaf + private root")
+    print(
+        f"N = {rounds} rounds of bare/basic/full in turn, 127.0.0.1, EC P-256 leaf + private root"
+    )
     for name, samples in results.items():
         p90 = statistics.quantiles(samples, n=10)[-1]
         print(f"  {name:15s} median {medians[name]:7.3f} ms   p90 {p90:7.3f} ms")
