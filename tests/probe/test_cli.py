@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 import sys
 
@@ -14,15 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def cli(*args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "custom_components.tls_health.probe",
+        ROOT / "scripts" / "probe",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=env,
         cwd=ROOT,
     )
     async with asyncio.timeout(50):
@@ -83,3 +78,20 @@ async def test_cli_bad_url() -> None:
     assert code == 2
     assert out == ""
     assert "not_https" in err
+
+
+async def test_engine_imports_nothing_of_home_assistant() -> None:
+    code = (
+        "import sys; import probe, probe.__main__; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'homeassistant', 'aiohttp'}))"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        stdout=asyncio.subprocess.PIPE,
+        env={"PYTHONPATH": str(ROOT / "custom_components" / "tls_health")},
+    )
+    stdout, _ = await process.communicate()
+    assert process.returncode == 0
+    assert stdout.decode().strip() == "[]"
