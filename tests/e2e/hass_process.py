@@ -1,0 +1,158 @@
+"""A real Home Assistant process on 127.0.0.1 with this repository's integration, and its API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import contextlib
+from dataclasses import dataclass, field
+import itertools
+import json
+import os
+from pathlib import Path
+import signal
+import socket
+import sys
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT_ID = "http://127.0.0.1/"
+CONFIGURATION = """\
+homeassistant:
+  name: TLS Health e2e
+logger:
+  default: warning
+  logs:
+    custom_components.tls_health: debug
+"""
+
+
+def free_port() -> int:
+    """A loopback port free at this moment."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(config_dir: Path, port: int) -> None:
+    """configuration.yaml, the http store (HA 2026.10+) and the integration linked in."""
+    (config_dir / ".storage").mkdir(parents=True, exist_ok=True)
+    (config_dir / "configuration.yaml").write_text(CONFIGURATION)
+    (config_dir / ".storage" / "http").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "minor_version": 1,
+                "key": "http",
+                "data": {"server_host": ["127.0.0.1"], "server_port": port},
+            }
+        )
+    )
+    with contextlib.suppress(FileExistsError):
+        (config_dir / "custom_components").symlink_to(ROOT / "custom_components")
+
+
+@dataclass
+class HassProcess:
+    """A running hass and an authenticated API session."""
+
+    url: str
+    session: aiohttp.ClientSession
+    token: str = ""
+    log: Path = field(default_factory=Path)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Authorization header of the onboarded owner."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def onboard(self) -> None:
+        """Create the owner through onboarding and exchange the code for an access token."""
+        async with self.session.post(
+            f"{self.url}/api/onboarding/users",
+            json={
+                "client_id": CLIENT_ID,
+                "name": "Owner",
+                "username": "owner",
+                "password": "e2e-password-not-secret",
+                "language": "en",
+            },
+        ) as response:
+            response.raise_for_status()
+            code = (await response.json())["auth_code"]
+        async with self.session.post(
+            f"{self.url}/auth/token",
+            data={"grant_type": "authorization_code", "code": code, "client_id": CLIENT_ID},
+        ) as response:
+            response.raise_for_status()
+            self.token = (await response.json())["access_token"]
+
+    async def rest(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the REST API and return the JSON answer."""
+        async with self.session.request(
+            method, f"{self.url}{path}", json=body, headers=self.headers
+        ) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    async def ws(self, message: dict[str, Any]) -> Any:
+        """Send one WebSocket command and return its result."""
+        async with self.session.ws_connect(f"{self.url}/api/websocket") as socket_:
+            assert (await socket_.receive_json())["type"] == "auth_required"
+            await socket_.send_json({"type": "auth", "access_token": self.token})
+            assert (await socket_.receive_json())["type"] == "auth_ok"
+            await socket_.send_json({"id": next(self._ids), **message})
+            answer = await socket_.receive_json()
+        assert answer["success"], answer
+        return answer["result"]
+
+    async def state(self, entity_id: str) -> str:
+        """State of an entity."""
+        return str((await self.rest("GET", f"/api/states/{entity_id}"))["state"])
+
+
+@contextlib.asynccontextmanager
+async def run_hass(config_dir: Path, *, start_within: float = 90) -> AsyncIterator[HassProcess]:
+    """Start hass on a free loopback port, wait for the API, onboard; stop it cleanly after."""
+    port = free_port()
+    write_config(config_dir, port)
+    log = config_dir / "hass-stdout.log"
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "homeassistant",
+            "--config",
+            str(config_dir),
+            "--skip-pip",
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            hass = HassProcess(url, session, log=log)
+            async with asyncio.timeout(start_within):
+                while True:
+                    if process.returncode is not None:
+                        raise RuntimeError(f"hass exited: {log.read_text()[-3000:]}")
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with session.get(f"{url}/api/onboarding") as response:
+                            if response.status == 200:
+                                break
+                    await asyncio.sleep(0.25)
+            await hass.onboard()
+            yield hass
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(30):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()

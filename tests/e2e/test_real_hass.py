@@ -1,0 +1,93 @@
+"""TLS Health inside a real `hass` process: added through the config flow API, checked, repaired."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+import ssl
+
+import pytest
+
+from tests.certs import NOW, Pki
+from tests.conftest import StartServer
+
+from .hass_process import run_hass
+
+pytestmark = [pytest.mark.usefixtures("socket_enabled"), pytest.mark.timeout(180)]
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """No in-process `hass` here: the integration runs in its own process."""
+
+
+async def test_endpoint_lifecycle_in_real_hass(
+    tmp_path: Path, pki: Pki, serve: StartServer, tls_context: Callable[..., ssl.SSLContext]
+) -> None:
+    server = await serve(context=tls_context(pki.leaf(), pki.intermediate))
+    async with run_hass(tmp_path / "config") as hass:
+        flow = await hass.rest("POST", "/api/config/config_entries/flow", {"handler": "tls_health"})
+        assert flow["step_id"] == "user"
+        created = await hass.rest(
+            "POST",
+            f"/api/config/config_entries/flow/{flow['flow_id']}",
+            {
+                "url": f"https://hass.example.test:{server.port}",
+                "advanced": {"address": "127.0.0.1", "ca_file": str(pki.root_file)},
+            },
+        )
+        assert created["type"] == "create_entry", created
+        entry_id = created["result"]["entry_id"]
+
+        entities = {
+            entity["unique_id"].removeprefix(f"{entry_id}_"): entity["entity_id"]
+            for entity in await hass.ws({"type": "config/entity_registry/list"})
+            if entity["platform"] == "tls_health"
+        }
+        assert set(entities) == {
+            "certificate_expiry",
+            "days_until_expiry",
+            "handshake",
+            "tls_version",
+            "handshake_time",
+            "issuer",
+            "problem",
+        }
+        assert await hass.state(entities["handshake"]) == "ok"
+        assert await hass.state(entities["days_until_expiry"]) == "59"
+        assert await hass.state(entities["problem"]) == "off"
+
+        expired = pki.leaf(
+            not_before=NOW - timedelta(days=90),
+            not_after=NOW - timedelta(days=2) + timedelta(hours=1),
+        )
+        server.present(*pki.server_files("expired", expired, pki.intermediate))
+        for _ in range(2):  # a finding is raised when two checks agree
+            await hass.rest("POST", "/api/services/tls_health/check_now", {})
+        assert await hass.state(entities["handshake"]) == "certificate_expired"
+        assert await hass.state(entities["problem"]) == "on"
+        issues = (await hass.ws({"type": "repairs/list_issues"}))["issues"]
+        ours = [issue for issue in issues if issue["domain"] == "tls_health"]
+        assert [issue["translation_key"] for issue in ours] == ["certificate_expired"]
+        assert ours[0]["translation_placeholders"]["days_expired"] == "2"
+
+        report = await hass.rest(
+            "POST",
+            "/api/services/tls_health/inspect?return_response",
+            {"config_entry_id": entry_id},
+        )
+        assert report["service_response"]["verdict"] == "certificate_expired"
+
+        server.present(*pki.server_files("renewed", pki.leaf(), pki.intermediate))
+        await hass.rest("POST", "/api/services/tls_health/check_now", {})
+        issues = (await hass.ws({"type": "repairs/list_issues"}))["issues"]
+        assert [issue for issue in issues if issue["domain"] == "tls_health"] == []
+        assert await hass.state(entities["handshake"]) == "ok"
+
+        diagnostics = await hass.rest("GET", f"/api/diagnostics/config_entry/{entry_id}")
+        assert diagnostics["data"]["report"]["verdict"] == "ok"
+        assert "hass.example.test" not in str(diagnostics["data"])
+    log = (tmp_path / "config" / "hass-stdout.log").read_text()
+    assert [line for line in log.splitlines() if "ERROR" in line and "tls_health" in line] == []
+    assert "custom_components/tls_health" not in log  # in no traceback
