@@ -130,13 +130,7 @@ class TlsHealthConfigFlow(ConfigFlow, domain=DOMAIN):
             defaults = data
         elif (url := self.hass.config.external_url) and url.startswith("https://"):
             defaults = {CONF_URL: url}
-        return self.async_show_form(
-            step_id="user",
-            data_schema=self.add_suggested_values_to_schema(
-                endpoint_schema(defaults), nested(defaults)
-            ),
-            errors=errors,
-        )
+        return self._show_endpoint_form("user", defaults, errors)
 
     async def async_step_integration_discovery(
         self, discovery_info: dict[str, Any]
@@ -183,8 +177,14 @@ class TlsHealthConfigFlow(ConfigFlow, domain=DOMAIN):
                     entry, title=title_of(target), data=data, unique_id=self.unique_id
                 )
             defaults = data
+        return self._show_endpoint_form("reconfigure", defaults, errors)
+
+    def _show_endpoint_form(
+        self, step_id: str, defaults: Mapping[str, Any], errors: dict[str, str]
+    ) -> ConfigFlowResult:
+        """Show the endpoint form, pre-filled with what the user typed or the entry holds."""
         return self.async_show_form(
-            step_id="reconfigure",
+            step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(
                 endpoint_schema(defaults), nested(defaults)
             ),
