@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 import pytest
@@ -205,5 +205,17 @@ async def test_open_issue_survives_reload_without_reconfirming(
     assert entry.state is ConfigEntryState.NOT_LOADED
     assert state(hass, entry, "handshake") == "unavailable"
     await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert open_issues(hass, entry) == set()
+
+
+async def test_disabling_the_entry_removes_its_repairs(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    server = await endpoint_server(issue("hass.example.test", names=("hass.example.test",)))
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    await next_check(hass)
+    assert open_issues(hass, entry) == {"self_signed_certificate"}
+    await hass.config_entries.async_set_disabled_by(entry.entry_id, ConfigEntryDisabler.USER)
     await hass.async_block_till_done()
     assert open_issues(hass, entry) == set()

@@ -52,7 +52,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) ->
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> bool:
-    """Unload an endpoint; its repairs stay until the entry is removed or the problem is fixed."""
+    """Unload an endpoint; its repairs survive a reload but not the entry being disabled."""
+    if entry.disabled_by is not None:
+        async_delete_issues(hass, entry)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
