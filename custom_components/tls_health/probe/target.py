@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import idna
+
 from .models import Target, is_ip_address
 
 DEFAULT_PORT = 443
 MAX_HOST_LENGTH = 253
+MAX_LABEL_LENGTH = 63
 
 
 class InvalidTargetError(ValueError):
@@ -64,14 +67,19 @@ def _bare_ipv6(text: str) -> bool:
 
 
 def _idna(host: str, error: str = "invalid_host") -> str:
-    """Lower-case A-label form of a DNS name."""
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError as err:
-        raise InvalidTargetError(error) from err
+    """Lower-case A-label form of a DNS name (IDNA 2008 with UTS 46 mapping, as browsers do)."""
+    if host.isascii():
+        ascii_host = host.lower()
+    else:
+        try:
+            ascii_host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as err:
+            raise InvalidTargetError(error) from err
     labels = ascii_host.split(".")
     if len(ascii_host) > MAX_HOST_LENGTH or not all(
-        label and len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum()  # noqa: PLR2004
+        label
+        and len(label) <= MAX_LABEL_LENGTH
+        and label.replace("-", "").replace("_", "").isalnum()
         for label in labels
     ):
         raise InvalidTargetError(error)
