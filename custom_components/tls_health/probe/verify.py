@@ -388,6 +388,20 @@ def _walk_path(
         path.append(current)
         if trust.contains(current):
             return path
+    return _unverifiable(current, leaf, too_long=len(path) > MAX_PATH_LENGTH)
+
+
+def _unverifiable(
+    current: x509.Certificate, leaf: x509.Certificate, *, too_long: bool
+) -> Judgement:
+    """Why a path built by names stops short of a trusted certificate at `current`."""
+    if too_long:
+        return Judgement(
+            Verdict.UNTRUSTED_ISSUER,
+            f"the served chain goes on for more than {MAX_PATH_LENGTH} certificates without "
+            "reaching a trusted root; clients give up on such a path",
+            {"issuer": current.issuer.rfc4514_string()},
+        )
     if current.subject == current.issuer:
         issuer = current.subject.rfc4514_string()
         return Judgement(
