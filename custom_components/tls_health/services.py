@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
@@ -73,8 +74,8 @@ async def _async_check_now(call: ServiceCall) -> None:
         entries = [_loaded_entry(hass, entry_id)]
     else:
         entries = hass.config_entries.async_loaded_entries(DOMAIN)
-    for entry in entries:
-        await entry.runtime_data.async_refresh()
+    # All at once; the shared Prober bounds how many probes really run together.
+    await asyncio.gather(*(entry.runtime_data.async_refresh() for entry in entries))
 
 
 async def _async_inspect(call: ServiceCall) -> ServiceResponse:

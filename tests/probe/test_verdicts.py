@@ -515,3 +515,27 @@ async def test_first_address_failing_then_next_connects(
     assert tried == [("127.0.0.2", server.port), ("127.0.0.1", server.port)]
     assert report.address == "127.0.0.1"
     assert report.timings.dns_ms is not None
+
+
+async def test_concurrency_is_bounded(pki, serve, tls_context) -> None:
+    prober = await Prober.create(max_concurrent=2)
+    server = await serve(context=tls_context(pki.leaf(), pki.intermediate))
+    target = Target(host=HOST, port=server.port, address="127.0.0.1", ca_file=str(pki.root_file))
+    running = peak = 0
+    inner = prober._probe
+
+    async def counted(*args, **kwargs):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            return await inner(*args, **kwargs)
+        finally:
+            running -= 1
+
+    prober._probe = counted
+    reports = await asyncio.gather(
+        *(prober.probe(target, scan_legacy=False, check_http=False) for _ in range(8))
+    )
+    assert [report.verdict for report in reports] == [Verdict.OK] * 8
+    assert peak == 2

@@ -45,6 +45,8 @@ type Address = tuple[socket.AddressFamily, SockAddr]
 ALPN_PROTOCOLS: Final = ["h2", "http/1.1"]
 LEGACY_CIPHERS: Final = "DEFAULT:@SECLEVEL=0"
 HTTPS_PORT: Final = 443
+# Probes running at once; each holds up to four sockets (main, two legacy, redirect).
+MAX_CONCURRENT: Final = 32
 HTTP_PORT: Final = 80
 _DER: Final = 2  # _ssl.ENCODING_DER
 _UNREACHABLE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
@@ -179,18 +181,24 @@ def _ms(started: float) -> float:
 class Prober:
     """Inspects HTTPS endpoints. Create once with `await Prober.create()`, probe many times."""
 
-    def __init__(self, contexts: _Contexts, trust: TrustStore) -> None:
+    def __init__(
+        self, contexts: _Contexts, trust: TrustStore, max_concurrent: int = MAX_CONCURRENT
+    ) -> None:
         """Use `create` (it builds the contexts and trust store off the event loop)."""
         self._contexts = contexts
         self._trust = trust
         self._ca_cache: dict[str, _CaEntry] = {}
+        self._slots = asyncio.Semaphore(max_concurrent)
 
     @classmethod
-    async def create(cls) -> Prober:
-        """Build every SSLContext and the default trust store in the executor, once."""
+    async def create(cls, *, max_concurrent: int = MAX_CONCURRENT) -> Prober:
+        """Build every SSLContext and the default trust store in the executor, once.
+
+        At most `max_concurrent` probes run at a time; the others wait, outside their budget.
+        """
         loop = asyncio.get_running_loop()
         contexts, trust = await loop.run_in_executor(None, _build)
-        return cls(contexts, trust)
+        return cls(contexts, trust, max_concurrent)
 
     async def probe(  # noqa: PLR0913
         self,
@@ -204,6 +212,28 @@ class Prober:
         now: datetime | None = None,
     ) -> ProbeReport:
         """Inspect target; every network outcome is a verdict, nothing network-made raises."""
+        async with self._slots:
+            return await self._probe(
+                target,
+                timeout=timeout,
+                scan_legacy=scan_legacy,
+                check_http=check_http,
+                check_redirect=check_redirect,
+                http_port=http_port,
+                now=now,
+            )
+
+    async def _probe(  # noqa: PLR0913
+        self,
+        target: Target,
+        *,
+        timeout: float,  # noqa: ASYNC109
+        scan_legacy: bool,
+        check_http: bool,
+        check_redirect: bool,
+        http_port: int,
+        now: datetime | None,
+    ) -> ProbeReport:
         report = _Report(target=target, checked_at=now or datetime.now(UTC))
         trust = await self._trust_for(target.ca_file, report)
         try:
