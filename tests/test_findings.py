@@ -13,6 +13,7 @@ from custom_components.tls_health.findings import (
     ISSUE_KEYS,
     ISSUE_PLACEHOLDERS,
     LEGACY_TLS_ENABLED,
+    PROXY_KEYS,
     current_findings,
     days_until,
     issue_placeholders,
@@ -25,6 +26,7 @@ from custom_components.tls_health.probe.models import (
     Target,
     Verdict,
 )
+from custom_components.tls_health.proxy import ProxyReport, ProxyVerdict
 from custom_components.tls_health.sensor import issuer_label
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -158,14 +160,15 @@ def test_unreachable_judges_only_reachability(verdict: Verdict) -> None:
     down = report(verdict, expires_in=None)
     assert keys(current_findings(down, {}, NOW)) == {ENDPOINT_UNREACHABLE}
     assert judged_keys(down, {}) == {ENDPOINT_UNREACHABLE}
-    assert judged_keys(report(), {}) == set(ISSUE_KEYS)
+    assert judged_keys(report(), {}, ProxyReport(ProxyVerdict.OK, "")) == set(ISSUE_KEYS)
+    assert judged_keys(report(), {}) == set(ISSUE_KEYS) - PROXY_KEYS
 
 
 def test_placeholders_cover_every_name_and_prefer_probe_details() -> None:
     values = issue_placeholders(
         report(Verdict.INCOMPLETE_CHAIN, details={"missing_issuer": "CN=Missing R1"}), NOW
     )
-    assert set(values) | {"title"} == ISSUE_PLACEHOLDERS
+    assert set(values) | {"title", "networks"} == ISSUE_PLACEHOLDERS
     assert values["missing_issuer"] == "CN=Missing R1"
     assert values["names"] == "hass.example.test, www.example.test"
     assert values["endpoint"] == "hass.example.test:8443"

@@ -7,6 +7,7 @@ from datetime import timedelta
 from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 
 from custom_components.tls_health.const import DOMAIN
@@ -219,3 +220,30 @@ async def test_disabling_the_entry_removes_its_repairs(
     await hass.config_entries.async_set_disabled_by(entry.entry_id, ConfigEntryDisabler.USER)
     await hass.async_block_till_done()
     assert open_issues(hass, entry) == set()
+
+
+@pytest.mark.parametrize(
+    ("trusted", "broad"),
+    [
+        (["127.0.0.1", "192.168.1.0/24", "fd00::/8"], None),
+        (["127.0.0.1", "0.0.0.0/0"], "0.0.0.0/0"),
+        (["::/0", "8.8.8.0/24"], "::/0, 8.8.8.0/24"),
+    ],
+)
+async def test_trusted_proxies_too_broad(
+    hass: HomeAssistant,
+    pki: Pki,
+    endpoint_server: EndpointServer,
+    trusted: list[str],
+    broad: str | None,
+) -> None:
+    assert await async_setup_component(
+        hass, "http", {"http": {"use_x_forwarded_for": True, "trusted_proxies": trusted}}
+    )
+    await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
+    issue_entry = ir.async_get(hass).async_get_issue(DOMAIN, "trusted_proxies_too_broad")
+    if broad is None:
+        assert issue_entry is None
+    else:
+        assert issue_entry is not None
+        assert issue_entry.translation_placeholders == {"networks": broad}

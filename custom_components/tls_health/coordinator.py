@@ -25,6 +25,8 @@ from .findings import Finding, current_findings, judged_keys
 from .issues import async_sync_issues
 from .probe import Prober, ProbeReport
 from .prober import entry_target
+from .proxy import ProxyCheck, ProxyReport
+from .selfprobe import async_get_self_probe
 
 type TlsHealthConfigEntry = ConfigEntry[TlsHealthCoordinator]
 
@@ -52,6 +54,7 @@ class TlsHealthCoordinator(DataUpdateCoordinator[ProbeReport]):
         self.raised: tuple[Finding, ...] = ()
         # The newest report that carried a certificate: a network blip does not erase what is known.
         self.certificate_report: ProbeReport | None = None
+        self.proxy: ProxyReport | None = None
 
     @override
     async def _async_update_data(self) -> ProbeReport:
@@ -64,8 +67,12 @@ class TlsHealthCoordinator(DataUpdateCoordinator[ProbeReport]):
         self._log_reachability_change(report)
         if report.chain:
             self.certificate_report = report
-        found = current_findings(report, options, dt_util.utcnow())
-        judged = judged_keys(report, options)
+        proxy = None
+        if report.verdict.reached_tls:
+            self_probe = async_get_self_probe(self.hass)
+            proxy = self.proxy = await ProxyCheck(self.hass, self_probe, self.target).run()
+        found = current_findings(report, options, dt_util.utcnow(), proxy)
+        judged = judged_keys(report, options, proxy)
         seen = {finding.key for finding in found}
         for key in judged - seen:
             del self.streaks[key]

@@ -21,6 +21,7 @@ from .const import (
     UNREACHABLE_CONFIRMATIONS,
 )
 from .probe import ProbeReport, Verdict
+from .proxy import ProxyReport, ProxyVerdict
 
 # Repair translation keys (a public contract) for the verdicts that judge a received certificate.
 VERDICT_ISSUES: Mapping[Verdict, str] = {
@@ -34,11 +35,23 @@ VERDICT_ISSUES: Mapping[Verdict, str] = {
 CERTIFICATE_EXPIRING_SOON = "certificate_expiring_soon"
 LEGACY_TLS_ENABLED = "legacy_tls_enabled"
 ENDPOINT_UNREACHABLE = "endpoint_unreachable"
+# Repairs for what Home Assistant receives through the endpoint's reverse proxy.
+PROXY_ISSUES: Mapping[ProxyVerdict, tuple[str, IssueSeverity]] = {
+    ProxyVerdict.SUPPORT_DISABLED: ("reverse_proxy_support_disabled", IssueSeverity.ERROR),
+    ProxyVerdict.PROXY_NOT_TRUSTED: ("reverse_proxy_not_trusted", IssueSeverity.ERROR),
+    ProxyVerdict.FORWARDED_FOR_MISSING: ("forwarded_for_missing", IssueSeverity.WARNING),
+    ProxyVerdict.FORWARDED_PROTO_MISSING: ("forwarded_proto_missing", IssueSeverity.WARNING),
+    ProxyVerdict.HOST_NOT_FORWARDED: ("host_not_forwarded", IssueSeverity.WARNING),
+    ProxyVerdict.CLIENT_IP_SPOOFABLE: ("client_ip_spoofable", IssueSeverity.ERROR),
+    ProxyVerdict.WEBSOCKET_BLOCKED: ("websocket_not_proxied", IssueSeverity.ERROR),
+}
+PROXY_KEYS = frozenset(key for key, _ in PROXY_ISSUES.values())
 ISSUE_KEYS = (
     *VERDICT_ISSUES.values(),
     CERTIFICATE_EXPIRING_SOON,
     LEGACY_TLS_ENABLED,
     ENDPOINT_UNREACHABLE,
+    *(key for key, _ in PROXY_ISSUES.values()),
 )
 
 
@@ -61,7 +74,8 @@ def days_until(moment: datetime, now: datetime) -> int:
     return math.floor((moment - now).total_seconds() / 86400)
 
 
-# Every placeholder the repair texts may use; `title` is the entry's title, added when raised.
+# Every placeholder the repair texts may use: `title` is the entry's title, added when raised;
+# `networks` belongs to the one repair about Home Assistant's own trusted_proxies.
 ISSUE_PLACEHOLDERS = frozenset(
     {
         "title",
@@ -77,6 +91,9 @@ ISSUE_PLACEHOLDERS = frozenset(
         "days_expired",
         "expiry",
         "versions",
+        "proxy_address",
+        "trusted_entry",
+        "networks",
     }
 )
 
@@ -92,6 +109,8 @@ def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
     days = days_until(expiry, now) if expiry else None
     protocols = report.protocols
     values = {
+        "proxy_address": "",
+        "trusted_entry": "",
         "host": target.expected_name,
         "endpoint": f"{target.host}:{target.port}",
         "detail": report.detail,
@@ -116,14 +135,19 @@ def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
     return values
 
 
-def judged_keys(report: ProbeReport, options: Mapping[str, Any]) -> frozenset[str]:
-    """Issue keys this report can confirm or clear.
+def judged_keys(
+    report: ProbeReport, options: Mapping[str, Any], proxy: ProxyReport | None = None
+) -> frozenset[str]:
+    """Issue keys this check can confirm or clear.
 
-    An unreachable endpoint says nothing about its certificate or protocols.
+    An unreachable endpoint says nothing about its certificate or protocols, and the proxy is
+    judged only when its check ran.
     """
     if not report.verdict.reached_tls:
         return frozenset({ENDPOINT_UNREACHABLE})
     keys = set(ISSUE_KEYS)
+    if proxy is None:
+        keys -= PROXY_KEYS
     protocols = report.protocols
     if (
         options.get(CONF_SCAN_LEGACY, DEFAULT_SCAN_LEGACY)
@@ -135,9 +159,12 @@ def judged_keys(report: ProbeReport, options: Mapping[str, Any]) -> frozenset[st
 
 
 def current_findings(
-    report: ProbeReport, options: Mapping[str, Any], now: datetime
+    report: ProbeReport,
+    options: Mapping[str, Any],
+    now: datetime,
+    proxy: ProxyReport | None = None,
 ) -> list[Finding]:
-    """Every problem this one report shows."""
+    """Every problem this one check shows."""
     placeholders = issue_placeholders(report, now)
     if not report.verdict.reached_tls:
         return [Finding(ENDPOINT_UNREACHABLE, IssueSeverity.ERROR, placeholders)]
@@ -160,4 +187,16 @@ def current_findings(
             )
     if options.get(CONF_SCAN_LEGACY, DEFAULT_SCAN_LEGACY) and report.protocols.legacy_enabled:
         found.append(Finding(LEGACY_TLS_ENABLED, IssueSeverity.WARNING, placeholders))
+    if proxy is not None and (issue := PROXY_ISSUES.get(proxy.verdict)) is not None:
+        found.append(Finding(*issue, {**placeholders, **proxy_placeholders(proxy)}))
     return found
+
+
+def proxy_placeholders(proxy: ProxyReport) -> dict[str, str]:
+    """Return the proxy's address and the trusted_proxies entry that trusts exactly it."""
+    address = proxy.proxy_address or ""
+    return {
+        "proxy_address": address,
+        "trusted_entry": f"{address}/{128 if ':' in address else 32}" if address else "",
+        "detail": proxy.detail,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from ipaddress import IPv4Network, IPv6Network
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -59,3 +60,31 @@ def async_delete_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Remove every issue of an entry that is gone."""
     for key in ISSUE_KEYS:
         ir.async_delete_issue(hass, DOMAIN, issue_id(entry, key))
+
+
+TRUSTED_PROXIES_TOO_BROAD = "trusted_proxies_too_broad"
+
+
+def too_broad(networks: Iterable[IPv4Network | IPv6Network]) -> list[str]:
+    """Trusted networks that reach beyond private ranges: everything, or public addresses."""
+    return [
+        str(network) for network in networks if network.prefixlen == 0 or not network.is_private
+    ]
+
+
+@callback
+def async_check_trusted_proxies(hass: HomeAssistant) -> None:
+    """Raise or clear the repair for trusted_proxies that let anyone fake their address."""
+    broad = too_broad(getattr(hass.http, "trusted_proxies", []))
+    if not broad:
+        ir.async_delete_issue(hass, DOMAIN, TRUSTED_PROXIES_TOO_BROAD)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        TRUSTED_PROXIES_TOO_BROAD,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=TRUSTED_PROXIES_TOO_BROAD,
+        translation_placeholders={"networks": ", ".join(broad)},
+    )

@@ -17,14 +17,17 @@ from homeassistant.components.sensor import (
 from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .coordinator import TlsHealthConfigEntry, TlsHealthCoordinator
 from .entity import TlsHealthEntity
 from .findings import days_until
 from .probe import ProbeReport, Verdict
+from .proxy import ProxyVerdict
 
 PARALLEL_UPDATES = 0
+type ValueFn = Callable[[TlsHealthCoordinator], StateType | datetime]
 TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
 
@@ -47,14 +50,26 @@ def issuer_label(report: ProbeReport) -> str | None:
 
 @dataclass(frozen=True, kw_only=True)
 class TlsHealthSensorEntityDescription(SensorEntityDescription):
-    """A sensor and how it reads the reports.
+    """A sensor and how it reads the endpoint's coordinator."""
 
-    `certificate` sensors read the newest report that carried a certificate, so an endpoint
-    that is down for a while keeps counting down to its known expiry.
-    """
+    value_fn: Callable[[TlsHealthCoordinator], StateType | datetime]
 
-    value_fn: Callable[[ProbeReport], datetime | float | int | str | None]
-    certificate: bool = False
+
+def from_report(read: Callable[[ProbeReport], StateType | datetime]) -> ValueFn:
+    """Read the newest report."""
+    return lambda coordinator: read(coordinator.data)
+
+
+def from_certificate(read: Callable[[ProbeReport], StateType | datetime]) -> ValueFn:
+    """Read the newest report that carried a certificate: a while down, the count-down goes on."""
+    return lambda coordinator: (
+        None if (report := coordinator.certificate_report) is None else read(report)
+    )
+
+
+def proxy_verdict(coordinator: TlsHealthCoordinator) -> str | None:
+    """Read the last reverse proxy verdict."""
+    return None if coordinator.proxy is None else coordinator.proxy.verdict.value
 
 
 SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
@@ -62,19 +77,19 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         key="certificate_expiry",
         translation_key="certificate_expiry",
         device_class=SensorDeviceClass.TIMESTAMP,
-        certificate=True,
-        value_fn=lambda report: report.earliest_expiry,
+        value_fn=from_certificate(lambda report: report.earliest_expiry),
     ),
     TlsHealthSensorEntityDescription(
         key="days_until_expiry",
         translation_key="days_until_expiry",
         native_unit_of_measurement=UnitOfTime.DAYS,
         state_class=SensorStateClass.MEASUREMENT,
-        certificate=True,
-        value_fn=lambda report: (
-            None
-            if (expiry := report.earliest_expiry) is None
-            else days_until(expiry, dt_util.utcnow())
+        value_fn=from_certificate(
+            lambda report: (
+                None
+                if (expiry := report.earliest_expiry) is None
+                else days_until(expiry, dt_util.utcnow())
+            )
         ),
     ),
     TlsHealthSensorEntityDescription(
@@ -82,7 +97,14 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         translation_key="handshake",
         device_class=SensorDeviceClass.ENUM,
         options=[verdict.value for verdict in Verdict],
-        value_fn=lambda report: report.verdict.value,
+        value_fn=from_report(lambda report: report.verdict.value),
+    ),
+    TlsHealthSensorEntityDescription(
+        key="reverse_proxy",
+        translation_key="reverse_proxy",
+        device_class=SensorDeviceClass.ENUM,
+        options=[verdict.value for verdict in ProxyVerdict],
+        value_fn=proxy_verdict,
     ),
     TlsHealthSensorEntityDescription(
         key="tls_version",
@@ -90,7 +112,9 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=TLS_VERSIONS,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda report: report.tls_version if report.tls_version in TLS_VERSIONS else None,
+        value_fn=from_report(
+            lambda report: report.tls_version if report.tls_version in TLS_VERSIONS else None
+        ),
     ),
     TlsHealthSensorEntityDescription(
         key="handshake_time",
@@ -100,14 +124,13 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda report: report.timings.tls_ms,
+        value_fn=from_report(lambda report: report.timings.tls_ms),
     ),
     TlsHealthSensorEntityDescription(
         key="issuer",
         translation_key="issuer",
         entity_category=EntityCategory.DIAGNOSTIC,
-        certificate=True,
-        value_fn=issuer_label,
+        value_fn=from_certificate(issuer_label),
     ),
 )
 
@@ -128,11 +151,6 @@ class TlsHealthSensor(TlsHealthEntity, SensorEntity):
     coordinator: TlsHealthCoordinator
 
     @property
-    def native_value(self) -> datetime | float | int | str | None:
-        """Value from the current report, or the newest one with a certificate."""
-        report = (
-            self.coordinator.certificate_report
-            if self.entity_description.certificate
-            else self.coordinator.data
-        )
-        return None if report is None else self.entity_description.value_fn(report)
+    def native_value(self) -> StateType | datetime:
+        """Read the coordinator as the description says."""
+        return self.entity_description.value_fn(self.coordinator)

@@ -36,8 +36,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(config_dir: Path, port: int) -> None:
-    """configuration.yaml, the http store (HA 2026.10+) and the integration linked in."""
+def write_config(config_dir: Path, port: int, http: dict[str, Any] | None = None) -> None:
+    """configuration.yaml, the http store (HA 2026.10+) and the integration linked in.
+
+    `http` holds settings of the http store (use_x_forwarded_for, trusted_proxies, ssl_*).
+    """
     (config_dir / ".storage").mkdir(parents=True, exist_ok=True)
     (config_dir / "configuration.yaml").write_text(CONFIGURATION)
     (config_dir / ".storage" / "http").write_text(
@@ -46,7 +49,7 @@ def write_config(config_dir: Path, port: int) -> None:
                 "version": 1,
                 "minor_version": 1,
                 "key": "http",
-                "data": {"server_host": ["127.0.0.1"], "server_port": port},
+                "data": {"server_host": ["127.0.0.1"], "server_port": port, **(http or {})},
             }
         )
     )
@@ -60,6 +63,7 @@ class HassProcess:
 
     url: str
     session: aiohttp.ClientSession
+    port: int = 0
     token: str = ""
     log: Path = field(default_factory=Path)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -109,16 +113,42 @@ class HassProcess:
         assert answer["success"], answer
         return answer["result"]
 
+    async def add_endpoint(self, url: str, **advanced: str) -> dict[str, Any]:
+        """Add an endpoint through the config flow API; the flow's last answer."""
+        flow = await self.rest("POST", "/api/config/config_entries/flow", {"handler": "tls_health"})
+        return dict(
+            await self.rest(
+                "POST",
+                f"/api/config/config_entries/flow/{flow['flow_id']}",
+                {"url": url, "advanced": advanced},
+            )
+        )
+
+    async def entities(self, entry_id: str) -> dict[str, str]:
+        """Entity ids of a TLS Health entry by key."""
+        return {
+            entity["unique_id"].removeprefix(f"{entry_id}_"): entity["entity_id"]
+            for entity in await self.ws({"type": "config/entity_registry/list"})
+            if entity["config_entry_id"] == entry_id
+        }
+
+    async def issues(self) -> list[dict[str, Any]]:
+        """Open repairs of TLS Health."""
+        issues = (await self.ws({"type": "repairs/list_issues"}))["issues"]
+        return [issue for issue in issues if issue["domain"] == "tls_health"]
+
     async def state(self, entity_id: str) -> str:
         """State of an entity."""
         return str((await self.rest("GET", f"/api/states/{entity_id}"))["state"])
 
 
 @contextlib.asynccontextmanager
-async def run_hass(config_dir: Path, *, start_within: float = 90) -> AsyncIterator[HassProcess]:
+async def run_hass(
+    config_dir: Path, *, http: dict[str, Any] | None = None, start_within: float = 90
+) -> AsyncIterator[HassProcess]:
     """Start hass on a free loopback port, wait for the API, onboard; stop it cleanly after."""
     port = free_port()
-    write_config(config_dir, port)
+    write_config(config_dir, port, http)
     log = config_dir / "hass-stdout.log"
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
@@ -135,7 +165,7 @@ async def run_hass(config_dir: Path, *, start_within: float = 90) -> AsyncIterat
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            hass = HassProcess(url, session, log=log)
+            hass = HassProcess(url, session, port=port, log=log)
             async with asyncio.timeout(start_within):
                 while True:
                     if process.returncode is not None:

@@ -27,24 +27,14 @@ async def test_endpoint_lifecycle_in_real_hass(
 ) -> None:
     server = await serve(context=tls_context(pki.leaf(), pki.intermediate))
     async with run_hass(tmp_path / "config") as hass:
-        flow = await hass.rest("POST", "/api/config/config_entries/flow", {"handler": "tls_health"})
-        assert flow["step_id"] == "user"
-        created = await hass.rest(
-            "POST",
-            f"/api/config/config_entries/flow/{flow['flow_id']}",
-            {
-                "url": f"https://hass.example.test:{server.port}",
-                "advanced": {"address": "127.0.0.1", "ca_file": str(pki.root_file)},
-            },
+        created = await hass.add_endpoint(
+            f"https://hass.example.test:{server.port}",
+            address="127.0.0.1",
+            ca_file=str(pki.root_file),
         )
         assert created["type"] == "create_entry", created
         entry_id = created["result"]["entry_id"]
-
-        entities = {
-            entity["unique_id"].removeprefix(f"{entry_id}_"): entity["entity_id"]
-            for entity in await hass.ws({"type": "config/entity_registry/list"})
-            if entity["platform"] == "tls_health"
-        }
+        entities = await hass.entities(entry_id)
         assert set(entities) == {
             "certificate_expiry",
             "days_until_expiry",
@@ -52,11 +42,14 @@ async def test_endpoint_lifecycle_in_real_hass(
             "tls_version",
             "handshake_time",
             "issuer",
+            "reverse_proxy",
             "problem",
         }
         assert await hass.state(entities["handshake"]) == "ok"
         assert await hass.state(entities["days_until_expiry"]) == "59"
         assert await hass.state(entities["problem"]) == "off"
+        # the test server is not this Home Assistant
+        assert await hass.state(entities["reverse_proxy"]) == "not_home_assistant"
 
         expired = pki.leaf(
             not_before=NOW - timedelta(days=90),
@@ -67,8 +60,7 @@ async def test_endpoint_lifecycle_in_real_hass(
             await hass.rest("POST", "/api/services/tls_health/check_now", {})
         assert await hass.state(entities["handshake"]) == "certificate_expired"
         assert await hass.state(entities["problem"]) == "on"
-        issues = (await hass.ws({"type": "repairs/list_issues"}))["issues"]
-        ours = [issue for issue in issues if issue["domain"] == "tls_health"]
+        ours = await hass.issues()
         assert [issue["translation_key"] for issue in ours] == ["certificate_expired"]
         assert ours[0]["translation_placeholders"]["days_expired"] == "2"
 
@@ -81,8 +73,7 @@ async def test_endpoint_lifecycle_in_real_hass(
 
         server.present(*pki.server_files("renewed", pki.leaf(), pki.intermediate))
         await hass.rest("POST", "/api/services/tls_health/check_now", {})
-        issues = (await hass.ws({"type": "repairs/list_issues"}))["issues"]
-        assert [issue for issue in issues if issue["domain"] == "tls_health"] == []
+        assert await hass.issues() == []
         assert await hass.state(entities["handshake"]) == "ok"
 
         diagnostics = await hass.rest("GET", f"/api/diagnostics/config_entry/{entry_id}")

@@ -1,0 +1,175 @@
+"""Check, through an endpoint's public URL, how the reverse proxy in front of this HA behaves."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from enum import StrEnum
+import time
+from typing import Final
+from urllib.parse import urlsplit
+
+import aiohttp
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+
+from .probe import Target
+from .probe.target import DEFAULT_PORT
+from .selfprobe import SELF_PROBE_PREFIX, Observation, SelfProbe
+
+# A documentation address (RFC 5737): if HA takes it for the client, any client can pretend.
+SPOOFED_CLIENT: Final = "203.0.113.77"
+REQUEST_TIMEOUT: Final = 10.0
+NO_PROTO: Final = "the proxy sends no X-Forwarded-Proto: HA takes the client's scheme for http"
+SPOOFABLE: Final = (
+    f"a client sending X-Forwarded-For: {SPOOFED_CLIENT} is taken for {SPOOFED_CLIENT}: "
+    "trusted_proxies trusts more than the proxy itself"
+)
+NO_WEBSOCKET: Final = "a WebSocket upgrade of /api/websocket does not get through the proxy"
+FORWARDS_ALL: Final = "the proxy forwards what Home Assistant needs"
+
+
+class ProxyVerdict(StrEnum):
+    """How the path from the public URL to this Home Assistant behaves. A public contract."""
+
+    OK = "ok"
+    DIRECT = "direct"
+    NOT_HOME_ASSISTANT = "not_home_assistant"
+    SUPPORT_DISABLED = "support_disabled"
+    PROXY_NOT_TRUSTED = "proxy_not_trusted"
+    FORWARDED_FOR_MISSING = "forwarded_for_missing"
+    FORWARDED_PROTO_MISSING = "forwarded_proto_missing"
+    HOST_NOT_FORWARDED = "host_not_forwarded"
+    CLIENT_IP_SPOOFABLE = "client_ip_spoofable"
+    WEBSOCKET_BLOCKED = "websocket_blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyReport:
+    """The verdict, the proxy's address as HA saw it, and what HA received."""
+
+    verdict: ProxyVerdict
+    detail: str
+    proxy_address: str | None = None
+    observation: Observation | None = None
+
+
+def _host_header(target: Target) -> str:
+    name = target.expected_name
+    name = f"[{name}]" if ":" in name else name
+    return name if target.port == DEFAULT_PORT else f"{name}:{target.port}"
+
+
+def _base_url(target: Target) -> str:
+    where = target.address or target.host
+    where = f"[{where}]" if ":" in where else where
+    return f"https://{where}:{target.port}"
+
+
+class ProxyCheck:
+    """One check of one endpoint: a plain request, a spoofed one, and a WebSocket upgrade."""
+
+    def __init__(self, hass: HomeAssistant, self_probe: SelfProbe, target: Target) -> None:
+        """Use HA's shared session without certificate checks: the probe judges certificates."""
+        self._session = async_get_clientsession(hass, verify_ssl=False)
+        self._self_probe = self_probe
+        self._target = target
+        self._headers = {"Host": _host_header(target)}
+
+    async def run(self) -> ProxyReport:
+        """Classify the path; network trouble is a verdict too, never an exception."""
+        started = time.monotonic()
+        observation, status = await self._observe()
+        if observation is None:
+            return self._refused(started, status)
+        if observation.forwarded_for is None:
+            if observation.scheme == "https":
+                return ProxyReport(
+                    ProxyVerdict.DIRECT, "Home Assistant serves TLS itself", None, observation
+                )
+            return ProxyReport(
+                ProxyVerdict.FORWARDED_FOR_MISSING,
+                f"a proxy at {observation.peer} terminates TLS but sends no X-Forwarded-For",
+                observation.peer,
+                observation,
+            )
+        verdict, detail = self._judge_headers(observation)
+        if verdict is ProxyVerdict.OK:
+            verdict, detail = await self._judge_spoofing_and_websocket()
+        return ProxyReport(verdict, detail, observation.peer, observation)
+
+    def _judge_headers(self, observation: Observation) -> tuple[ProxyVerdict, str]:
+        if observation.forwarded_proto is None:
+            return ProxyVerdict.FORWARDED_PROTO_MISSING, NO_PROTO
+        seen_host = urlsplit(f"//{observation.host}").hostname or ""
+        if seen_host != self._target.expected_name.lower():
+            seen = f"Home Assistant sees the host {observation.host}"
+            return ProxyVerdict.HOST_NOT_FORWARDED, f"{seen} instead of {self._headers['Host']}"
+        return ProxyVerdict.OK, FORWARDS_ALL
+
+    async def _judge_spoofing_and_websocket(self) -> tuple[ProxyVerdict, str]:
+        spoofed, _ = await self._observe({"X-Forwarded-For": SPOOFED_CLIENT})
+        if spoofed is not None and spoofed.remote == SPOOFED_CLIENT:
+            return ProxyVerdict.CLIENT_IP_SPOOFABLE, SPOOFABLE
+        if not await self._websocket_works():
+            return ProxyVerdict.WEBSOCKET_BLOCKED, NO_WEBSOCKET
+        return ProxyVerdict.OK, FORWARDS_ALL
+
+    async def _observe(
+        self, extra_headers: dict[str, str] | None = None
+    ) -> tuple[Observation | None, int | None]:
+        """Request the self-probe view with a fresh nonce; what arrived, and the status."""
+        nonce, waiter = self._self_probe.issue()
+        status: int | None = None
+        try:
+            async with self._session.get(
+                f"{_base_url(self._target)}{SELF_PROBE_PREFIX}{nonce}",
+                headers={**self._headers, **(extra_headers or {})},
+                server_hostname=self._target.sni,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+            ) as response:
+                status = response.status
+        except aiohttp.ClientError, TimeoutError, ValueError:
+            pass
+        finally:
+            self._self_probe.withdraw(nonce)
+        if waiter.done() and not waiter.cancelled():
+            return waiter.result(), status
+        waiter.cancel()
+        return None, status
+
+    def _refused(self, started: float, status: int | None) -> ProxyReport:
+        refusals = self._self_probe.refusals_since(started)
+        if status == 400 and refusals:  # noqa: PLR2004
+            refusal = refusals[-1]
+            verdict = ProxyVerdict(refusal.reason)
+            if verdict is ProxyVerdict.SUPPORT_DISABLED:
+                detail = (
+                    f"the proxy at {refusal.proxy_address} sends X-Forwarded-For, but reverse "
+                    "proxy support is off in Home Assistant: it answers 400 Bad Request"
+                )
+            else:
+                detail = (
+                    f"the proxy at {refusal.proxy_address} is not in trusted_proxies: "
+                    "Home Assistant answers 400 Bad Request"
+                )
+            return ProxyReport(verdict, detail, refusal.proxy_address)
+        answered = f"answered {status}" if status is not None else "did not answer"
+        return ProxyReport(
+            ProxyVerdict.NOT_HOME_ASSISTANT,
+            f"the URL does not lead to this Home Assistant (it {answered})",
+        )
+
+    async def _websocket_works(self) -> bool:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                async with self._session.ws_connect(
+                    f"{_base_url(self._target)}/api/websocket",
+                    headers=self._headers,
+                    server_hostname=self._target.sni,
+                ) as socket:
+                    message = await socket.receive_json()
+        except aiohttp.ClientError, TimeoutError, ValueError, TypeError:
+            return False
+        return isinstance(message, dict) and message.get("type") == "auth_required"
