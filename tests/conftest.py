@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+import os
 from pathlib import Path
 import ssl
 from typing import Any
 import warnings
 
+from hypothesis import settings
 import pytest
 
 # Imported before the `hass` fixture, so this repository's custom_components is found first.
@@ -15,6 +17,11 @@ import custom_components.tls_health  # noqa: F401
 
 from .certs import Issued, Pki
 from .servers import Handler, HttpHandler, Server
+
+# Property tests explore new inputs on developer machines; CI replays a fixed sequence.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(autouse=True)
