@@ -162,9 +162,11 @@ async def run_hass(
             stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-    url = f"http://127.0.0.1:{port}"
+    scheme = "https" if http and "ssl_certificate" in http else "http"
+    url = f"{scheme}://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as session:
+        # HA's own certificate (if any) is for a test name; the API is reached by address.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
             hass = HassProcess(url, session, port=port, log=log)
             async with asyncio.timeout(start_within):
                 while True:
