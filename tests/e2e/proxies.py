@@ -9,13 +9,13 @@ What the upstream receives, per `ProxyMode` (verified by tests/e2e/test_proxies.
 - Every mode strips a client-sent X-Forwarded-Host; none adds one.
 - GOOD: X-Forwarded-For is the client's value with the client address appended (nginx: one
   header `203.0.113.77, 127.0.0.1` via $proxy_add_x_forwarded_for; HAProxy: `option forwardfor`
-  adds a second header line `127.0.0.1` after the client's), X-Forwarded-Proto `https`, the
-  client's Host header unchanged, WebSocket upgrades passed.
+  adds a second header line `127.0.0.1` after the client's), X-Forwarded-Proto `https` (a
+  client-sent value is replaced), the client's Host header unchanged, WebSocket upgrades passed.
 - NO_FORWARDED_FOR: as GOOD, but no X-Forwarded-For at all (a client-sent one is removed too).
 - NO_FORWARDED_PROTO: as GOOD, but no X-Forwarded-Proto at all (a client-sent one is removed).
 - HOST_REWRITTEN: as GOOD, but Host is `127.0.0.1:<upstream_port>`.
-- NO_WEBSOCKET: as GOOD, but Upgrade is dropped and the upstream connection is not upgraded, so
-  a WebSocket handshake through the proxy fails.
+- NO_WEBSOCKET: as GOOD, but Upgrade is dropped (nginx sends no Connection header, HAProxy
+  `Connection: close`), so the upstream answers a WebSocket handshake with 400.
 - CLIENT_XFF_PASSED: the proxy appends to a client-sent X-Forwarded-For instead of replacing it.
   That is what both nginx ($proxy_add_x_forwarded_for) and HAProxy (`option forwardfor`) do in
   their usual configuration, so this mode's configuration is the same as GOOD for both proxies;
