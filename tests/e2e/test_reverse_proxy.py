@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.certs import Pki
 
-from .hass_process import run_hass
+from .hass_process import HassProcess, run_hass
+from .proxies import ProxyFactory, ProxyKind, ProxyMode, proxy_binary
 
 pytestmark = [pytest.mark.usefixtures("socket_enabled"), pytest.mark.timeout(240)]
 
@@ -32,3 +34,117 @@ async def test_home_assistant_serving_tls_itself_is_direct(tmp_path: Path, pki: 
         assert await hass.state(entities["handshake"]) == "ok"
         assert await hass.state(entities["reverse_proxy"]) == "direct"
         assert await hass.issues() == []
+
+
+@pytest.fixture
+async def reverse_proxy(tmp_path: Path) -> AsyncIterator[ProxyFactory]:
+    factory = ProxyFactory(tmp_path / "proxies")
+    yield factory
+    await factory.aclose()
+
+
+def available_kinds() -> list[ProxyKind]:
+    kinds = [kind for kind in ProxyKind if proxy_binary(kind)]
+    if not kinds:
+        pytest.skip("neither nginx nor haproxy is installed (scripts/setup installs them)")
+    return kinds
+
+
+async def watch_through_proxies(
+    hass: HassProcess,
+    pki: Pki,
+    reverse_proxy: ProxyFactory,
+    modes: list[ProxyMode],
+) -> dict[tuple[ProxyKind, ProxyMode], str]:
+    """Put each kind of proxy in each mode in front of hass, add an endpoint for each, check twice."""
+    chain, key = pki.server_files("proxy", pki.leaf(), pki.intermediate)
+    entries: dict[tuple[ProxyKind, ProxyMode], str] = {}
+    for kind in available_kinds():
+        for mode in modes:
+            proxy = await reverse_proxy(
+                kind, mode, chain_file=chain, key_file=key, upstream_port=hass.port
+            )
+            created = await hass.add_endpoint(
+                f"https://hass.example.test:{proxy.port}",
+                address="127.0.0.1",
+                ca_file=str(pki.root_file),
+            )
+            assert created["type"] == "create_entry", created
+            entries[kind, mode] = created["result"]["entry_id"]
+    # the setup ran the first check; a finding is raised when the second agrees
+    await hass.rest("POST", "/api/services/tls_health/check_now", {})
+    return entries
+
+
+async def proxy_states(
+    hass: HassProcess, entries: dict[tuple[ProxyKind, ProxyMode], str]
+) -> dict[tuple[ProxyKind, ProxyMode], tuple[str, list[str]]]:
+    """reverse_proxy sensor state and open repair keys of each entry."""
+    issues = await hass.issues()
+    found = {}
+    for where, entry_id in entries.items():
+        entities = await hass.entities(entry_id)
+        keys = sorted(
+            issue["translation_key"] for issue in issues if issue["issue_id"].endswith(entry_id)
+        )
+        found[where] = (await hass.state(entities["reverse_proxy"]), keys)
+    return found
+
+
+async def test_proxy_header_problems(tmp_path: Path, pki: Pki, reverse_proxy: ProxyFactory) -> None:
+    http = {"use_x_forwarded_for": True, "trusted_proxies": ["127.0.0.5/32"]}
+    expected = {
+        ProxyMode.GOOD: ("ok", []),
+        ProxyMode.NO_FORWARDED_FOR: ("forwarded_for_missing", ["forwarded_for_missing"]),
+        ProxyMode.NO_FORWARDED_PROTO: ("forwarded_proto_missing", ["forwarded_proto_missing"]),
+        ProxyMode.HOST_REWRITTEN: ("host_not_forwarded", ["host_not_forwarded"]),
+        ProxyMode.NO_WEBSOCKET: ("websocket_blocked", ["websocket_not_proxied"]),
+    }
+    async with run_hass(tmp_path / "config", http=http) as hass:
+        entries = await watch_through_proxies(hass, pki, reverse_proxy, list(expected))
+        states = await proxy_states(hass, entries)
+    assert states == {(kind, mode): expected[mode] for kind, mode in entries}
+
+
+@pytest.mark.parametrize(
+    ("http", "state", "keys"),
+    [
+        (
+            {"use_x_forwarded_for": False},
+            "support_disabled",
+            ["reverse_proxy_support_disabled"],
+        ),
+        (
+            {"use_x_forwarded_for": True, "trusted_proxies": ["10.9.9.9/32"]},
+            "proxy_not_trusted",
+            ["reverse_proxy_not_trusted"],
+        ),
+        (
+            # the whole LAN, here all of loopback: the client is trusted as a proxy too
+            {"use_x_forwarded_for": True, "trusted_proxies": ["127.0.0.0/8"]},
+            "client_ip_spoofable",
+            ["client_ip_spoofable"],
+        ),
+    ],
+    ids=["support_disabled", "proxy_not_trusted", "client_ip_spoofable"],
+)
+async def test_home_assistant_http_settings(
+    tmp_path: Path,
+    pki: Pki,
+    reverse_proxy: ProxyFactory,
+    http: dict[str, object],
+    state: str,
+    keys: list[str],
+) -> None:
+    async with run_hass(tmp_path / "config", http=http) as hass:
+        entries = await watch_through_proxies(hass, pki, reverse_proxy, [ProxyMode.GOOD])
+        states = await proxy_states(hass, entries)
+        issues = await hass.issues()
+    assert states == dict.fromkeys(states, (state, keys))
+    if state == "proxy_not_trusted":
+        placeholders = next(
+            issue["translation_placeholders"]
+            for issue in issues
+            if issue["translation_key"] == "reverse_proxy_not_trusted"
+        )
+        assert placeholders["trusted_entry"] == "127.0.0.5/32"
