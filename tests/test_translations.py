@@ -93,15 +93,21 @@ def test_zh_hans_keeps_code_verbatim() -> None:
 
 
 def test_every_repair_has_text() -> None:
-    issue_keys = importlib.import_module(FINDINGS).ISSUE_KEYS
+    issue_keys = [
+        *importlib.import_module(FINDINGS).ISSUE_KEYS,
+        importlib.import_module("custom_components.tls_health.issues").TRUSTED_PROXIES_TOO_BROAD,
+        *importlib.import_module("custom_components.tls_health.own_tls").OWN_TLS_ISSUES,
+    ]
+    fixable = {importlib.import_module("custom_components.tls_health.own_tls").STALE}
     issues = _strings()["issues"]
     missing = [
         f"issues.{key}.{part}"
         for key in issue_keys
-        for part in ("title", "description")
+        for part in ("title", "fix_flow" if key in fixable else "description")
         if part not in issues.get(key, {})
     ]
     assert not missing, f"missing in strings.json: {missing}"
+    assert set(issues) == set(issue_keys), "strings.json has texts for unknown repairs"
 
 
 def test_every_verdict_has_a_state() -> None:

@@ -13,6 +13,7 @@ from .config_flow import unique_id_of
 from .const import CONF_URL, DOMAIN
 from .coordinator import TlsHealthConfigEntry, TlsHealthCoordinator
 from .issues import async_check_trusted_proxies, async_delete_issues
+from .own_tls import async_watch_own_tls
 from .probe.target import InvalidTargetError, parse_target
 from .prober import async_get_prober
 from .services import async_setup_services
@@ -22,9 +23,10 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa: ARG001
-    """Register the actions, check HA's trusted proxies, offer to watch HA's own address."""
+    """Register the actions, watch HA's own TLS settings, offer to watch HA's own address."""
     async_setup_services(hass)
     async_check_trusted_proxies(hass)
+    async_watch_own_tls(hass)
 
     async def offer_external_url(hass: HomeAssistant) -> None:
         url = hass.config.external_url

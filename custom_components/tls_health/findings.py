@@ -75,7 +75,7 @@ def days_until(moment: datetime, now: datetime) -> int:
 
 
 # Every placeholder the repair texts may use: `title` is the entry's title, added when raised;
-# `networks` belongs to the one repair about Home Assistant's own trusted_proxies.
+# the rest (networks, path, ...) belong to the repairs about Home Assistant's own http settings.
 ISSUE_PLACEHOLDERS = frozenset(
     {
         "title",
@@ -94,6 +94,11 @@ ISSUE_PLACEHOLDERS = frozenset(
         "proxy_address",
         "trusted_entry",
         "networks",
+        "path",
+        "reason",
+        "key_path",
+        "file_until",
+        "served_until",
     }
 )
 

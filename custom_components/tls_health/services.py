@@ -28,6 +28,7 @@ from .const import (
     PROBE_TIMEOUT,
 )
 from .coordinator import TlsHealthConfigEntry
+from .own_tls import async_check_own_tls_now
 from .probe import Target
 from .probe.target import InvalidTargetError
 from .prober import async_get_prober, entry_target
@@ -75,7 +76,10 @@ async def _async_check_now(call: ServiceCall) -> None:
     else:
         entries = hass.config_entries.async_loaded_entries(DOMAIN)
     # All at once; the shared Prober bounds how many probes really run together.
-    await asyncio.gather(*(entry.runtime_data.async_refresh() for entry in entries))
+    await asyncio.gather(
+        *(entry.runtime_data.async_refresh() for entry in entries),
+        async_check_own_tls_now(hass),
+    )
 
 
 async def _async_inspect(call: ServiceCall) -> ServiceResponse:

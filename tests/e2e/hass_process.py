@@ -19,6 +19,7 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "http://127.0.0.1/"
+RESTART_EXIT_CODE = 100  # what `hass` exits with when asked to restart
 CONFIGURATION = """\
 homeassistant:
   name: TLS Health e2e
@@ -66,6 +67,8 @@ class HassProcess:
     port: int = 0
     token: str = ""
     log: Path = field(default_factory=Path)
+    config_dir: Path = field(default_factory=Path)
+    process: asyncio.subprocess.Process | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -99,7 +102,8 @@ class HassProcess:
         async with self.session.request(
             method, f"{self.url}{path}", json=body, headers=self.headers
         ) as response:
-            response.raise_for_status()
+            if response.status >= 400:
+                raise AssertionError(f"{method} {path}: {response.status} {await response.text()}")
             return await response.json()
 
     async def ws(self, message: dict[str, Any]) -> Any:
@@ -112,6 +116,14 @@ class HassProcess:
             answer = await socket_.receive_json()
         assert answer["success"], answer
         return answer["result"]
+
+    async def wait_running(self, within: float = 90) -> None:
+        """Wait until every integration is set up (the API answers before that)."""
+        async with asyncio.timeout(within):
+            while True:
+                if (await self.rest("GET", "/api/config"))["state"] == "RUNNING":
+                    return
+                await asyncio.sleep(0.25)
 
     async def add_endpoint(self, url: str, **advanced: str) -> dict[str, Any]:
         """Add an endpoint through the config flow API; the flow's last answer."""
@@ -142,16 +154,9 @@ class HassProcess:
         return str((await self.rest("GET", f"/api/states/{entity_id}"))["state"])
 
 
-@contextlib.asynccontextmanager
-async def run_hass(
-    config_dir: Path, *, http: dict[str, Any] | None = None, start_within: float = 90
-) -> AsyncIterator[HassProcess]:
-    """Start hass on a free loopback port, wait for the API, onboard; stop it cleanly after."""
-    port = free_port()
-    write_config(config_dir, port, http)
-    log = config_dir / "hass-stdout.log"
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
+async def _launch(config_dir: Path) -> asyncio.subprocess.Process:
+    with (config_dir / "hass-stdout.log").open("ab") as output:
+        return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "homeassistant",
@@ -162,29 +167,62 @@ async def run_hass(
             stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
+
+
+async def _wait_ready(hass: HassProcess, within: float) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            if hass.process is not None and hass.process.returncode is not None:
+                raise RuntimeError(f"hass exited: {hass.log.read_text()[-3000:]}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with hass.session.get(f"{hass.url}/api/onboarding") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.25)
+
+
+async def relaunch_after_restart(hass: HassProcess, within: float = 90) -> None:
+    """Wait for hass to exit asking for a restart (code 100) and start it again, as a supervisor
+    or systemd would for a Home Assistant Core installation."""
+    assert hass.process is not None
+    async with asyncio.timeout(within):
+        code = await hass.process.wait()
+    assert code == RESTART_EXIT_CODE, code
+    hass.process = await _launch(hass.config_dir)
+    await _wait_ready(hass, within)
+    await hass.wait_running(within)
+
+
+@contextlib.asynccontextmanager
+async def run_hass(
+    config_dir: Path, *, http: dict[str, Any] | None = None, start_within: float = 90
+) -> AsyncIterator[HassProcess]:
+    """Start hass on a free loopback port, wait for the API, onboard; stop it cleanly after."""
+    port = free_port()
+    write_config(config_dir, port, http)
     scheme = "https" if http and "ssl_certificate" in http else "http"
-    url = f"{scheme}://127.0.0.1:{port}"
-    try:
-        # HA's own certificate (if any) is for a test name; the API is reached by address.
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
-            hass = HassProcess(url, session, port=port, log=log)
-            async with asyncio.timeout(start_within):
-                while True:
-                    if process.returncode is not None:
-                        raise RuntimeError(f"hass exited: {log.read_text()[-3000:]}")
-                    with contextlib.suppress(aiohttp.ClientError):
-                        async with session.get(f"{url}/api/onboarding") as response:
-                            if response.status == 200:
-                                break
-                    await asyncio.sleep(0.25)
+    # HA's own certificate (if any) is for a test name; the API is reached by address.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
+        hass = HassProcess(
+            f"{scheme}://127.0.0.1:{port}",
+            session,
+            port=port,
+            log=config_dir / "hass-stdout.log",
+            config_dir=config_dir,
+        )
+        hass.process = await _launch(config_dir)
+        try:
+            await _wait_ready(hass, start_within)
             await hass.onboard()
+            await hass.wait_running(start_within)
             yield hass
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(30):
+        finally:
+            process = hass.process
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    async with asyncio.timeout(30):
+                        await process.wait()
+                except TimeoutError:
+                    process.kill()
                     await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()

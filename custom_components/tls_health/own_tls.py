@@ -1,0 +1,176 @@
+"""Home Assistant serving TLS itself: its certificate files, and what its listener serves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.start import async_at_started
+from homeassistant.util import dt as dt_util
+
+from .const import DEFAULT_WARNING_DAYS, DOMAIN, PROBE_TIMEOUT
+from .findings import days_until
+from .probe import Prober, Target
+from .prober import async_get_prober
+
+FILE_UNREADABLE: Final = "certificate_file_unreadable"
+KEY_MISMATCH: Final = "certificate_key_mismatch"
+STALE: Final = "stale_certificate"
+FILE_EXPIRING: Final = "certificate_file_expiring"
+FILE_EXPIRED: Final = "certificate_file_expired"
+OWN_TLS_ISSUES: Final = (FILE_UNREADABLE, KEY_MISMATCH, STALE, FILE_EXPIRING, FILE_EXPIRED)
+CONTAINER_MARKERS: Final = (Path("/.dockerenv"), Path("/run/.containerenv"))
+OWN_TLS_INTERVAL: Final = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFiles:
+    """What the configured files hold; `problem` is an issue key when they are unusable."""
+
+    problem: str | None = None
+    placeholders: dict[str, str] = field(default_factory=dict)
+    sha256: str = ""
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    names: tuple[str, ...] = ()
+
+
+def _unreadable(path: str, err: OSError | ValueError) -> CertificateFiles:
+    if isinstance(err, FileNotFoundError):
+        reason = "it does not exist"
+        if any(marker.exists() for marker in CONTAINER_MARKERS):
+            reason += (
+                " inside Home Assistant's container: a path on the host is visible only where "
+                "it is mounted (on Home Assistant OS, certificates belong in /ssl)"
+            )
+    elif isinstance(err, PermissionError):
+        reason = "Home Assistant may not read it (file permissions)"
+    elif isinstance(err, OSError):
+        reason = err.strerror or str(err)
+    else:
+        reason = "it holds no readable certificate or key"
+    return CertificateFiles(FILE_UNREADABLE, {"path": path, "reason": reason})
+
+
+def read_certificate_files(certificate_path: str, key_path: str | None) -> CertificateFiles:
+    """Read the certificate and compare the key's public half with it (blocking; executor).
+
+    The private key is loaded only for that comparison and is dropped before returning.
+    """
+    try:
+        certificate = x509.load_pem_x509_certificates(Path(certificate_path).read_bytes())[0]
+    except (OSError, ValueError) as err:
+        return _unreadable(certificate_path, err)
+    if key_path is not None:
+        try:
+            key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as err:
+            return _unreadable(key_path, err if isinstance(err, OSError) else ValueError())
+        spki = serialization.PublicFormat.SubjectPublicKeyInfo
+        matches = key.public_key().public_bytes(
+            serialization.Encoding.DER, spki
+        ) == certificate.public_key().public_bytes(serialization.Encoding.DER, spki)
+        del key
+        if not matches:
+            return CertificateFiles(KEY_MISMATCH, {"path": certificate_path, "key_path": key_path})
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = tuple(san.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        names = ()
+    return CertificateFiles(
+        sha256=certificate.fingerprint(hashes.SHA256()).hex(),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        names=names,
+    )
+
+
+async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
+    """Raise or clear the repairs about the certificate Home Assistant serves itself."""
+    http = hass.http
+    found: dict[str, dict[str, str]] = {}
+    if certificate_path := http.ssl_certificate:
+        files = await hass.async_add_executor_job(
+            read_certificate_files, certificate_path, http.ssl_key
+        )
+        if files.problem is not None:
+            found[files.problem] = files.placeholders
+        else:
+            found |= _expiry(files, certificate_path)
+            found |= await _stale(prober, files, certificate_path, http.server_port)
+    for key in OWN_TLS_ISSUES:
+        if key not in found:
+            ir.async_delete_issue(hass, DOMAIN, key)
+    for key, placeholders in found.items():
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            key,
+            is_fixable=key == STALE,
+            severity=ir.IssueSeverity.WARNING if key == FILE_EXPIRING else ir.IssueSeverity.ERROR,
+            translation_key=key,
+            translation_placeholders=placeholders,
+        )
+
+
+def _expiry(files: CertificateFiles, path: str) -> Mapping[str, dict[str, str]]:
+    assert files.not_after is not None  # noqa: S101 - set whenever there is no problem
+    days = days_until(files.not_after, dt_util.utcnow())
+    placeholders = {"path": path, "expiry": files.not_after.date().isoformat()}
+    if days < 0:
+        return {FILE_EXPIRED: {**placeholders, "days_expired": str(-days)}}
+    if days <= DEFAULT_WARNING_DAYS:
+        return {FILE_EXPIRING: {**placeholders, "days": str(days)}}
+    return {}
+
+
+async def _stale(
+    prober: Prober, files: CertificateFiles, path: str, port: int
+) -> Mapping[str, dict[str, str]]:
+    """Whether the file was renewed but the listener still serves an older certificate."""
+    target = Target(
+        host="127.0.0.1", port=port, server_name=files.names[0] if files.names else None
+    )
+    report = await prober.probe(target, timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False)
+    served = report.leaf
+    if (
+        served is None
+        or served.sha256 == files.sha256
+        or files.not_before is None
+        or files.not_before <= served.not_before
+    ):
+        return {}
+    return {
+        STALE: {
+            "path": path,
+            "served_until": served.not_after.date().isoformat(),
+            "file_until": files.not_after.date().isoformat() if files.not_after else "",
+        }
+    }
+
+
+async def async_check_own_tls_now(hass: HomeAssistant) -> None:
+    """Check Home Assistant's own certificate with the shared prober."""
+    await async_check_own_tls(hass, await async_get_prober(hass))
+
+
+@callback
+def async_watch_own_tls(hass: HomeAssistant) -> None:
+    """Check once Home Assistant has started, then every OWN_TLS_INTERVAL."""
+
+    async def check(_: object = None) -> None:
+        await async_check_own_tls_now(hass)
+
+    async_at_started(hass, check)
+    async_track_time_interval(
+        hass, check, OWN_TLS_INTERVAL, name="tls_health own certificate", cancel_on_shutdown=True
+    )

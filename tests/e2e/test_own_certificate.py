@@ -1,0 +1,62 @@
+"""Home Assistant serving its own certificate: renewed on disk, still served old, fixed by restart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+import shutil
+
+import pytest
+
+from tests.certs import NOW, Pki
+
+from .hass_process import relaunch_after_restart, run_hass
+
+pytestmark = [pytest.mark.usefixtures("socket_enabled"), pytest.mark.timeout(240)]
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """No in-process `hass` here: the integration runs in its own process."""
+
+
+async def test_renewed_file_served_after_the_fix_flow_restarts(tmp_path: Path, pki: Pki) -> None:
+    old = pki.leaf(not_before=NOW - timedelta(days=80), not_after=NOW + timedelta(days=10))
+    chain, key = pki.server_files("hass", old, pki.intermediate)
+    http = {"ssl_certificate": str(chain), "ssl_key": str(key)}
+    async with run_hass(tmp_path / "config", http=http) as hass:
+        # A watched endpoint loads the integration; HA's own certificate is checked once started.
+        created = await hass.add_endpoint(
+            f"https://hass.example.test:{hass.port}",
+            address="127.0.0.1",
+            ca_file=str(pki.root_file),
+        )
+        assert created["type"] == "create_entry", created
+        await hass.rest("POST", "/api/services/tls_health/check_now", {})
+        keys = {issue["issue_id"] for issue in await hass.issues()}
+        assert "certificate_file_expiring" in keys
+        assert "stale_certificate" not in keys
+
+        renewed_chain, renewed_key = pki.server_files("renewed", pki.leaf(), pki.intermediate)
+        shutil.copy(renewed_chain, chain)
+        shutil.copy(renewed_key, key)
+        await hass.rest("POST", "/api/services/tls_health/check_now", {})
+        stale = next(
+            issue for issue in await hass.issues() if issue["issue_id"] == "stale_certificate"
+        )
+        assert stale["is_fixable"] is True
+        assert stale["translation_placeholders"]["path"] == str(chain)
+        assert "certificate_file_expiring" not in {i["issue_id"] for i in await hass.issues()}
+
+        flow = await hass.rest(
+            "POST",
+            "/api/repairs/issues/fix",
+            {"handler": "tls_health", "issue_id": "stale_certificate"},
+        )
+        assert flow["step_id"] == "confirm"
+        done = await hass.rest("POST", f"/api/repairs/issues/fix/{flow['flow_id']}", {})
+        assert done["type"] == "create_entry"
+        await relaunch_after_restart(hass)
+
+        await hass.rest("POST", "/api/services/tls_health/check_now", {})
+        assert await hass.issues() == []

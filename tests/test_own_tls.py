@@ -1,0 +1,64 @@
+"""Home Assistant's own certificate files: unreadable, mismatched, expiring; keys never kept."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+import pytest
+
+from custom_components.tls_health import own_tls
+from custom_components.tls_health.own_tls import read_certificate_files
+
+from .certs import NOW, Pki
+
+
+def test_matching_files(pki: Pki) -> None:
+    chain, key = pki.server_files("ok", pki.leaf(), pki.intermediate)
+    files = read_certificate_files(str(chain), str(key))
+    assert files.problem is None
+    assert files.names == ("hass.example.test",)
+    assert files.not_after == NOW + timedelta(days=60)
+    assert "PRIVATE" not in repr(files)
+
+
+def test_key_of_another_certificate(pki: Pki) -> None:
+    chain, _ = pki.server_files("one", pki.leaf(), pki.intermediate)
+    _, other_key = pki.server_files("two", pki.leaf(), pki.intermediate)
+    files = read_certificate_files(str(chain), str(other_key))
+    assert files.problem == "certificate_key_mismatch"
+    assert files.placeholders == {"path": str(chain), "key_path": str(other_key)}
+
+
+def test_missing_file_in_a_container(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / ".dockerenv"
+    marker.touch()
+    monkeypatch.setattr(own_tls, "CONTAINER_MARKERS", (marker,))
+    files = read_certificate_files("/etc/letsencrypt/live/hass/fullchain.pem", None)
+    assert files.problem == "certificate_file_unreadable"
+    assert "inside Home Assistant's container" in files.placeholders["reason"]
+
+
+@pytest.mark.parametrize("what", ["directory", "garbage", "encrypted_key"])
+def test_unreadable(pki: Pki, tmp_path: Path, what: str) -> None:
+    chain, key = pki.server_files("ok", pki.leaf(), pki.intermediate)
+    if what == "directory":
+        chain = tmp_path
+    elif what == "garbage":
+        chain.write_text("not a certificate")
+    else:
+        key.write_bytes(
+            ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(b"secret"),
+            )
+        )
+    files = read_certificate_files(str(chain), str(key))
+    assert files.problem == "certificate_file_unreadable"
+    assert files.placeholders["reason"]
+    assert "secret" not in repr(files)
