@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import asyncio
-from collections.abc import AsyncIterator
 import contextlib
 from enum import Enum, StrEnum
 import os
@@ -452,54 +451,6 @@ def make_proxy(
         directory=directory,
         source_address=source_address,
     )
-
-
-async def start_proxy(
-    kind: Literal["nginx", "haproxy"] | ProxyKind,
-    mode: ProxyMode,
-    *,
-    chain_file: Path,
-    key_file: Path,
-    upstream_port: int,
-    tmp_path: Path,
-    source_address: str = "127.0.0.5",
-) -> ReverseProxy:
-    """Start a proxy of `kind`; the caller must `await proxy.stop()` (see `running_proxy`)."""
-    proxy = make_proxy(
-        kind,
-        mode,
-        chain_file=chain_file,
-        key_file=key_file,
-        upstream_port=upstream_port,
-        tmp_path=tmp_path,
-        source_address=source_address,
-    )
-    return await proxy.start()
-
-
-@contextlib.asynccontextmanager
-async def running_proxy(
-    kind: Literal["nginx", "haproxy"] | ProxyKind,
-    mode: ProxyMode,
-    *,
-    chain_file: Path,
-    key_file: Path,
-    upstream_port: int,
-    tmp_path: Path,
-    source_address: str = "127.0.0.5",
-) -> AsyncIterator[ReverseProxy]:
-    """A started proxy of `kind`, stopped on exit."""
-    proxy = make_proxy(
-        kind,
-        mode,
-        chain_file=chain_file,
-        key_file=key_file,
-        upstream_port=upstream_port,
-        tmp_path=tmp_path,
-        source_address=source_address,
-    )
-    async with proxy:
-        yield proxy
 
 
 class ProxyFactory:

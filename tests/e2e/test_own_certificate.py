@@ -12,12 +12,7 @@ from tests.certs import NOW, Pki
 
 from .hass_process import relaunch_after_restart, run_hass
 
-pytestmark = [pytest.mark.usefixtures("socket_enabled"), pytest.mark.timeout(240)]
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations() -> None:
-    """No in-process `hass` here: the integration runs in its own process."""
+pytestmark = pytest.mark.timeout(240)
 
 
 async def test_renewed_file_served_after_the_fix_flow_restarts(tmp_path: Path, pki: Pki) -> None:

@@ -15,16 +15,11 @@ from tests.certs import Pki
 
 from .proxies import ProxyFactory, ProxyKind, ProxyMode, ReverseProxy, proxy_binary
 
-pytestmark = [pytest.mark.usefixtures("socket_enabled"), pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 NAME = "hass.example.test"
 SPOOFED = "203.0.113.77"
 CLIENT = "127.0.0.1"
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations() -> None:
-    """No in-process `hass` here: only proxies and an aiohttp upstream."""
 
 
 async def echo(request: web.Request) -> web.Response:
@@ -61,13 +56,6 @@ async def upstream() -> AsyncIterator[int]:
     assert runner.addresses
     yield runner.addresses[0][1]
     await runner.cleanup()
-
-
-@pytest.fixture
-async def reverse_proxy(tmp_path: Path) -> AsyncIterator[ProxyFactory]:
-    factory = ProxyFactory(tmp_path)
-    yield factory
-    await factory.aclose()
 
 
 @pytest.fixture(params=list(ProxyKind), ids=str)

@@ -14,12 +14,7 @@ from tests.conftest import StartServer
 
 from .hass_process import run_hass
 
-pytestmark = [pytest.mark.usefixtures("socket_enabled"), pytest.mark.timeout(180)]
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations() -> None:
-    """No in-process `hass` here: the integration runs in its own process."""
+pytestmark = pytest.mark.timeout(180)
 
 
 async def test_endpoint_lifecycle_in_real_hass(

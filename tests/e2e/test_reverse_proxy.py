@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,7 @@ from tests.certs import Pki
 from .hass_process import HassProcess, run_hass
 from .proxies import ProxyFactory, ProxyKind, ProxyMode, proxy_binary
 
-pytestmark = [pytest.mark.usefixtures("socket_enabled"), pytest.mark.timeout(240)]
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations() -> None:
-    """No in-process `hass` here: the integration runs in its own process."""
+pytestmark = pytest.mark.timeout(240)
 
 
 async def test_home_assistant_serving_tls_itself_is_direct(tmp_path: Path, pki: Pki) -> None:
@@ -34,13 +28,6 @@ async def test_home_assistant_serving_tls_itself_is_direct(tmp_path: Path, pki: 
         assert await hass.state(entities["handshake"]) == "ok"
         assert await hass.state(entities["reverse_proxy"]) == "direct"
         assert await hass.issues() == []
-
-
-@pytest.fixture
-async def reverse_proxy(tmp_path: Path) -> AsyncIterator[ProxyFactory]:
-    factory = ProxyFactory(tmp_path / "proxies")
-    yield factory
-    await factory.aclose()
 
 
 def available_kinds() -> list[ProxyKind]:
