@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -24,6 +25,11 @@ TO_REDACT = {
     "common_name",
     "endpoint",
     "detail",
+    "peer",
+    "remote",
+    "forwarded_for",
+    "forwarded_host",
+    "proxy_address",
 }
 
 
@@ -40,6 +46,7 @@ async def async_get_config_entry_diagnostics(
             "raised": [finding.key for finding in coordinator.raised],
             "streaks": dict(coordinator.streaks),
             "report": coordinator.data.as_dict() if coordinator.data else None,
+            "reverse_proxy": asdict(coordinator.proxy) if coordinator.proxy else None,
         },
         TO_REDACT,
     )
