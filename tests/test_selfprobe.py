@@ -5,14 +5,23 @@ from __future__ import annotations
 import logging
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.tls_health.const import DOMAIN
+from custom_components.tls_health.issues import async_clear_refused_traffic
+from custom_components.tls_health.proxy import ProxyReport, ProxyVerdict
 from custom_components.tls_health.selfprobe import (
     FORWARDED_LOGGER,
     SELF_PROBE_PREFIX,
+    Observation,
     async_get_self_probe,
 )
+
+from .certs import Pki
+from .conftest import EndpointServer
+from .helpers import endpoint_data, setup_endpoint
 
 
 async def test_view_answers_only_issued_nonces_once(
@@ -77,3 +86,39 @@ async def test_forwarded_refusals_are_recorded(hass: HomeAssistant) -> None:
     logger.error("Received X-Forwarded-For header from an untrusted proxy %s", "10.0.0.1")
     await hass.async_block_till_done()
     assert len(self_probe.refusals_since(0)) == 2
+
+
+async def test_refused_traffic_raises_a_repair_until_a_check_gets_through(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
+    self_probe = async_get_self_probe(hass)
+    logger = logging.getLogger(FORWARDED_LOGGER)
+    registry = ir.async_get(hass)
+
+    self_probe.checking += 1  # our own check's refusals are judged by the check itself
+    logger.error("Received X-Forwarded-For header from an untrusted proxy %s", "192.168.1.9")
+    await hass.async_block_till_done()
+    self_probe.checking -= 1
+    assert registry.async_get_issue(DOMAIN, "reverse_proxy_not_trusted_traffic") is None
+
+    logger.error("Received X-Forwarded-For header from an untrusted proxy %s", "192.168.1.9")
+    await hass.async_block_till_done()
+    issue = registry.async_get_issue(DOMAIN, "reverse_proxy_not_trusted_traffic")
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "proxy_address": "192.168.1.9",
+        "trusted_entry": "192.168.1.9/32",
+    }
+
+    through = Observation(
+        peer="192.168.1.9",
+        remote="192.168.1.20",
+        scheme="https",
+        host="hass.example.test",
+        forwarded_for="192.168.1.20",
+        forwarded_proto="https",
+        forwarded_host=None,
+    )
+    async_clear_refused_traffic(hass, ProxyReport(ProxyVerdict.OK, "", "192.168.1.9", through))
+    assert registry.async_get_issue(DOMAIN, "reverse_proxy_not_trusted_traffic") is None

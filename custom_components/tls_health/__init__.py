@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
@@ -12,10 +14,15 @@ from homeassistant.helpers.typing import ConfigType
 from .config_flow import unique_id_of
 from .const import CONF_URL, DOMAIN
 from .coordinator import TlsHealthConfigEntry, TlsHealthCoordinator
-from .issues import async_check_trusted_proxies, async_delete_issues
+from .issues import (
+    async_check_trusted_proxies,
+    async_delete_issues,
+    async_raise_refused_traffic,
+)
 from .own_tls import async_watch_own_tls
 from .probe.target import InvalidTargetError, parse_target
 from .prober import async_get_prober
+from .selfprobe import async_get_self_probe
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -27,6 +34,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
     async_setup_services(hass)
     async_check_trusted_proxies(hass)
     async_watch_own_tls(hass)
+    async_get_self_probe(hass).on_traffic_refused = partial(async_raise_refused_traffic, hass)
 
     async def offer_external_url(hass: HomeAssistant) -> None:
         url = hass.config.external_url

@@ -22,7 +22,7 @@ from .const import (
     RECHECK_INTERVAL,
 )
 from .findings import Finding, current_findings, judged_keys
-from .issues import async_sync_issues
+from .issues import async_clear_refused_traffic, async_sync_issues
 from .probe import Prober, ProbeReport
 from .prober import entry_target
 from .proxy import ProxyCheck, ProxyReport
@@ -71,6 +71,7 @@ class TlsHealthCoordinator(DataUpdateCoordinator[ProbeReport]):
         if report.verdict.reached_tls:
             self_probe = async_get_self_probe(self.hass)
             proxy = self.proxy = await ProxyCheck(self.hass, self_probe, self.target).run()
+            async_clear_refused_traffic(self.hass, proxy)
         found = current_findings(report, options, dt_util.utcnow(), proxy)
         judged = judged_keys(report, options, proxy)
         seen = {finding.key for finding in found}

@@ -199,9 +199,12 @@ def current_findings(
 
 def proxy_placeholders(proxy: ProxyReport) -> dict[str, str]:
     """Return the proxy's address and the trusted_proxies entry that trusts exactly it."""
-    address = proxy.proxy_address or ""
+    return {**address_placeholders(proxy.proxy_address or ""), "detail": proxy.detail}
+
+
+def address_placeholders(address: str) -> dict[str, str]:
+    """Return a proxy's address and the trusted_proxies entry that trusts exactly it."""
     return {
         "proxy_address": address,
         "trusted_entry": f"{address}/{128 if ':' in address else 32}" if address else "",
-        "detail": proxy.detail,
     }

@@ -10,7 +10,16 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN
-from .findings import ISSUE_KEYS, Finding
+from .findings import ISSUE_KEYS, Finding, address_placeholders
+from .proxy import ProxyReport
+from .selfprobe import ForwardedRefusal
+
+# What HA's forwarded middleware refused in real traffic, when no endpoint check reports it.
+REFUSED_TRAFFIC = {
+    "support_disabled": "reverse_proxy_support_disabled",
+    "proxy_not_trusted": "reverse_proxy_not_trusted",
+}
+TRAFFIC_ISSUE_IDS = {key: f"{key}_traffic" for key in REFUSED_TRAFFIC.values()}
 
 
 def issue_id(entry: ConfigEntry, key: str) -> str:
@@ -48,6 +57,8 @@ def async_sync_issues(
             translation_placeholders={"title": entry.title, **finding.placeholders},
         )
         raised.append(finding)
+        if (traffic_issue := TRAFFIC_ISSUE_IDS.get(finding.key)) is not None:
+            ir.async_delete_issue(hass, DOMAIN, traffic_issue)
     seen = {finding.key for finding in found}
     for key in judged:
         if key not in seen:
@@ -88,3 +99,40 @@ def async_check_trusted_proxies(hass: HomeAssistant) -> None:
         translation_key=TRUSTED_PROXIES_TOO_BROAD,
         translation_placeholders={"networks": ", ".join(broad)},
     )
+
+
+@callback
+def async_raise_refused_traffic(hass: HomeAssistant, refusal: ForwardedRefusal) -> None:
+    """Real traffic from a proxy was refused with 400; say so unless an endpoint already does."""
+    key = REFUSED_TRAFFIC[refusal.reason]
+    traffic_issue = TRAFFIC_ISSUE_IDS[key]
+    registry = ir.async_get(hass)
+    if any(
+        domain == DOMAIN and issue.translation_key == key and issue_id != traffic_issue
+        for (domain, issue_id), issue in registry.issues.items()
+        if issue.active
+    ):
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        traffic_issue,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=key,
+        translation_placeholders=address_placeholders(refusal.proxy_address),
+    )
+
+
+@callback
+def async_clear_refused_traffic(hass: HomeAssistant, proxy: ProxyReport) -> None:
+    """Clear what real traffic showed once a check gets through HA's forwarded middleware."""
+    observation = proxy.observation
+    if observation is None or observation.forwarded_for is None:
+        return
+    ir.async_delete_issue(hass, DOMAIN, TRAFFIC_ISSUE_IDS["reverse_proxy_support_disabled"])
+    not_trusted = TRAFFIC_ISSUE_IDS["reverse_proxy_not_trusted"]
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, not_trusted)
+    placeholders = issue.translation_placeholders if issue else None
+    if placeholders and placeholders.get("proxy_address") == observation.peer:
+        ir.async_delete_issue(hass, DOMAIN, not_trusted)

@@ -78,6 +78,13 @@ class ProxyCheck:
 
     async def run(self) -> ProxyReport:
         """Classify the path; network trouble is a verdict too, never an exception."""
+        self._self_probe.checking += 1
+        try:
+            return await self._run()
+        finally:
+            self._self_probe.checking -= 1
+
+    async def _run(self) -> ProxyReport:
         started = time.monotonic()
         observation, status = await self._observe()
         if observation is None:

@@ -104,6 +104,9 @@ class SelfProbe:
         self._hass = hass
         self._waiting: dict[str, tuple[float, asyncio.Future[Observation]]] = {}
         self.refusals: deque[ForwardedRefusal] = deque(maxlen=KEPT_RECORDS)
+        # Our own checks run with this above zero; refusals outside them come from real traffic.
+        self.checking = 0
+        self.on_traffic_refused: Callable[[ForwardedRefusal], None] | None = None
         self._watch = _ForwardedLogWatch(self._refused)
         logging.getLogger(FORWARDED_LOGGER).addHandler(self._watch)
         hass.http.register_view(SelfProbeView(self))
@@ -142,7 +145,12 @@ class SelfProbe:
     def _refused(self, refusal: ForwardedRefusal) -> None:
         # Called from the logging call; hop onto the loop before touching shared state.
         with contextlib.suppress(RuntimeError):  # the loop is closing
-            self._hass.loop.call_soon_threadsafe(self.refusals.append, refusal)
+            self._hass.loop.call_soon_threadsafe(self._record, refusal)
+
+    def _record(self, refusal: ForwardedRefusal) -> None:
+        self.refusals.append(refusal)
+        if not self.checking and self.on_traffic_refused is not None:
+            self.on_traffic_refused(refusal)
 
     def _forget_expired(self) -> None:
         now = time.monotonic()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+import ssl
 
 import pytest
 
 from tests.certs import Pki
+from tests.conftest import StartServer
 
 from .hass_process import HassProcess, run_hass
 from .proxies import ProxyFactory, ProxyKind, ProxyMode, proxy_binary
@@ -135,3 +138,35 @@ async def test_home_assistant_http_settings(
             if issue["translation_key"] == "reverse_proxy_not_trusted"
         )
         assert placeholders["trusted_entry"] == "127.0.0.5/32"
+
+
+async def test_refused_real_traffic_is_reported(
+    tmp_path: Path,
+    pki: Pki,
+    reverse_proxy: ProxyFactory,
+    serve: StartServer,
+    tls_context: Callable[..., ssl.SSLContext],
+) -> None:
+    kind = available_kinds()[0]
+    other = await serve(context=tls_context(pki.leaf(), pki.intermediate))
+    chain, key = pki.server_files("proxy", pki.leaf(), pki.intermediate)
+    async with run_hass(tmp_path / "config", http={"use_x_forwarded_for": False}) as hass:
+        # Any watched endpoint loads the integration; this one is not Home Assistant at all.
+        created = await hass.add_endpoint(
+            f"https://hass.example.test:{other.port}",
+            address="127.0.0.1",
+            ca_file=str(pki.root_file),
+        )
+        assert created["type"] == "create_entry", created
+        proxy = await reverse_proxy(kind, chain_file=chain, key_file=key, upstream_port=hass.port)
+        async with hass.session.get(
+            f"https://127.0.0.1:{proxy.port}/manifest.json",
+            headers={"Host": f"hass.example.test:{proxy.port}"},
+        ) as response:
+            assert response.status == 400  # what a browser behind this proxy gets
+        issues = {issue["issue_id"]: issue for issue in await hass.issues()}
+    assert set(issues) == {"reverse_proxy_support_disabled_traffic"}
+    assert issues["reverse_proxy_support_disabled_traffic"]["translation_placeholders"] == {
+        "proxy_address": "127.0.0.5",
+        "trusted_entry": "127.0.0.5/32",
+    }
