@@ -13,6 +13,7 @@ from custom_components.tls_health.const import DOMAIN
 from custom_components.tls_health.issues import async_clear_refused_traffic
 from custom_components.tls_health.proxy import ProxyReport, ProxyVerdict
 from custom_components.tls_health.selfprobe import (
+    DATA_SELF_PROBE,
     FORWARDED_LOGGER,
     SELF_PROBE_PREFIX,
     Observation,
@@ -122,3 +123,13 @@ async def test_refused_traffic_raises_a_repair_until_a_check_gets_through(
     )
     async_clear_refused_traffic(hass, ProxyReport(ProxyVerdict.OK, "", "192.168.1.9", through))
     assert registry.async_get_issue(DOMAIN, "reverse_proxy_not_trusted_traffic") is None
+
+
+async def test_empty_yaml_key_loads_the_integration_without_endpoints(hass: HomeAssistant) -> None:
+    assert await async_setup_component(hass, DOMAIN, {DOMAIN: None})
+    assert DATA_SELF_PROBE in hass.data
+    assert hass.services.has_service(DOMAIN, "check_now")
+
+
+async def test_yaml_key_takes_no_settings(hass: HomeAssistant) -> None:
+    assert not await async_setup_component(hass, DOMAIN, {DOMAIN: {"url": "https://x.test"}})

@@ -7,9 +7,10 @@ from functools import partial
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv, discovery_flow
+from homeassistant.helpers import discovery_flow
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
+import probatio as vol
 
 from .config_flow import unique_id_of
 from .const import CONF_URL, DOMAIN
@@ -26,7 +27,11 @@ from .selfprobe import async_get_self_probe
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
-CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+# Endpoints come from config entries. An empty `tls_health:` in configuration.yaml only loads the
+# integration, so that HA's own certificate and proxy refusals are watched with no endpoint at all.
+CONFIG_SCHEMA = vol.Schema(
+    {vol.Optional(DOMAIN): vol.Any(None, vol.Schema({}))}, extra=vol.ALLOW_EXTRA
+)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa: ARG001

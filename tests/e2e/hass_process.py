@@ -37,13 +37,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(config_dir: Path, port: int, http: dict[str, Any] | None = None) -> None:
+def write_config(
+    config_dir: Path, port: int, http: dict[str, Any] | None = None, yaml: str = ""
+) -> None:
     """configuration.yaml, the http store (HA 2026.10+) and the integration linked in.
 
     `http` holds settings of the http store (use_x_forwarded_for, trusted_proxies, ssl_*).
     """
     (config_dir / ".storage").mkdir(parents=True, exist_ok=True)
-    (config_dir / "configuration.yaml").write_text(CONFIGURATION)
+    (config_dir / "configuration.yaml").write_text(CONFIGURATION + yaml)
     (config_dir / ".storage" / "http").write_text(
         json.dumps(
             {
@@ -195,11 +197,15 @@ async def relaunch_after_restart(hass: HassProcess, within: float = 90) -> None:
 
 @contextlib.asynccontextmanager
 async def run_hass(
-    config_dir: Path, *, http: dict[str, Any] | None = None, start_within: float = 90
+    config_dir: Path,
+    *,
+    http: dict[str, Any] | None = None,
+    yaml: str = "",
+    start_within: float = 90,
 ) -> AsyncIterator[HassProcess]:
     """Start hass on a free loopback port, wait for the API, onboard; stop it cleanly after."""
     port = free_port()
-    write_config(config_dir, port, http)
+    write_config(config_dir, port, http, yaml)
     scheme = "https" if http and "ssl_certificate" in http else "http"
     # HA's own certificate (if any) is for a test name; the API is reached by address.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:

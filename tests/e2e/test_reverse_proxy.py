@@ -170,3 +170,24 @@ async def test_refused_real_traffic_is_reported(
         "proxy_address": "127.0.0.5",
         "trusted_entry": "127.0.0.5/32",
     }
+
+
+async def test_refused_traffic_reported_with_no_endpoint_at_all(
+    tmp_path: Path, pki: Pki, reverse_proxy: ProxyFactory
+) -> None:
+    chain, key = pki.server_files("proxy", pki.leaf(), pki.intermediate)
+    http = {"use_x_forwarded_for": True, "trusted_proxies": ["10.9.9.9/32"]}
+    async with run_hass(tmp_path / "config", http=http, yaml="tls_health:\n") as hass:
+        proxy = await reverse_proxy(
+            available_kinds()[0], chain_file=chain, key_file=key, upstream_port=hass.port
+        )
+        async with hass.session.get(
+            f"https://127.0.0.1:{proxy.port}/manifest.json",
+            headers={"Host": f"hass.example.test:{proxy.port}"},
+        ) as response:
+            assert response.status == 400
+        assert await hass.rest("GET", "/api/config/config_entries/entry?domain=tls_health") == []
+        issues = {issue["issue_id"]: issue for issue in await hass.issues()}
+    assert set(issues) == {"reverse_proxy_not_trusted_traffic"}
+    placeholders = issues["reverse_proxy_not_trusted_traffic"]["translation_placeholders"]
+    assert placeholders["trusted_entry"] == "127.0.0.5/32"
