@@ -138,6 +138,14 @@ class HassProcess:
             )
         )
 
+    async def watch(self, port: int, ca_file: Path) -> str:
+        """Add hass.example.test:port on 127.0.0.1, trusting ca_file; the new entry's id."""
+        created = await self.add_endpoint(
+            f"https://hass.example.test:{port}", address="127.0.0.1", ca_file=str(ca_file)
+        )
+        assert created["type"] == "create_entry", created
+        return str(created["result"]["entry_id"])
+
     async def entities(self, entry_id: str) -> dict[str, str]:
         """Entity ids of a TLS Health entry by key."""
         return {

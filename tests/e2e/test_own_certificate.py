@@ -21,12 +21,7 @@ async def test_renewed_file_served_after_the_fix_flow_restarts(tmp_path: Path, p
     http = {"ssl_certificate": str(chain), "ssl_key": str(key)}
     async with run_hass(tmp_path / "config", http=http) as hass:
         # A watched endpoint loads the integration; HA's own certificate is checked once started.
-        created = await hass.add_endpoint(
-            f"https://hass.example.test:{hass.port}",
-            address="127.0.0.1",
-            ca_file=str(pki.root_file),
-        )
-        assert created["type"] == "create_entry", created
+        await hass.watch(hass.port, pki.root_file)
         await hass.rest("POST", "/api/services/tls_health/check_now", {})
         keys = {issue["issue_id"] for issue in await hass.issues()}
         assert "certificate_file_expiring" in keys

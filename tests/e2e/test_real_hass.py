@@ -22,13 +22,7 @@ async def test_endpoint_lifecycle_in_real_hass(
 ) -> None:
     server = await serve(context=tls_context(pki.leaf(), pki.intermediate))
     async with run_hass(tmp_path / "config") as hass:
-        created = await hass.add_endpoint(
-            f"https://hass.example.test:{server.port}",
-            address="127.0.0.1",
-            ca_file=str(pki.root_file),
-        )
-        assert created["type"] == "create_entry", created
-        entry_id = created["result"]["entry_id"]
+        entry_id = await hass.watch(server.port, pki.root_file)
         entities = await hass.entities(entry_id)
         assert set(entities) == {
             "certificate_expiry",

@@ -21,13 +21,8 @@ async def test_home_assistant_serving_tls_itself_is_direct(tmp_path: Path, pki: 
     chain, key = pki.server_files("hass", pki.leaf(), pki.intermediate)
     http = {"ssl_certificate": str(chain), "ssl_key": str(key)}
     async with run_hass(tmp_path / "config", http=http) as hass:
-        created = await hass.add_endpoint(
-            f"https://hass.example.test:{hass.port}",
-            address="127.0.0.1",
-            ca_file=str(pki.root_file),
-        )
-        assert created["type"] == "create_entry", created
-        entities = await hass.entities(created["result"]["entry_id"])
+        entry_id = await hass.watch(hass.port, pki.root_file)
+        entities = await hass.entities(entry_id)
         assert await hass.state(entities["handshake"]) == "ok"
         assert await hass.state(entities["reverse_proxy"]) == "direct"
         assert await hass.issues() == []
@@ -54,13 +49,8 @@ async def watch_through_proxies(
             proxy = await reverse_proxy(
                 kind, mode, chain_file=chain, key_file=key, upstream_port=hass.port
             )
-            created = await hass.add_endpoint(
-                f"https://hass.example.test:{proxy.port}",
-                address="127.0.0.1",
-                ca_file=str(pki.root_file),
-            )
-            assert created["type"] == "create_entry", created
-            entries[kind, mode] = created["result"]["entry_id"]
+            entry_id = await hass.watch(proxy.port, pki.root_file)
+            entries[kind, mode] = entry_id
     # the setup ran the first check; a finding is raised when the second agrees
     await hass.rest("POST", "/api/services/tls_health/check_now", {})
     return entries
@@ -152,12 +142,7 @@ async def test_refused_real_traffic_is_reported(
     chain, key = pki.server_files("proxy", pki.leaf(), pki.intermediate)
     async with run_hass(tmp_path / "config", http={"use_x_forwarded_for": False}) as hass:
         # Any watched endpoint loads the integration; this one is not Home Assistant at all.
-        created = await hass.add_endpoint(
-            f"https://hass.example.test:{other.port}",
-            address="127.0.0.1",
-            ca_file=str(pki.root_file),
-        )
-        assert created["type"] == "create_entry", created
+        await hass.watch(other.port, pki.root_file)
         proxy = await reverse_proxy(kind, chain_file=chain, key_file=key, upstream_port=hass.port)
         async with hass.session.get(
             f"https://127.0.0.1:{proxy.port}/manifest.json",
