@@ -71,3 +71,11 @@ def open_issues(hass: HomeAssistant, entry: MockConfigEntry) -> set[str]:
         for (domain, issue_id), issue in ir.async_get(hass).issues.items()
         if domain == DOMAIN and issue_id.endswith(entry.entry_id)
     }
+
+
+def entry_issue(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> ir.IssueEntry:
+    """The open repair `key` of an entry, which must exist."""
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"{key}_{entry.entry_id}")
+    assert issue is not None, key
+    assert issue.translation_placeholders is not None
+    return issue

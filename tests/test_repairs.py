@@ -14,7 +14,15 @@ from custom_components.tls_health.const import DOMAIN
 
 from .certs import NOW, Pki, issue
 from .conftest import EndpointServer
-from .helpers import endpoint_data, next_check, open_issues, present, setup_endpoint, state
+from .helpers import (
+    endpoint_data,
+    entry_issue,
+    next_check,
+    open_issues,
+    present,
+    setup_endpoint,
+    state,
+)
 
 
 async def test_healthy_endpoint(
@@ -52,12 +60,8 @@ async def test_expired_then_renewed(
     await next_check(hass)
     assert open_issues(hass, entry) == {"certificate_expired"}
     assert state(hass, entry, "problem") == "on"
-    issue_entry = ir.async_get(hass).async_get_issue(
-        DOMAIN, f"certificate_expired_{entry.entry_id}"
-    )
-    assert issue_entry is not None
+    issue_entry = entry_issue(hass, entry, "certificate_expired")
     assert issue_entry.severity is ir.IssueSeverity.ERROR
-    assert issue_entry.translation_placeholders is not None
     assert issue_entry.translation_placeholders["days_expired"] == "3"
 
     present(server, pki, pki.leaf(), pki.intermediate)
@@ -125,12 +129,8 @@ async def test_expiring_soon_severity_follows_options(
         hass, endpoint_data(server, pki), {"warning_days": 30, "critical_days": 21}
     )
     await next_check(hass)
-    issue_entry = ir.async_get(hass).async_get_issue(
-        DOMAIN, f"certificate_expiring_soon_{entry.entry_id}"
-    )
-    assert issue_entry is not None
+    issue_entry = entry_issue(hass, entry, "certificate_expiring_soon")
     assert issue_entry.severity is ir.IssueSeverity.ERROR
-    assert issue_entry.translation_placeholders is not None
     assert issue_entry.translation_placeholders["days"] == "20"
 
 
@@ -141,12 +141,7 @@ async def test_legacy_tls_repair(
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     await next_check(hass)
     assert open_issues(hass, entry) == {"legacy_tls_enabled"}
-    placeholders = (
-        ir.async_get(hass)
-        .async_get_issue(DOMAIN, f"legacy_tls_enabled_{entry.entry_id}")
-        .translation_placeholders
-    )
-    assert placeholders is not None
+    placeholders = entry_issue(hass, entry, "legacy_tls_enabled").translation_placeholders
     assert "TLS 1.0" in placeholders["versions"]
 
     options_entry = await setup_endpoint(
