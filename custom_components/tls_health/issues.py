@@ -86,7 +86,7 @@ def too_broad(networks: Iterable[IPv4Network | IPv6Network]) -> list[str]:
 @callback
 def async_check_trusted_proxies(hass: HomeAssistant) -> None:
     """Raise or clear the repair for trusted_proxies that let anyone fake their address."""
-    broad = too_broad(getattr(hass.http, "trusted_proxies", []))
+    broad = too_broad(hass.http.trusted_proxies)
     if not broad:
         ir.async_delete_issue(hass, DOMAIN, TRUSTED_PROXIES_TOO_BROAD)
         return
