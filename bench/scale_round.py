@@ -1,18 +1,23 @@
 """N endpoints in a real hass, checked in one round: wall time, memory, and event-loop stalls.
 
-    .venv/bin/python bench/scale_round.py 500 [--no-asyncio-debug]
+    .venv/bin/python bench/scale_round.py 500 [--asyncio-debug]
 
 Every endpoint is a name under *.bench.test on one loopback TLS server (a wildcard certificate),
 pinned to 127.0.0.1. The round is `tls_health.check_now` (all endpoints at once, at most 32 probes
 running). The ideal it is compared with: the same number of bare TLS handshakes, 32 at a time, from
-this process to the same server. Stalls: hass runs with asyncio debug on, which logs every callback
-that holds the event loop longer than 50 ms.
+this process to the same server.
+
+Stalls: bench/loop_watch, loaded into the hass under test, times how late a 2 ms ticker wakes up
+and how long each GC collection takes. With --asyncio-debug, asyncio also logs every callback
+that holds the loop over 50 ms, naming it (debug mode itself slows everything down).
+Peak memory: the kernel's high-water mark of hass's RSS (VmHWM), reset just before the round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 import logging
 from pathlib import Path
 import re
@@ -20,17 +25,39 @@ import ssl
 import sys
 import tempfile
 import time
+from typing import Any
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.certs import Pki, issue
-from tests.e2e.hass_process import run_hass
+from tests.e2e.hass_process import ROOT, run_hass
 from tests.servers import HttpHandler, Server
 
 CONCURRENCY = 32
 STALL = re.compile(r"Executing .* took (\d+\.\d+) seconds")
+LOOP_WATCH = Path(__file__).resolve().parent / "loop_watch"
+
+
+def link_integrations(config_dir: Path) -> None:
+    """TLS Health and the benchmark-only loop watch, side by side in the config dir."""
+    components = config_dir / "custom_components"
+    components.mkdir(parents=True)
+    (components / "tls_health").symlink_to(ROOT / "custom_components" / "tls_health")
+    (components / "loop_watch").symlink_to(LOOP_WATCH)
+
+
+def high_water_mark(pid: int) -> int:
+    """Peak RSS in bytes since the last reset_high_water_mark."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM")
+
+
+def reset_high_water_mark(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 async def bare_handshakes(port: int, root: Path, count: int) -> float:
@@ -60,9 +87,10 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
         leaf = issue("bench.test", issuer=pki.intermediate, names=("*.bench.test",))
         context = pki.server_context(leaf, pki.intermediate)
         server = await Server(HttpHandler(), context=context).start()
+        link_integrations(folder / "config")
         # Any non-empty value turns asyncio's debug mode on; unset it to turn it off.
         with _environ({"PYTHONASYNCIODEBUG": "1" if asyncio_debug else None}):
-            async with run_hass(folder / "config") as hass:
+            async with run_hass(folder / "config", yaml="loop_watch:\n") as hass:
                 pid = hass.process.pid if hass.process else 0
                 kept_log = Path(tempfile.gettempdir()) / "tls_health_scale_round.log"
                 before = psutil.Process(pid).memory_info().rss
@@ -82,10 +110,15 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
                 await hass.rest("POST", "/api/services/tls_health/check_now", {})
                 first_round = time.perf_counter() - first_started
                 log_mark = hass.log.stat().st_size
+                await hass.rest("POST", "/api/services/loop_watch/reset", {})
+                reset_high_water_mark(pid)
                 started = time.perf_counter()
                 await hass.rest("POST", "/api/services/tls_health/check_now", {})
                 round_seconds = time.perf_counter() - started
-                peak = psutil.Process(pid).memory_info().rss
+                peak = high_water_mark(pid)
+                watched = await hass.rest(
+                    "POST", "/api/services/loop_watch/report?return_response", {}
+                )
                 with hass.log.open() as log:
                     log.seek(log_mark)
                     round_log = log.read()
@@ -93,19 +126,52 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
                 stalls = [float(found) for found in STALL.findall(round_log)]
         ideal = await bare_handshakes(server.port, pki.root_file, count)
         await server.stop()
-    debug = "on" if asyncio_debug else "off"
-    print(f"{count} endpoints in one hass (asyncio debug {debug}), check_now rounds:")
-    print(f"  adding them through the config flow API  {added:7.1f} s")
-    print(f"  first round (check_now)                    {first_round:7.2f} s")
-    print(f"  second round (check_now)                   {round_seconds:7.2f} s")
-    print(f"  ideal: {count} bare handshakes, {CONCURRENCY} at a time {ideal:7.2f} s")
-    print(f"  round / ideal                              {round_seconds / ideal:7.1f}x")
-    per_endpoint = (peak - before) / count / 1024
-    print(f"  RSS before {before / 2**20:.0f} MiB, after adding {after_add / 2**20:.0f} MiB,")
-    print(f"  after the round {peak / 2**20:.0f} MiB: {per_endpoint:.0f} kB per endpoint")
-    longest = max(stalls, default=0.0) * 1000
-    print(f"  callbacks over 50 ms in the second round: {len(stalls)}, longest {longest:.0f} ms")
+    print_figures(
+        count,
+        Figures(added, first_round, round_seconds, ideal, before, after_add, peak),
+        watched["service_response"],
+        stalls if asyncio_debug else None,
+    )
     print(f"  (hass's log of the round: {kept_log})")
+
+
+@dataclass(frozen=True)
+class Figures:
+    added: float
+    first_round: float
+    round_seconds: float
+    ideal: float
+    rss_before: int
+    rss_after_adding: int
+    peak_rss: int
+
+
+def print_figures(
+    count: int, figures: Figures, watch: dict[str, Any], stalls: list[float] | None
+) -> None:
+    mib = 2**20
+    debug = "off" if stalls is None else "on"
+    print(f"{count} endpoints in one hass (asyncio debug {debug}), check_now rounds:")
+    print(f"  adding them through the config flow API  {figures.added:7.1f} s")
+    print(f"  first round (check_now)                    {figures.first_round:7.2f} s")
+    print(f"  second round (check_now)                   {figures.round_seconds:7.2f} s")
+    print(f"  ideal: {count} bare handshakes, {CONCURRENCY} at a time {figures.ideal:7.2f} s")
+    ratio = figures.round_seconds / figures.ideal
+    print(f"  round / ideal                              {ratio:7.1f}x")
+    print(f"  RSS before adding {figures.rss_before / mib:.0f} MiB, after adding ", end="")
+    print(f"{figures.rss_after_adding / mib:.0f} MiB, peak during the round ", end="")
+    per_endpoint = (figures.peak_rss - figures.rss_before) / count / 1024
+    print(f"{figures.peak_rss / mib:.0f} MiB: {per_endpoint:.0f} kB per endpoint")
+    print(f"  event-loop lag (2 ms ticker, {watch['ticks']} ticks): ", end="")
+    print(f"{watch['lags_over_50_ms']} over 50 ms, longest {watch['longest_lags_ms'][:8]} ms")
+    longest_gc = [(pause["ms"], pause["generation"]) for pause in watch["longest_gc_ms"][:5]]
+    print(
+        f"  GC: {watch['gc_collections']} collections, {watch['gc_total_ms']} ms in all, ", end=""
+    )
+    print(f"longest (ms, generation) {longest_gc}")
+    if stalls is not None:
+        longest = max(stalls, default=0.0) * 1000
+        print(f"  asyncio debug: callbacks over 50 ms: {len(stalls)}, longest {longest:.0f} ms")
 
 
 @contextlib.contextmanager
@@ -133,6 +199,6 @@ if __name__ == "__main__":
     asyncio.run(
         main(
             int(arguments[0]) if arguments else 500,
-            asyncio_debug="--no-asyncio-debug" not in sys.argv,
+            asyncio_debug="--asyncio-debug" in sys.argv,
         )
     )

@@ -8,7 +8,6 @@ import contextlib
 from dataclasses import dataclass, field
 import itertools
 import json
-import os
 from pathlib import Path
 import signal
 import socket
@@ -175,7 +174,8 @@ async def _launch(config_dir: Path) -> asyncio.subprocess.Process:
             "--skip-pip",
             stdout=output,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # Integrations come from the config dir's custom_components, as for a user.
+            cwd=config_dir,
         )
 
 
