@@ -66,6 +66,40 @@ def _base_url(target: Target) -> str:
     return f"https://{where}:{target.port}"
 
 
+def judge_observation(
+    observation: Observation, target: Target
+) -> tuple[ProxyVerdict, str, str | None]:
+    """Judge the headers of a plain request: verdict, detail and the proxy's address.
+
+    OK means the headers are right; whether the client address can be spoofed and whether
+    WebSocket gets through are checked next, with more requests.
+    """
+    if observation.forwarded_for is None:
+        if observation.scheme == "https":
+            return ProxyVerdict.DIRECT, "Home Assistant serves TLS itself", None
+        return (
+            ProxyVerdict.FORWARDED_FOR_MISSING,
+            f"a proxy at {observation.peer} terminates TLS but sends no X-Forwarded-For",
+            observation.peer,
+        )
+    if observation.forwarded_proto is None:
+        return ProxyVerdict.FORWARDED_PROTO_MISSING, NO_PROTO, observation.peer
+    seen_host = urlsplit(f"//{observation.host}").hostname or ""
+    if seen_host != target.expected_name.lower():
+        seen = f"Home Assistant sees the host {observation.host}"
+        return (
+            ProxyVerdict.HOST_NOT_FORWARDED,
+            f"{seen} instead of {_host_header(target)}",
+            observation.peer,
+        )
+    return ProxyVerdict.OK, FORWARDS_ALL, observation.peer
+
+
+def is_spoofed(observation: Observation) -> bool:
+    """Whether HA took the made-up X-Forwarded-For of a request for the client's address."""
+    return observation.remote == SPOOFED_CLIENT
+
+
 class ProxyCheck:
     """One check of one endpoint: a plain request, a spoofed one, and a WebSocket upgrade."""
 
@@ -89,34 +123,14 @@ class ProxyCheck:
         observation, status = await self._observe()
         if observation is None:
             return self._refused(started, status)
-        if observation.forwarded_for is None:
-            if observation.scheme == "https":
-                return ProxyReport(
-                    ProxyVerdict.DIRECT, "Home Assistant serves TLS itself", None, observation
-                )
-            return ProxyReport(
-                ProxyVerdict.FORWARDED_FOR_MISSING,
-                f"a proxy at {observation.peer} terminates TLS but sends no X-Forwarded-For",
-                observation.peer,
-                observation,
-            )
-        verdict, detail = self._judge_headers(observation)
+        verdict, detail, proxy_address = judge_observation(observation, self._target)
         if verdict is ProxyVerdict.OK:
             verdict, detail = await self._judge_spoofing_and_websocket()
-        return ProxyReport(verdict, detail, observation.peer, observation)
-
-    def _judge_headers(self, observation: Observation) -> tuple[ProxyVerdict, str]:
-        if observation.forwarded_proto is None:
-            return ProxyVerdict.FORWARDED_PROTO_MISSING, NO_PROTO
-        seen_host = urlsplit(f"//{observation.host}").hostname or ""
-        if seen_host != self._target.expected_name.lower():
-            seen = f"Home Assistant sees the host {observation.host}"
-            return ProxyVerdict.HOST_NOT_FORWARDED, f"{seen} instead of {self._headers['Host']}"
-        return ProxyVerdict.OK, FORWARDS_ALL
+        return ProxyReport(verdict, detail, proxy_address, observation)
 
     async def _judge_spoofing_and_websocket(self) -> tuple[ProxyVerdict, str]:
         spoofed, _ = await self._observe({"X-Forwarded-For": SPOOFED_CLIENT})
-        if spoofed is not None and spoofed.remote == SPOOFED_CLIENT:
+        if spoofed is not None and is_spoofed(spoofed):
             return ProxyVerdict.CLIENT_IP_SPOOFABLE, SPOOFABLE
         if not await self._websocket_works():
             return ProxyVerdict.WEBSOCKET_BLOCKED, NO_WEBSOCKET
