@@ -1,6 +1,12 @@
 """Cost of a probe compared with a bare TLS handshake, against one local TLS server.
 
 Run from the repository root:  .venv/bin/python bench/probe_vs_handshake.py [N]
+
+Also timed, on the same server in the same rounds: how Home Assistant core's `cert_expiry` gets a
+certificate (written here after its helper.py, not imported), both as it does today (HA 2024.2 on:
+an asyncio verifying handshake on HA's default client context, then the leaf's notAfter) and as it
+did up to HA 2024.1 (a blocking verifying handshake in the default executor). Every step connects
+to 127.0.0.1 with the test name as SNI: name resolution is not timed.
 """
 
 from __future__ import annotations
@@ -9,12 +15,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+import socket
 import ssl
 import statistics
 import sys
 import tempfile
 import time
 
+import certifi
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,6 +36,15 @@ from custom_components.tls_health.probe import Prober, Target, Verdict
 
 HOST = "bench.example.test"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+CERT_EXPIRY_TIMEOUT = 10.0  # cert_expiry's TIMEOUT
+WHAT_EACH_CHECKS = {
+    "bare handshake": "connect, verifying handshake (trusted root, name), close and wait for it",
+    "cert_expiry": "the same handshake (close not awaited), the leaf's notAfter: leaf expiry",
+    "cert_expiry executor": "the same, blocking, in the default executor (cert_expiry to 2024.1)",
+    "basic probe": "handshake capturing the served chain, judged with `cryptography`: trust path,"
+    "\n" + " " * 23 + "every certificate's validity, name, chain order and completeness: a verdict",
+    "full probe": "basic + TLS 1.0/1.1 scan in parallel + `GET /` (status, HSTS)",
+}
 
 
 def _cert(
@@ -101,6 +118,48 @@ async def _timed(
     return samples
 
 
+def _cert_expiry_steps(port: int, root_file: Path) -> dict[str, Callable[[], Awaitable[object]]]:
+    """cert_expiry's way to the expiry date, today and up to HA 2024.1, trusting root_file."""
+    loop = asyncio.get_running_loop()
+    # HA's get_default_context(): certifi's roots, ALPN http/1.1; built once and shared.
+    ha_default = ssl.create_default_context(cafile=certifi.where())
+    ha_default.set_alpn_protocols(["http/1.1"])
+    ha_default.load_verify_locations(root_file)
+
+    async def cert_expiry() -> None:
+        async with asyncio.timeout(CERT_EXPIRY_TIMEOUT):
+            transport, _ = await loop.create_connection(
+                asyncio.Protocol,
+                "127.0.0.1",
+                port,
+                ssl=ha_default,
+                happy_eyeballs_delay=0.25,
+                server_hostname=HOST,
+            )
+        try:
+            peercert = transport.get_extra_info("peercert")
+        finally:
+            transport.close()  # not awaited, as cert_expiry does
+        ssl.cert_time_to_seconds(peercert["notAfter"])
+
+    # Up to HA 2024.1: Python's default context (the system's roots), cached.
+    python_default = ssl.create_default_context()
+    python_default.load_verify_locations(root_file)
+
+    def blocking_get_cert() -> dict[str, object]:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=CERT_EXPIRY_TIMEOUT) as sock,
+            python_default.wrap_socket(sock, server_hostname=HOST) as tls,
+        ):
+            return tls.getpeercert()  # type: ignore[return-value]
+
+    async def cert_expiry_executor() -> None:
+        peercert = await loop.run_in_executor(None, blocking_get_cert)
+        ssl.cert_time_to_seconds(str(peercert["notAfter"]))
+
+    return {"cert_expiry": cert_expiry, "cert_expiry executor": cert_expiry_executor}
+
+
 async def main(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root_file, chain_file, key_file = _pki(Path(tmp))
@@ -131,23 +190,39 @@ async def main(rounds: int) -> None:
             report = await prober.probe(target)
             assert report.verdict is Verdict.OK, report.detail  # noqa: S101
 
-        steps = {"bare handshake": bare, "basic probe": basic, "full probe": full}
+        steps = {
+            "bare handshake": bare,
+            **_cert_expiry_steps(port, root_file),
+            "basic probe": basic,
+            "full probe": full,
+        }
         await _timed(10, steps)  # warm up
         results = await _timed(rounds, steps)
         server.close()
         server.close_clients()
         await server.wait_closed()
+    _print_report(rounds, results)
 
+
+def _print_report(rounds: int, results: dict[str, list[float]]) -> None:
     medians = {name: statistics.median(samples) for name, samples in results.items()}
-    print(
-        f"N = {rounds} rounds of bare/basic/full in turn, 127.0.0.1, EC P-256 leaf + private root"
-    )
+    print(f"N = {rounds} rounds of {'/'.join(results)} in turn,")
+    print("  127.0.0.1, EC P-256 leaf + private root")
     for name, samples in results.items():
         p90 = statistics.quantiles(samples, n=10)[-1]
-        print(f"  {name:15s} median {medians[name]:7.3f} ms   p90 {p90:7.3f} ms")
+        print(f"  {name:20s} median {medians[name]:7.3f} ms   p90 {p90:7.3f} ms")
     bare_median = medians["bare handshake"]
     print(f"  basic / bare    {medians['basic probe'] / bare_median:5.2f}x")
     print(f"  full  / bare    {medians['full probe'] / bare_median:5.2f}x")
+    for variant in ("cert_expiry", "cert_expiry executor"):
+        print(
+            f"  {variant + ' / bare':27s} {medians[variant] / bare_median:5.2f}x"
+            f"   basic / it {medians['basic probe'] / medians[variant]:5.2f}x"
+            f"   full / it {medians['full probe'] / medians[variant]:5.2f}x"
+        )
+    print("What each one checks:")
+    for name, checks in WHAT_EACH_CHECKS.items():
+        print(f"  {name:20s} {checks}")
 
 
 if __name__ == "__main__":
