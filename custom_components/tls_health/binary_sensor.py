@@ -12,6 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import TlsHealthConfigEntry
 from .entity import TlsHealthEntity
+from .issues import async_has_open_issue
 
 PARALLEL_UPDATES = 0
 
@@ -32,9 +33,9 @@ async def async_setup_entry(
 
 
 class TlsHealthProblemSensor(TlsHealthEntity, BinarySensorEntity):
-    """On while a repair of this endpoint is raised."""
+    """On while a repair of this endpoint is open."""
 
     @property
     def is_on(self) -> bool:
-        """Whether any finding of the endpoint is confirmed."""
-        return bool(self.coordinator.raised)
+        """Whether a repair of the endpoint is open: an outage leaves certificate repairs open."""
+        return async_has_open_issue(self.hass, self.coordinator.config_entry)

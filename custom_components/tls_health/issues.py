@@ -67,6 +67,17 @@ def async_sync_issues(
 
 
 @callback
+def async_has_open_issue(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Whether Repairs shows any issue of an entry, also one that this check did not judge."""
+    registry = ir.async_get(hass)
+    return any(
+        (issue := registry.async_get_issue(DOMAIN, issue_id(entry, key))) is not None
+        and issue.active
+        for key in ISSUE_KEYS
+    )
+
+
+@callback
 def async_delete_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Remove every issue of an entry that is gone."""
     for key in ISSUE_KEYS:
