@@ -32,7 +32,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.certs import Pki, issue
-from tests.e2e.hass_process import ROOT, run_hass
+from tests.e2e.hass_process import ROOT, HassProcess, run_hass
 from tests.servers import HttpHandler, Server
 
 CONCURRENCY = 32
@@ -94,6 +94,7 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
                 pid = hass.process.pid if hass.process else 0
                 kept_log = Path(tempfile.gettempdir()) / "tls_health_scale_round.log"
                 before = psutil.Process(pid).memory_info().rss
+                full_gc_before = await full_collection_ms(hass)
                 started = time.perf_counter()
                 for index in range(count):
                     created = await hass.add_endpoint(
@@ -119,6 +120,7 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
                 watched = await hass.rest(
                     "POST", "/api/services/loop_watch/report?return_response", {}
                 )
+                full_gc_after = await full_collection_ms(hass)
                 with hass.log.open() as log:
                     log.seek(log_mark)
                     round_log = log.read()
@@ -132,7 +134,17 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
         watched["service_response"],
         stalls if asyncio_debug else None,
     )
+    print(
+        f"  a full GC collection of hass's heap: {full_gc_before} ms without the endpoints, ",
+        end="",
+    )
+    print(f"{full_gc_after} ms with them")
     print(f"  (hass's log of the round: {kept_log})")
+
+
+async def full_collection_ms(hass: HassProcess) -> float:
+    answer = await hass.rest("POST", "/api/services/loop_watch/collect?return_response", {})
+    return float(answer["service_response"]["full_collection_ms"])
 
 
 @dataclass(frozen=True)
@@ -162,8 +174,12 @@ def print_figures(
     print(f"{figures.rss_after_adding / mib:.0f} MiB, peak during the round ", end="")
     per_endpoint = (figures.peak_rss - figures.rss_before) / count / 1024
     print(f"{figures.peak_rss / mib:.0f} MiB: {per_endpoint:.0f} kB per endpoint")
-    print(f"  event-loop lag (2 ms ticker, {watch['ticks']} ticks): ", end="")
+    print(f"  ready work waits (2 ms ticker, {watch['ticks']} ticks): ", end="")
     print(f"{watch['lags_over_50_ms']} over 50 ms, longest {watch['longest_lags_ms'][:8]} ms")
+    print(f"  callbacks: {watch['callbacks']}, over 20 ms: {watch['slow_callbacks']}; longest:")
+    for slow in watch["longest_callbacks"][:5]:
+        print(f"    {slow['ms']} ms (CPU {slow['cpu_ms']} ms, GC {slow['gc_ms']} ms): ", end="")
+        print(slow["callback"].replace(str(ROOT), ".")[:160])
     longest_gc = [(pause["ms"], pause["generation"]) for pause in watch["longest_gc_ms"][:5]]
     print(
         f"  GC: {watch['gc_collections']} collections, {watch['gc_total_ms']} ms in all, ", end=""

@@ -24,7 +24,7 @@ from .const import (
 from .findings import Finding, current_findings, judged_keys
 from .issues import async_clear_refused_traffic, async_sync_issues
 from .probe import Prober, ProbeReport
-from .prober import entry_target
+from .prober import async_get_proxy_check_slots, entry_target
 from .proxy import ProxyCheck, ProxyReport
 from .selfprobe import async_get_self_probe
 
@@ -70,7 +70,8 @@ class TlsHealthCoordinator(DataUpdateCoordinator[ProbeReport]):
         proxy = None
         if report.verdict.reached_tls:
             self_probe = async_get_self_probe(self.hass)
-            proxy = self.proxy = await ProxyCheck(self.hass, self_probe, self.target).run()
+            async with async_get_proxy_check_slots(self.hass):
+                proxy = self.proxy = await ProxyCheck(self.hass, self_probe, self.target).run()
             async_clear_refused_traffic(self.hass, proxy)
         found = current_findings(report, options, dt_util.utcnow(), proxy)
         judged = judged_keys(report, options, proxy)

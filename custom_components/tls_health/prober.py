@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.singleton import singleton
 
 from .const import CONF_ADDRESS, CONF_CA_FILE, CONF_SERVER_NAME, CONF_URL, DOMAIN
 from .probe import Prober, Target
+from .probe.engine import MAX_CONCURRENT
 from .probe.target import parse_target
 
 
@@ -17,6 +19,13 @@ from .probe.target import parse_target
 async def async_get_prober(hass: HomeAssistant) -> Prober:  # noqa: ARG001
     """Return the shared Prober (SSL contexts and trust store built once, in the executor)."""
     return await Prober.create()
+
+
+@callback
+@singleton(f"{DOMAIN}_proxy_check_slots")
+def async_get_proxy_check_slots(hass: HomeAssistant) -> asyncio.Semaphore:  # noqa: ARG001
+    """Bound the proxy checks of all entries together, as the Prober bounds the probes."""
+    return asyncio.Semaphore(MAX_CONCURRENT)
 
 
 def entry_target(data: Mapping[str, Any]) -> Target:
