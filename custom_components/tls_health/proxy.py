@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
+import re
 import time
 from typing import Final
-from urllib.parse import urlsplit
 
 import aiohttp
 from homeassistant.core import HomeAssistant
@@ -27,6 +27,10 @@ SPOOFABLE: Final = (
 )
 NO_WEBSOCKET: Final = "a WebSocket upgrade of /api/websocket does not get through the proxy"
 FORWARDS_ALL: Final = "the proxy forwards what Home Assistant needs"
+# A received Host is shown in a repair: a DNS name (253) with brackets and a port fits.
+MAX_SHOWN_HOST: Final = 270
+_PORT: Final = re.compile(r"(:[0-9]*)?")
+_NOT_SHOWN: Final = re.compile(r"[^A-Za-z0-9._:\[\]-]")
 
 
 class ProxyVerdict(StrEnum):
@@ -84,15 +88,40 @@ def judge_observation(
         )
     if observation.forwarded_proto is None:
         return ProxyVerdict.FORWARDED_PROTO_MISSING, NO_PROTO, observation.peer
-    seen_host = urlsplit(f"//{observation.host}").hostname or ""
-    if seen_host != target.expected_name.lower():
-        seen = f"Home Assistant sees the host {observation.host}"
+    if host_name(observation.host) != target.expected_name.lower():
+        seen = f"Home Assistant sees the host {_shown(observation.host)}"
         return (
             ProxyVerdict.HOST_NOT_FORWARDED,
             f"{seen} instead of {_host_header(target)}",
             observation.peer,
         )
     return ProxyVerdict.OK, FORWARDS_ALL, observation.peer
+
+
+def host_name(host: str) -> str | None:
+    """Return the lowercased name of a Host value: `name` or `[IPv6]`, with an optional `:port`.
+
+    None for anything else: a received value is never taken for the target's name because a
+    parser dropped part of it (userinfo, a path, a tab) or folded a character (Kelvin sign to k).
+    """
+    if not host.isascii():
+        return None
+    if host.startswith("["):
+        name, bracket, port = host[1:].partition("]")
+        if not bracket or ":" not in name:
+            return None
+    else:
+        name, colon, port = host.partition(":")
+        port = colon + port
+    return name.lower() if _PORT.fullmatch(port) else None
+
+
+def _shown(value: str) -> str:
+    """Make a received value fit for a repair's Markdown: no userinfo, host characters, short."""
+    value = value.rpartition("@")[2]
+    cut = len(value) > MAX_SHOWN_HOST
+    value = _NOT_SHOWN.sub("?", value[:MAX_SHOWN_HOST])
+    return f"{value}..." if cut else value
 
 
 def is_spoofed(observation: Observation) -> bool:

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 import logging
 import secrets
 import time
@@ -48,6 +48,8 @@ class Observation:
     def of(cls, request: web.Request) -> Observation:
         """Read a request; the raw headers are joined as a proxy chain would have them."""
         peer = request.transport.get_extra_info("peername") if request.transport else None
+        # (host, port[, flow, scope]) on TCP; a Unix socket's peer has no address
+        peer = peer if isinstance(peer, tuple | list) else None
 
         def header(name: str) -> str | None:
             values = request.headers.getall(name, [])
@@ -81,19 +83,30 @@ class _ForwardedLogWatch(logging.Handler):
         self._on_refusal = on_refusal
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "not set-up for reverse proxies" in record.msg:
-            reason = "support_disabled"
-        elif "untrusted proxy" in record.msg:
-            reason = "proxy_not_trusted"
-        else:
-            return
-        if not record.args or not isinstance(record.args, tuple):
-            return
-        try:
-            address = str(ip_address(str(record.args[0])))
-        except ValueError:
-            return
-        self._on_refusal(ForwardedRefusal(time.monotonic(), reason, address))
+        # Runs inside the logging call of whoever logs here: read defensively, never raise.
+        if (refusal := _refusal_of(record)) is not None:
+            self._on_refusal(refusal)
+
+
+def _refusal_of(record: logging.LogRecord) -> ForwardedRefusal | None:
+    """Read a refusal from a record HA logged as (message, proxy address); None otherwise."""
+    message, args = record.msg, record.args
+    if not isinstance(message, str) or not isinstance(args, tuple) or not args:
+        return None
+    if "not set-up for reverse proxies" in message:
+        reason = "support_disabled"
+    elif "untrusted proxy" in message:
+        reason = "proxy_not_trusted"
+    else:
+        return None
+    # HA passes an ip_address; a string is read too, anything else is not a proxy address.
+    if not isinstance(args[0], str | IPv4Address | IPv6Address):
+        return None
+    try:
+        address = str(ip_address(str(args[0])))
+    except ValueError:
+        return None
+    return ForwardedRefusal(time.monotonic(), reason, address)
 
 
 class SelfProbe:

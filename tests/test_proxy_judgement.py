@@ -1,0 +1,421 @@
+"""The judgement of what Home Assistant received, over any header values a proxy may send."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+import ipaddress
+import logging
+import re
+
+from aiohttp.test_utils import make_mocked_request
+from hypothesis import assume, example, given, strategies as st
+from multidict import CIMultiDict
+import pytest
+
+from custom_components.tls_health.probe import Target
+from custom_components.tls_health.proxy import (
+    SPOOFED_CLIENT,
+    ProxyVerdict,
+    is_spoofed,
+    judge_observation,
+)
+from custom_components.tls_health.selfprobe import (
+    ForwardedRefusal,
+    Observation,
+    _ForwardedLogWatch,
+)
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """Pure functions: no `hass` here."""
+
+
+# The messages HA's forwarded middleware logs when it refuses a proxy (answering 400).
+SUPPORT_DISABLED = (
+    "A request from a reverse proxy was received from %s, but your HTTP integration is "
+    "not set-up for reverse proxies"
+)
+NOT_TRUSTED = "Received X-Forwarded-For header from an untrusted proxy %s"
+REFUSAL_REASONS = {SUPPORT_DISABLED: "support_disabled", NOT_TRUSTED: "proxy_not_trusted"}
+
+# What a repair may show of a received header: a DNS name (253) with brackets and a port, and
+# the sentence around it.
+DETAIL_BOUND = 700
+
+LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
+DNS_NAMES = st.lists(LABEL, min_size=1, max_size=5).map(".".join)
+NAMES = st.one_of(
+    DNS_NAMES,
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+    st.sampled_from(["hass.example.test", "docker_host", "xn--bcher-kva.example", "::1"]),
+)
+TARGETS = st.builds(
+    Target,
+    host=NAMES,
+    port=st.integers(1, 65535),
+    server_name=st.one_of(st.none(), DNS_NAMES),
+)
+PEERS = st.one_of(st.none(), st.ip_addresses().map(str))
+
+HUGE = st.sampled_from(["a", "[", ":", "ü", "\u212a", "\x00"]).map(lambda char: char * 1_048_576)
+HOSTISH = st.text(alphabet="[]:,@%/#?. \t\n0123456789abcdefkK\u212a\uff03", max_size=40)
+HEADER_VALUES = st.one_of(
+    st.text(),
+    HOSTISH,
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=6).map(lambda address: f"[{address}]"),
+    st.builds(
+        lambda address, port: f"[{address}]:{port}", st.ip_addresses(v=6), st.integers(0, 99999)
+    ),
+    st.lists(st.ip_addresses().map(str), min_size=1, max_size=4).map(", ".join),
+    st.sampled_from(["", " ", ",", ", ,", "[", "]", "[]", "[::1", "::1]", "[127.0.0.1]"]),
+    HUGE,
+)
+OPTIONAL_HEADERS = st.one_of(st.none(), HEADER_VALUES)
+
+
+def observation(
+    *,
+    peer: str | None = "192.168.1.9",
+    remote: str | None = "192.168.1.20",
+    scheme: str = "https",
+    host: str = "hass.example.test",
+    forwarded_for: str | None = "192.168.1.20",
+    forwarded_proto: str | None = "https",
+    forwarded_host: str | None = None,
+) -> Observation:
+    return Observation(
+        peer=peer,
+        remote=remote,
+        scheme=scheme,
+        host=host,
+        forwarded_for=forwarded_for,
+        forwarded_proto=forwarded_proto,
+        forwarded_host=forwarded_host,
+    )
+
+
+OBSERVATIONS = st.builds(
+    observation,
+    peer=PEERS,
+    remote=OPTIONAL_HEADERS,
+    scheme=st.one_of(st.sampled_from(["http", "https", "HTTPS", "wss"]), HEADER_VALUES),
+    host=HEADER_VALUES,
+    forwarded_for=OPTIONAL_HEADERS,
+    forwarded_proto=OPTIONAL_HEADERS,
+    forwarded_host=OPTIONAL_HEADERS,
+)
+
+
+def names_the_target(host: str, name: str) -> bool:
+    """The Host forms that name the target: any ASCII case, IPv6 in brackets, any port."""
+    form = rf"\[{re.escape(name)}\]" if ":" in name else re.escape(name)
+    return re.fullmatch(rf"{form}(:[0-9]*)?", host, re.ASCII | re.IGNORECASE) is not None
+
+
+@st.composite
+def spellings(draw: st.DrawFn, name: str) -> str:
+    """The target's name as a proxy may forward it: any case, bracketed IPv6, with a port."""
+    upper = draw(st.lists(st.booleans(), min_size=len(name), max_size=len(name)))
+    host = "".join(char.upper() if up else char for char, up in zip(name, upper, strict=True))
+    host = f"[{host}]" if ":" in name else host
+    port = draw(st.one_of(st.none(), st.just(""), st.integers(0, 65535).map(str)))
+    return host if port is None else f"{host}:{port}"
+
+
+@st.composite
+def near_misses(draw: st.DrawFn, name: str) -> str:
+    """A spelling of the name with something slipped in: userinfo, a path, a tab, a bad port."""
+    host = draw(spellings(name))
+    junk = draw(
+        st.one_of(st.sampled_from(["@", "x@", "/", "#", "?", "\t", ":", "[", "]"]), HOSTISH)
+    )
+    where = draw(st.integers(0, len(host)))
+    return host[:where] + junk + host[where:]
+
+
+def judged(observed: Observation, target: Target) -> tuple[ProxyVerdict, str, str | None]:
+    verdict, detail, proxy_address = judge_observation(observed, target)
+    assert isinstance(verdict, ProxyVerdict)
+    assert isinstance(detail, str)
+    assert len(detail) <= DETAIL_BOUND
+    return verdict, detail, proxy_address
+
+
+@given(observed=OBSERVATIONS, target=TARGETS)
+def test_any_observation_is_judged(observed: Observation, target: Target) -> None:
+    verdict, _, proxy_address = judged(observed, target)
+    assert verdict in {
+        ProxyVerdict.OK,
+        ProxyVerdict.DIRECT,
+        ProxyVerdict.FORWARDED_FOR_MISSING,
+        ProxyVerdict.FORWARDED_PROTO_MISSING,
+        ProxyVerdict.HOST_NOT_FORWARDED,
+    }
+    assert proxy_address == (None if verdict is ProxyVerdict.DIRECT else observed.peer)
+
+
+@given(observed=OBSERVATIONS, target=TARGETS)
+def test_no_forwarded_for_is_direct_over_https_else_missing(
+    observed: Observation, target: Target
+) -> None:
+    verdict, detail, _ = judged(replace(observed, forwarded_for=None), target)
+    if observed.scheme == "https":
+        assert verdict is ProxyVerdict.DIRECT
+    else:
+        assert verdict is ProxyVerdict.FORWARDED_FOR_MISSING
+        assert str(observed.peer) in detail
+
+
+@given(observed=OBSERVATIONS, forwarded_for=HEADER_VALUES, target=TARGETS)
+def test_forwarded_for_without_proto_is_proto_missing(
+    observed: Observation, forwarded_for: str, target: Target
+) -> None:
+    missing = replace(observed, forwarded_for=forwarded_for, forwarded_proto=None)
+    assert judged(missing, target)[0] is ProxyVerdict.FORWARDED_PROTO_MISSING
+
+
+@given(data=st.data(), target=TARGETS, proto=HEADER_VALUES)
+def test_the_target_name_in_any_spelling_is_forwarded(
+    data: st.DataObject, target: Target, proto: str
+) -> None:
+    host = data.draw(spellings(target.expected_name))
+    verdict, detail, _ = judged(observation(host=host, forwarded_proto=proto), target)
+    assert verdict is ProxyVerdict.OK, detail
+
+
+@given(data=st.data(), target=TARGETS)
+def test_any_other_host_is_not_forwarded(data: st.DataObject, target: Target) -> None:
+    name = target.expected_name
+    host = data.draw(st.one_of(HEADER_VALUES, near_misses(name)))
+    assume(not names_the_target(host, name))
+    verdict, detail, _ = judged(observation(host=host), target)
+    assert verdict is ProxyVerdict.HOST_NOT_FORWARDED
+    assert detail.startswith("Home Assistant sees the host ")
+
+
+SECRETS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=8, max_size=30).map(
+    lambda text: f"s3cret-{text}"
+)
+
+
+@given(user=HOSTISH, secret=SECRETS, rest=HEADER_VALUES, target=TARGETS)
+def test_userinfo_in_a_host_is_not_shown(user: str, secret: str, rest: str, target: Target) -> None:
+    """`user:password@host` is no Host value; the password must not land in a repair."""
+    assume(secret not in rest)
+    verdict, detail, _ = judged(observation(host=f"{user}:{secret}@{rest}"), target)
+    assert verdict is ProxyVerdict.HOST_NOT_FORWARDED
+    assert secret not in detail
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "[",  # urlsplit: Invalid IPv6 URL
+        "a]",
+        "[::1",
+        "[127.0.0.1]",  # urlsplit: An IPv4 address cannot be in brackets
+        "[hass.example.test]",
+        "hass\uff03x",  # urlsplit: invalid characters under NFKC normalization
+        "hass.example.test\uff1a443",
+        "\u212aey.example",  # lower() folds the Kelvin sign into k
+        "user:password@hass.example.test",  # urlsplit's hostname drops the userinfo
+        "hass.exa\tmple.test",  # urlsplit drops tabs and newlines
+        "hass.example.test\n",
+        " hass.example.test",
+        "hass.example.test:abc",  # urlsplit's hostname ignores the port
+        "hass.example.test:443:443",
+        "hass.example.test:\u0664\u0664\u0663",  # Arabic-Indic digits
+        "hass.example.test/api",
+        "hass.example.test#x",
+        "hass.example.test.",
+        "hass.example.test.evil.test",
+        "",
+    ],
+)
+def test_malformed_hosts_are_not_the_target(host: str) -> None:
+    for name in ("hass.example.test", "key.example"):
+        verdict, _, _ = judged(observation(host=host), Target(host=name))
+        assert verdict is ProxyVerdict.HOST_NOT_FORWARDED, (host, name)
+
+
+@pytest.mark.parametrize(
+    ("host", "target"),
+    [
+        ("hass.example.test", Target(host="hass.example.test")),
+        ("HASS.Example.TEST:8443", Target(host="hass.example.test", port=8443)),
+        ("hass.example.test:", Target(host="hass.example.test")),
+        ("hass.example.test:443", Target(host="192.168.1.10", server_name="hass.example.test")),
+        ("[2001:DB8::1]:8443", Target(host="2001:db8::1", port=8443)),
+        ("[::1]", Target(host="::1")),
+        ("192.168.1.10:8443", Target(host="192.168.1.10", port=8443)),
+    ],
+)
+def test_the_target_name_is_forwarded(host: str, target: Target) -> None:
+    assert judged(observation(host=host), target)[0] is ProxyVerdict.OK
+
+
+def test_a_huge_host_is_cut_short_in_the_detail() -> None:
+    host = "a" * 1_048_576
+    verdict, detail, _ = judged(observation(host=host), Target(host="hass.example.test"))
+    assert verdict is ProxyVerdict.HOST_NOT_FORWARDED
+    assert "a" * 100 in detail
+    assert detail.endswith("... instead of hass.example.test")
+
+
+def test_markup_in_a_host_is_not_shown() -> None:
+    """The detail lands in a repair's Markdown: a link or an HTML tag there is not rendered."""
+    host = "[click](https://evil.test)<img src=x>"
+    _, detail, _ = judged(observation(host=host), Target(host="hass.example.test"))
+    shown = re.fullmatch(
+        r"Home Assistant sees the host (.*) instead of hass\.example\.test", detail
+    )
+    assert shown is not None
+    assert not set(shown[1]) & set("()<>= ")
+
+
+@given(observed=OBSERVATIONS)
+def test_spoofed_only_when_home_assistant_took_the_made_up_client(observed: Observation) -> None:
+    assert is_spoofed(observed) == (observed.remote == SPOOFED_CLIENT)
+    assert is_spoofed(replace(observed, remote=SPOOFED_CLIENT))
+
+
+class Transport:
+    """What a request's transport tells about its socket: a stand-in, no socket is needed."""
+
+    def __init__(self, peername: object) -> None:
+        self._extra = {"peername": peername, "sockname": ("127.0.0.1", 8123)}
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self._extra.get(name, default)
+
+
+PEERNAMES = st.one_of(
+    st.none(),
+    st.tuples(st.ip_addresses(v=4).map(str), st.integers(0, 65535)),
+    st.tuples(st.ip_addresses(v=6).map(str), st.integers(0, 65535), st.just(0), st.just(0)),
+    st.sampled_from(["/run/hass.sock", "", b"\x00abstract"]),
+)
+FORWARDED_NAMES = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host")
+HEADER_LISTS = st.lists(
+    st.tuples(
+        st.sampled_from([*FORWARDED_NAMES, "x-forwarded-for", "Host", "Cookie"]), HEADER_VALUES
+    ),
+    max_size=6,
+)
+
+
+@given(headers=HEADER_LISTS, peername=PEERNAMES, target=TARGETS)
+def test_any_request_is_observed_and_judged(
+    headers: list[tuple[str, str]], peername: object, target: Target
+) -> None:
+    request = make_mocked_request(
+        "GET", "/api/tls_health/self_probe/x", CIMultiDict(headers), transport=Transport(peername)
+    )
+    observed = Observation.of(request)
+    for name, field in zip(
+        FORWARDED_NAMES, ("forwarded_for", "forwarded_proto", "forwarded_host"), strict=True
+    ):
+        values = [value for key, value in headers if key.lower() == name.lower()]
+        assert getattr(observed, field) == (", ".join(values) if values else None)
+    assert observed.peer == (peername[0] if isinstance(peername, tuple) and peername else None)
+    judged(observed, target)
+
+
+# --- HA's forwarded middleware log ---------------------------------------------------------------
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+ANYTHING = st.one_of(
+    st.none(),
+    st.integers(),
+    st.binary(max_size=20),
+    st.text(),
+    st.ip_addresses(),
+    st.ip_addresses().map(str),
+    st.just(Unprintable()),
+    st.builds(ValueError, st.text(max_size=10)),
+)
+MESSAGES = st.one_of(
+    st.sampled_from([SUPPORT_DISABLED, NOT_TRUSTED]),
+    st.builds(
+        lambda head, template, tail: f"{head}{template}{tail}",
+        st.text(),
+        st.sampled_from([SUPPORT_DISABLED, NOT_TRUSTED]),
+        st.text(),
+    ),
+    st.sampled_from(["not set-up for reverse proxies", "untrusted proxy"]).map(lambda m: [m]),
+    st.sampled_from([SUPPORT_DISABLED, NOT_TRUSTED]).map(lambda m: m.encode()),
+    ANYTHING,
+)
+ARGS = st.one_of(
+    st.none(),
+    st.tuples(),
+    st.lists(ANYTHING, max_size=3).map(tuple),
+    st.lists(ANYTHING, min_size=1, max_size=3),
+    st.dictionaries(st.text(max_size=5), ANYTHING, max_size=3),
+    ANYTHING,
+)
+
+
+def refusals_of(msg: object, args: object) -> list[ForwardedRefusal]:
+    refusals: list[ForwardedRefusal] = []
+    record = logging.LogRecord(
+        "homeassistant.components.http.forwarded", logging.ERROR, __file__, 1, msg, None, None
+    )
+    record.args = args  # type: ignore[assignment]  # any shape, as a careless caller may log
+    _ForwardedLogWatch(refusals.append).emit(record)
+    return refusals
+
+
+def logged_reason(msg: object) -> str | None:
+    if not isinstance(msg, str):
+        return None
+    if "not set-up for reverse proxies" in msg:
+        return "support_disabled"
+    return "proxy_not_trusted" if "untrusted proxy" in msg else None
+
+
+def logged_address(args: object) -> str | None:
+    """HA logs the proxy's address as an ip_address; a string is read too."""
+    if not isinstance(args, tuple) or not args:
+        return None
+    if not isinstance(args[0], str | ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return None
+    try:
+        return str(ipaddress.ip_address(str(args[0])))
+    except ValueError:
+        return None
+
+
+@given(msg=MESSAGES, args=ARGS)
+@example(msg=7, args=("192.168.1.2",))
+@example(msg=["untrusted proxy"], args=("192.168.1.2",))
+@example(msg=NOT_TRUSTED, args=(Unprintable(),))
+def test_any_log_record_is_read_without_raising(msg: object, args: object) -> None:
+    refusals = refusals_of(msg, args)
+    reason = logged_reason(msg)
+    address = logged_address(args)
+    if reason is None or address is None:
+        assert refusals == []
+    else:
+        assert [(refusal.reason, refusal.proxy_address) for refusal in refusals] == [
+            (reason, address)
+        ]
+
+
+@given(
+    template=st.sampled_from([SUPPORT_DISABLED, NOT_TRUSTED]),
+    address=st.one_of(st.ip_addresses(), st.ip_addresses().map(str)),
+)
+def test_both_refusals_name_the_proxy(template: str, address: object) -> None:
+    refusals = refusals_of(template, (address,))
+    assert [(refusal.reason, refusal.proxy_address) for refusal in refusals] == [
+        (REFUSAL_REASONS[template], str(ipaddress.ip_address(str(address))))
+    ]
