@@ -52,6 +52,8 @@ def async_sync_issues(
             DOMAIN,
             issue,
             is_fixable=False,
+            # Restored on restart: an endpoint down at startup cannot confirm its certificate again.
+            is_persistent=True,
             severity=finding.severity,
             translation_key=finding.key,
             translation_placeholders={"title": entry.title, **finding.placeholders},
