@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
+import os
 from pathlib import Path
 import ssl
 
@@ -211,5 +212,67 @@ def alerting_tls(context: ssl.SSLContext) -> Handler:
         tls.write(http_response())
         writer.write(outgoing.read())
         await writer.drain()
+
+    return handler
+
+
+def _u8(body: bytes) -> bytes:
+    return len(body).to_bytes(1) + body
+
+
+def _u16(body: bytes) -> bytes:
+    return len(body).to_bytes(2) + body
+
+
+def _u24(body: bytes) -> bytes:
+    return len(body).to_bytes(3) + body
+
+
+def _offered_cipher_suites(client_hello: bytes) -> list[int]:
+    """The cipher suites of a ClientHello handshake message."""
+    assert client_hello[0] == 1, "not a ClientHello"
+    position = 4 + 2 + 32  # header, legacy_version, random
+    position += 1 + client_hello[position]  # legacy_session_id
+    length = int.from_bytes(client_hello[position : position + 2])
+    suites = client_hello[position + 2 : position + 2 + length]
+    return [int.from_bytes(suites[i : i + 2]) for i in range(0, len(suites), 2)]
+
+
+# ECDHE-ECDSA/RSA with AES-GCM: what any TLS 1.2 client offers, Python's default context too.
+TLS12_ECDHE_GCM = (0xC02B, 0xC02C, 0xC02F, 0xC030)
+
+
+def tls12_certificate_message(certificates: list[bytes]) -> Handler:
+    """A hand-built TLS 1.2 server: ServerHello, a Certificate message of `certificates` as given
+    (valid DER or not), ServerHelloDone; then it waits for the client to give up.
+
+    No supported_versions extension, so a TLS 1.3 client settles for 1.2. The ServerHello
+    carries renegotiation_info, which OpenSSL clients require.
+    """
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        header = await reader.readexactly(5)
+        assert header[0] == 0x16, "the client did not start with a handshake record"
+        client_hello = await reader.readexactly(int.from_bytes(header[3:5]))
+        offered = _offered_cipher_suites(client_hello)
+        suite = next((suite for suite in offered if suite in TLS12_ECDHE_GCM), None)
+        assert suite is not None, f"no ECDHE AES-GCM suite offered: {offered}"
+        renegotiation_info = b"\xff\x01" + _u16(b"\x00")
+        server_hello = (
+            b"\x03\x03"
+            + os.urandom(32)
+            + _u8(b"")  # no session id: nothing to resume
+            + suite.to_bytes(2)
+            + b"\x00"  # no compression
+            + _u16(renegotiation_info)
+        )
+        messages = (
+            b"\x02" + _u24(server_hello)
+            + b"\x0b" + _u24(_u24(b"".join(_u24(der) for der in certificates)))
+            + b"\x0e" + _u24(b"")
+        )  # fmt: skip
+        writer.write(b"\x16\x03\x03" + _u16(messages))
+        await writer.drain()
+        await reader.read()
 
     return handler

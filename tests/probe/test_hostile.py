@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 import socket
+import ssl
 import struct
 import time
 
+from cryptography.hazmat.primitives.serialization import Encoding
+import pytest
+
 from custom_components.tls_health.probe import Target, Verdict
 from tests.certs import issue
+from tests.servers import tls12_certificate_message
 
 BUDGET = 1.0
 
@@ -86,4 +92,85 @@ async def test_hundred_certificate_chain(pki, prober, serve, tls_context) -> Non
     # Far beyond any real path length: judged, not trusted, and quickly.
     assert report.verdict is Verdict.UNTRUSTED_ISSUER
     assert "more than 10 certificates" in report.detail
+    assert elapsed < 3 * BUDGET
+
+
+def certificate_der(pki) -> bytes:
+    return pki.leaf().cert.public_bytes(Encoding.DER)
+
+
+UNPARSABLE_DER = (
+    "TLS handshake failed: the server sent a certificate that cannot be parsed (ASN1 lib)"
+)
+MALFORMED_CERTIFICATES = {
+    "text": lambda _: [b"not a certificate"],
+    "random": lambda _: [os.urandom(600)],
+    "truncated": lambda good: [good[: len(good) // 2]],
+    "empty": lambda _: [b""],
+    "not_a_certificate": lambda _: [b"\x30\x03\x02\x01\x01"],  # SEQUENCE { INTEGER 1 }
+    "huge_length": lambda _: [b"\x30\x84\x7f\xff\xff\xff"],  # claims 2 GB
+    "after_a_good_leaf": lambda good: [good, b"\x30\x00"],
+}
+
+
+@pytest.mark.parametrize("served", MALFORMED_CERTIFICATES.values(), ids=MALFORMED_CERTIFICATES)
+async def test_malformed_certificate_der(pki, prober, serve, served) -> None:
+    """A TLS 1.2 ServerHello, then a Certificate message whose DER OpenSSL cannot parse."""
+    server = await serve(tls12_certificate_message(served(certificate_der(pki))))
+    report, elapsed = await timed_probe(prober, loopback(server.port))
+    assert report.verdict is Verdict.HANDSHAKE_FAILED
+    assert report.detail == UNPARSABLE_DER
+    assert report.details["reason"] == "ASN1 lib"
+    assert report.chain == ()
+    assert elapsed < 3 * BUDGET
+
+
+async def test_certificate_longer_than_its_der(pki, prober, serve) -> None:
+    server = await serve(tls12_certificate_message([certificate_der(pki) + b"\x00"]))
+    report, elapsed = await timed_probe(prober, loopback(server.port))
+    assert report.verdict is Verdict.HANDSHAKE_FAILED
+    assert report.detail == (
+        "TLS handshake failed: the server sent a malformed certificate message "
+        "(cert length mismatch)"
+    )
+    assert elapsed < 3 * BUDGET
+
+
+async def test_empty_certificate_list(prober, serve) -> None:
+    server = await serve(tls12_certificate_message([]))
+    report, elapsed = await timed_probe(prober, loopback(server.port))
+    assert report.verdict is Verdict.HANDSHAKE_FAILED
+    assert report.details["reason"] == "length mismatch"
+    assert elapsed < 3 * BUDGET
+
+
+async def test_certificate_only_openssl_parses(pki, prober, serve, tmp_path: Path) -> None:
+    """DER that OpenSSL accepts (the handshake completes) but `cryptography` refuses.
+
+    A BOOLEAN must be encoded 0xFF in DER; OpenSSL takes any non-zero byte, `cryptography` does
+    not. The leaf's critical flag (basicConstraints) becomes 0x01; the signature no longer
+    matches, which only a verifying client would notice.
+    """
+    leaf = pki.leaf()
+    der = leaf.cert.public_bytes(Encoding.DER)
+    critical_true = b"\x01\x01\xff"
+    assert critical_true in der
+    chain_file = tmp_path / "lenient-chain.pem"
+    chain_file.write_text(
+        ssl.DER_cert_to_PEM_cert(der.replace(critical_true, b"\x01\x01\x01", 1))
+        + pki.intermediate.pem.decode()
+    )
+    key_file = tmp_path / "lenient-key.pem"
+    key_file.write_bytes(leaf.key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain_file, key_file)
+    server = await serve(context=context)
+    report, elapsed = await timed_probe(prober, loopback(server.port))
+    assert report.tls_version == "TLSv1.3"
+    assert report.verdict is Verdict.HANDSHAKE_FAILED
+    assert report.detail.startswith("server sent a certificate that cannot be parsed (")
+    assert "Extension::critical" in report.details["reason"]
+    assert report.chain == ()
+    assert report.http is not None
+    assert report.http.status == 200
     assert elapsed < 3 * BUDGET

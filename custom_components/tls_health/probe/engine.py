@@ -67,6 +67,9 @@ _REASON_HINTS: Final = {
     "sslv3 alert handshake failure": "the server found no common cipher or protocol setting",
     "tlsv1 unrecognized name": "the server does not know the name sent in SNI",
     "tlsv1 alert internal error": "the server failed during the handshake",
+    # OpenSSL's reason when DER in a handshake message does not parse: a certificate, mostly.
+    "ASN1 lib": "the server sent a certificate that cannot be parsed",
+    "cert length mismatch": "the server sent a malformed certificate message",
 }
 
 
