@@ -179,7 +179,7 @@ async def _launch(config_dir: Path) -> asyncio.subprocess.Process:
         )
 
 
-async def _wait_ready(hass: HassProcess, within: float) -> None:
+async def _wait_ready(hass: HassProcess, within: float, interval: float = 0.25) -> None:
     async with asyncio.timeout(within):
         while True:
             if hass.process is not None and hass.process.returncode is not None:
@@ -188,7 +188,7 @@ async def _wait_ready(hass: HassProcess, within: float) -> None:
                 async with hass.session.get(f"{hass.url}/api/onboarding") as response:
                     if response.status == 200:
                         return
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(interval)
 
 
 async def relaunch_after_restart(hass: HassProcess, within: float = 90) -> None:
@@ -231,12 +231,45 @@ async def run_hass(
             await hass.wait_running(start_within)
             yield hass
         finally:
-            process = hass.process
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    async with asyncio.timeout(30):
-                        await process.wait()
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+            await _stop(hass.process)
+
+
+async def _stop(process: asyncio.subprocess.Process | None) -> None:
+    if process is not None and process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(30):
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def start_again(
+    config_dir: Path, token: str, *, start_within: float = 90, poll_interval: float = 0.25
+) -> AsyncIterator[HassProcess]:
+    """Start hass on a config dir run_hass onboarded before, on a free port, calling the API with
+    `token` (a long-lived one: the process is new). Yields as soon as the API answers, which may
+    be before hass is running; stops it after."""
+    port = free_port()
+    http_store = config_dir / ".storage" / "http"
+    stored = json.loads(http_store.read_text())
+    settings = stored["data"].get("stable", stored["data"])  # hass migrates to {stable, pending}
+    settings["server_port"] = port
+    http_store.write_text(json.dumps(stored))
+    async with aiohttp.ClientSession() as session:
+        hass = HassProcess(
+            f"http://127.0.0.1:{port}",
+            session,
+            port=port,
+            token=token,
+            log=config_dir / "hass-stdout.log",
+            config_dir=config_dir,
+        )
+        hass.process = await _launch(config_dir)
+        try:
+            await _wait_ready(hass, start_within, poll_interval)
+            yield hass
+        finally:
+            await _stop(hass.process)
