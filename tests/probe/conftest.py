@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+import gc
+from pathlib import Path
 import socket
 
 import pytest
 
 from custom_components.tls_health.probe import Prober
+
+FDS = Path("/proc/self/fd")
+STDIO = {0, 1, 2}  # pytest's output capture points them elsewhere during setup
+_OPEN_BEFORE = pytest.StashKey[dict[int, str]]()
 
 
 @pytest.fixture(autouse=True)
@@ -33,3 +40,67 @@ def ipv6_available() -> bool:
     except OSError:
         return False
     return True
+
+
+# -- no file descriptor outlives its test --------------------------------------------------------
+
+
+def open_fds() -> dict[int, str]:
+    """This process's open descriptors and what they point at (`socket:[inode]`, a path)."""
+    opened: dict[int, str] = {}
+    for entry in list(FDS.iterdir()):
+        try:
+            opened[int(entry.name)] = str(entry.readlink())
+        except FileNotFoundError:  # the listing's own descriptor, closed by now
+            continue
+    return opened
+
+
+def _sockets_by_inode() -> dict[str, str]:
+    """`socket:[inode]` to `local -> remote` for this process's TCP sockets, for the message."""
+    found: dict[str, str] = {}
+    for table in ("tcp", "tcp6"):
+        path = Path("/proc/self/net", table)
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            found[f"socket:[{inode}]"] = (
+                f"{table} port {int(local.rsplit(':', 1)[1], 16)} -> "
+                f"port {int(remote.rsplit(':', 1)[1], 16)}"
+            )
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_fds(request: pytest.FixtureRequest) -> None:
+    """Note the open descriptors once the session and module fixtures stand.
+
+    The comparison runs in pytest_runtest_teardown below, after every function fixture (event
+    loop, servers, prober) is torn down: a fixture's own teardown would run before the loop's.
+    """
+    if FDS.is_dir():
+        request.node.stash[_OPEN_BEFORE] = open_fds()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None]:
+    """Fail a test that leaves a descriptor open (each xdist worker checks its own process)."""
+    yield
+    before = item.stash.get(_OPEN_BEFORE, None)
+    if before is None:
+        return
+    gc.collect()
+    leaked = {
+        fd: target
+        for fd, target in open_fds().items()
+        if fd not in STDIO and before.get(fd) != target
+    }
+    if leaked:
+        sockets = _sockets_by_inode()
+        described = ", ".join(
+            f"{fd} -> {target} {sockets.get(target, '')}".rstrip()
+            for fd, target in sorted(leaked.items())
+        )
+        pytest.fail(f"file descriptors left open: {described}", pytrace=False)
