@@ -34,7 +34,7 @@ def present(server: Server, pki: Pki, *certs: Issued) -> None:
 async def setup_endpoint(
     hass: HomeAssistant, data: dict[str, str], options: dict[str, object] | None = None
 ) -> MockConfigEntry:
-    """Add and set up an entry; its first check runs during setup."""
+    """Add and set up an entry, and wait for its first check."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="hass.example.test",
@@ -44,7 +44,7 @@ async def setup_endpoint(
     )
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     return entry
 
 

@@ -13,8 +13,9 @@ import socket
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import EVENT_STATE_CHANGED
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_HOMEASSISTANT_STARTED, EVENT_STATE_CHANGED
+from homeassistant.core import CoreState, Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
@@ -324,3 +325,21 @@ async def test_renewed_while_unreachable_clears_at_first_good_check(
     for key in SELF_SIGNED_EXPIRING:
         assert history.actions(entry, key) == ["remove"], key
     assert history.runs("problem") == ["on", "off"]
+
+
+async def test_first_check_waits_until_home_assistant_has_started(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    server = await endpoint_server(issue("hass.example.test", names=("hass.example.test",)))
+    hass.set_state(CoreState.starting)
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    # Set up, entities present, nothing probed yet: HA does not serve HTTP before it has started.
+    assert entry.state is ConfigEntryState.LOADED
+    assert state(hass, entry, "handshake") == "unknown"
+    assert open_issues(hass, entry) == set()
+
+    hass.set_state(CoreState.running)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass, entry, "handshake") == "self_signed"
+    assert state(hass, entry, "days_until_expiry") != "unknown"

@@ -6,7 +6,7 @@ from functools import partial
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import discovery_flow
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
@@ -59,11 +59,22 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> bool:
-    """Probe the endpoint once, then set up its entities."""
+    """Set up the endpoint's entities; its first check runs once Home Assistant has started.
+
+    Before that HA does not serve HTTP yet, so the proxy check could not reach it, and an
+    endpoint that does not answer would hold start-up back for the probe's whole timeout.
+    """
     coordinator = TlsHealthCoordinator(hass, entry, await async_get_prober(hass))
-    await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+
+    @callback
+    def first_check(hass: HomeAssistant) -> None:
+        entry.async_create_background_task(
+            hass, coordinator.async_refresh(), f"{DOMAIN} first check of {entry.title}"
+        )
+
+    entry.async_on_unload(async_at_started(hass, first_check))
     return True
 
 

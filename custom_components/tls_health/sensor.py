@@ -56,8 +56,8 @@ class TlsHealthSensorEntityDescription(SensorEntityDescription):
 
 
 def from_report(read: Callable[[ProbeReport], StateType | datetime]) -> ValueFn:
-    """Read the newest report."""
-    return lambda coordinator: read(coordinator.data)
+    """Read the newest report (none before the first check)."""
+    return lambda coordinator: None if coordinator.data is None else read(coordinator.data)
 
 
 def from_certificate(read: Callable[[ProbeReport], StateType | datetime]) -> ValueFn:

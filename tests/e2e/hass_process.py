@@ -138,12 +138,19 @@ class HassProcess:
         )
 
     async def watch(self, port: int, ca_file: Path) -> str:
-        """Add hass.example.test:port on 127.0.0.1, trusting ca_file; the new entry's id."""
+        """Add hass.example.test:port on 127.0.0.1, trusting ca_file, and wait for its first
+        check (it runs just after set-up); the new entry's id."""
         created = await self.add_endpoint(
             f"https://hass.example.test:{port}", address="127.0.0.1", ca_file=str(ca_file)
         )
         assert created["type"] == "create_entry", created
-        return str(created["result"]["entry_id"])
+        entry_id = str(created["result"]["entry_id"])
+        handshake = (await self.entities(entry_id))["handshake"]
+        async with asyncio.timeout(30):
+            while True:
+                if await self.state(handshake) != "unknown":
+                    return entry_id
+                await asyncio.sleep(0.05)
 
     async def entities(self, entry_id: str) -> dict[str, str]:
         """Entity ids of a TLS Health entry by key."""
