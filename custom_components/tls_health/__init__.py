@@ -61,8 +61,9 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
 async def async_setup_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> bool:
     """Set up the endpoint's entities; its first check runs once Home Assistant has started.
 
-    Before that HA does not serve HTTP yet, so the proxy check could not reach it, and an
-    endpoint that does not answer would hold start-up back for the probe's whole timeout.
+    Until then HA may not serve HTTP yet (it starts with the frontend, or at start), so the proxy
+    check could not reach it; and an endpoint that does not answer would hold start-up back for
+    the probe's whole timeout.
     """
     coordinator = TlsHealthCoordinator(hass, entry, await async_get_prober(hass))
     entry.runtime_data = coordinator
