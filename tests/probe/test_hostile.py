@@ -19,6 +19,8 @@ from tests.servers import tls12_certificate_message
 
 BUDGET = 1.0
 
+pytestmark = pytest.mark.usefixtures("loop_stall_watch")
+
 
 def loopback(port: int, name: str = "hass.example.test") -> Target:
     return Target(host=name, port=port, address="127.0.0.1")
