@@ -9,7 +9,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 import pytest
 
-from custom_components.tls_health.probe import engine
 from custom_components.tls_health.probe.models import Target, Verdict
 from custom_components.tls_health.probe.verify import (
     TrustStore,
@@ -136,19 +135,6 @@ def test_default_trust_is_certifi() -> None:
     trust = load_default_trust()
     assert len(trust.certificates) > 50
     assert all(cert.subject == cert.issuer for cert in trust.certificates[:5])
-
-
-async def test_unparsable_certificate_verdict(pki, prober, serve, tls_context, monkeypatch):
-    def refuse(ders: list[bytes]) -> list[object]:
-        raise UnparsableCertificateError("bad DER")
-
-    monkeypatch.setattr(engine, "parse_certificates", refuse)
-    server = await serve(context=tls_context(pki.leaf(HOST), pki.intermediate))
-    report = await run(prober, target_for(pki, server.port), check_http=True)
-    assert report.verdict is Verdict.HANDSHAKE_FAILED
-    assert "server sent a certificate that cannot be parsed" in report.detail
-    assert report.http is not None
-    assert report.http.status == 200
 
 
 async def test_as_dict_is_json(pki, prober, serve, tls_context) -> None:
