@@ -16,6 +16,7 @@ Peak memory: the kernel's high-water mark of hass's RSS (VmHWM), reset just befo
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import contextlib
 from dataclasses import dataclass
 import logging
@@ -95,6 +96,7 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
                 kept_log = Path(tempfile.gettempdir()) / "tls_health_scale_round.log"
                 before = psutil.Process(pid).memory_info().rss
                 full_gc_before = await full_collection_ms(hass)
+                objects_before = await tracked_objects(hass)
                 started = time.perf_counter()
                 for index in range(count):
                     created = await hass.add_endpoint(
@@ -121,6 +123,7 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
                     "POST", "/api/services/loop_watch/report?return_response", {}
                 )
                 full_gc_after = await full_collection_ms(hass)
+                objects_after = await tracked_objects(hass)
                 with hass.log.open() as log:
                     log.seek(log_mark)
                     round_log = log.read()
@@ -139,7 +142,20 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
         end="",
     )
     print(f"{full_gc_after} ms with them")
+    added = objects_after - objects_before
+    print(
+        f"  objects the collector tracks: {objects_before.total()} without the endpoints, ", end=""
+    )
+    print(
+        f"{objects_after.total()} with them ({added.total() / count:.0f} per endpoint); most added:"
+    )
+    print("   ", ", ".join(f"{name} {number}" for name, number in added.most_common(12)))
     print(f"  (hass's log of the round: {kept_log})")
+
+
+async def tracked_objects(hass: HassProcess) -> Counter[str]:
+    answer = await hass.rest("POST", "/api/services/loop_watch/objects?return_response", {})
+    return Counter(answer["service_response"]["by_type"])
 
 
 async def full_collection_ms(hass: HassProcess) -> float:

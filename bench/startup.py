@@ -9,8 +9,9 @@ entry, no `tls_health:`). Both are onboarded, given a long-lived token and stopp
 
 Timed: starts of both dirs in turn (a new `hass` process each, after one untimed start of each),
 from spawn until /api/config says RUNNING. Set-up seconds per domain are hass's own
-(`integration/setup_info`). The time until every endpoint's first check is done comes from the
-coordinators' "Finished fetching" lines in home-assistant.log, against the spawn time.
+(`integration/setup_info`). First checks run once hass has started, after RUNNING; the time until
+every endpoint's first check is done comes from the coordinators' "Finished fetching" lines in
+home-assistant.log, against the spawn time.
 """
 
 from __future__ import annotations
@@ -101,14 +102,13 @@ async def timed_start(config_dir: Path, token: str, count: int) -> Start:
         running = time.perf_counter() - spawned
         setup_info = await hass.ws({"type": "integration/setup_info"})
         states = [entry["state"] for entry in await hass.rest("GET", ENTRIES)]
+        # First checks run once hass has started, so after RUNNING.
+        checks = await first_checks(config_dir / "home-assistant.log", count)
     if states != ["loaded"] * count:
         raise RuntimeError(f"TLS Health entries not all loaded: {states}")
     setup = {item["domain"]: float(item["seconds"]) for item in setup_info}
     if not count:
         return Start(running, setup)
-    checks = FIRST_CHECK.findall((config_dir / "home-assistant.log").read_text())[:count]
-    if len(checks) < count:
-        raise RuntimeError(f"{len(checks)} first checks logged, {count} expected")
     last_done = max(
         datetime.strptime(at, "%Y-%m-%d %H:%M:%S.%f").astimezone().timestamp() for at, _ in checks
     )
@@ -118,6 +118,16 @@ async def timed_start(config_dir: Path, token: str, count: int) -> Start:
         first_checks_done=last_done - spawned_at,
         check_seconds=statistics.median(float(seconds) for _, seconds in checks),
     )
+
+
+async def first_checks(log: Path, count: int, within: float = 60) -> list[tuple[str, str]]:
+    """(time, seconds) of the first `count` checks hass logged, once all are there."""
+    async with asyncio.timeout(within):
+        while True:
+            checks = FIRST_CHECK.findall(await asyncio.to_thread(log.read_text))[:count]
+            if len(checks) == count:
+                return checks
+            await asyncio.sleep(POLL_INTERVAL)
 
 
 def _median(values: list[float | None]) -> float:

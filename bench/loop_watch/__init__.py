@@ -5,13 +5,14 @@ of asyncio debug mode, without the rest of debug mode's cost), and GC pauses are
 gc.callbacks, so a slow callback can be told apart from a collection that happened inside it. A
 ticker sleeping TICK seconds over and over shows how late ready work gets to run when the loop is
 busy. `loop_watch.reset` starts a measurement, `loop_watch.report` returns it, `loop_watch.collect`
-times a full collection. Never shipped: the
+times a full collection, `loop_watch.objects` counts what it walks. Never shipped: the
 benchmarks link it into their config dir.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import gc
 import heapq
 import time
@@ -141,6 +142,14 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
         gc.collect()
         return {"full_collection_ms": round((time.perf_counter() - started) * 1000, 1)}
 
+    async def objects(_: ServiceCall) -> dict[str, Any]:
+        # Objects the cycle collector tracks, by type: what a full collection has to walk.
+        tracked = Counter(type(item).__qualname__ for item in gc.get_objects())
+        return {"tracked": sum(tracked.values()), "by_type": dict(tracked)}
+
+    hass.services.async_register(
+        DOMAIN, "objects", objects, supports_response=SupportsResponse.ONLY
+    )
     hass.services.async_register(DOMAIN, "reset", reset)
     hass.services.async_register(
         DOMAIN, "collect", collect, supports_response=SupportsResponse.ONLY
