@@ -19,6 +19,7 @@ from custom_components.tls_health.findings import (
     issue_placeholders,
     judged_keys,
 )
+from custom_components.tls_health.known import issuer_label
 from custom_components.tls_health.probe.models import (
     CertificateInfo,
     ProbeReport,
@@ -27,7 +28,6 @@ from custom_components.tls_health.probe.models import (
     Verdict,
 )
 from custom_components.tls_health.proxy import ProxyReport, ProxyVerdict
-from custom_components.tls_health.sensor import issuer_label
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

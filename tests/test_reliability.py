@@ -24,6 +24,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.tls_health.const import DOMAIN, UNREACHABLE_CONFIRMATIONS
 from custom_components.tls_health.coordinator import TlsHealthCoordinator
 from custom_components.tls_health.findings import days_until
+from custom_components.tls_health.known import SAVE_DELAY_SECONDS
 from custom_components.tls_health.probe import engine
 
 from .certs import NOW, Pki, issue
@@ -32,6 +33,9 @@ from .helpers import endpoint_data, open_issues, present, setup_endpoint, state
 from .servers import Server
 
 SELF_SIGNED_EXPIRING = ("self_signed_certificate", "certificate_expiring_soon")
+CERTIFICATE_SENSORS = ("certificate_expiry", "days_until_expiry", "issuer")
+KNOWN_STORE = f"{DOMAIN}.certificates"
+KNOWN_SINGLETON = f"{DOMAIN}_known_certificates"
 OUTAGE = timedelta(hours=7)
 
 
@@ -343,3 +347,40 @@ async def test_first_check_waits_until_home_assistant_has_started(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert state(hass, entry, "handshake") == "self_signed"
     assert state(hass, entry, "days_until_expiry") != "unknown"
+
+
+async def test_known_certificate_outlives_a_restart_while_down(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    pki: Pki,
+    endpoint_server: EndpointServer,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    server = await endpoint_server()
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    shown = {key: state(hass, entry, key) for key in CERTIFICATE_SENSORS}
+    assert "unknown" not in shown.values()
+    freezer.tick(timedelta(seconds=SAVE_DELAY_SECONDS + 1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert entry.entry_id in hass_storage[KNOWN_STORE]["data"]
+
+    # A restart as far as TLS Health can tell: unloaded, its memory gone, the endpoint down.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass.data.pop(KNOWN_SINGLETON)
+    await server.stop()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass, entry, "handshake") == "connection_refused"
+    assert {key: state(hass, entry, key) for key in CERTIFICATE_SENSORS} == shown
+
+    # the restored expiry keeps counting down
+    freezer.tick(timedelta(days=1))
+    await scheduled_check(hass, freezer, entry)
+    assert state(hass, entry, "days_until_expiry") == str(int(shown["days_until_expiry"]) - 1)
+
+    await hass.config_entries.async_remove(entry.entry_id)
+    freezer.tick(timedelta(seconds=SAVE_DELAY_SECONDS + 1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert entry.entry_id not in hass_storage[KNOWN_STORE]["data"]

@@ -20,6 +20,7 @@ from .issues import (
     async_delete_issues,
     async_raise_refused_traffic,
 )
+from .known import async_get_known_certificates
 from .own_tls import async_watch_own_tls
 from .probe.target import InvalidTargetError, parse_target
 from .prober import async_get_prober
@@ -65,7 +66,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) ->
     check could not reach it; and an endpoint that does not answer would hold start-up back for
     the probe's whole timeout.
     """
-    coordinator = TlsHealthCoordinator(hass, entry, await async_get_prober(hass))
+    coordinator = TlsHealthCoordinator(
+        hass, entry, await async_get_prober(hass), await async_get_known_certificates(hass)
+    )
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 
@@ -87,5 +90,6 @@ async def async_unload_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> None:
-    """Forget the repairs of an endpoint that is no longer watched."""
+    """Forget the repairs and the certificate of an endpoint that is no longer watched."""
     async_delete_issues(hass, entry)
+    (await async_get_known_certificates(hass)).async_forget(entry.entry_id)

@@ -23,6 +23,7 @@ from .const import (
 )
 from .findings import Finding, current_findings, judged_keys
 from .issues import async_clear_refused_traffic, async_sync_issues
+from .known import KnownCertificate, KnownCertificates
 from .probe import Prober, ProbeReport
 from .prober import async_get_proxy_check_slots, entry_target
 from .proxy import ProxyCheck, ProxyReport
@@ -36,9 +37,16 @@ class TlsHealthCoordinator(DataUpdateCoordinator[ProbeReport]):
 
     config_entry: TlsHealthConfigEntry
 
-    def __init__(self, hass: HomeAssistant, entry: TlsHealthConfigEntry, prober: Prober) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: TlsHealthConfigEntry,
+        prober: Prober,
+        known: KnownCertificates,
+    ) -> None:
         """Set up from the entry's data and options."""
         self.prober = prober
+        self._known = known
         self.target = entry_target(entry.data)
         self.interval = timedelta(
             minutes=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL_MINUTES)
@@ -52,8 +60,8 @@ class TlsHealthCoordinator(DataUpdateCoordinator[ProbeReport]):
         )
         self.streaks: Counter[str] = Counter()
         self.raised: tuple[Finding, ...] = ()
-        # The newest report that carried a certificate: a network blip does not erase what is known.
-        self.certificate_report: ProbeReport | None = None
+        # The newest certificate served: neither a network blip nor a restart erases what is known.
+        self.known_certificate = known.get(entry.entry_id)
         self.proxy: ProxyReport | None = None
 
     @override
@@ -66,7 +74,8 @@ class TlsHealthCoordinator(DataUpdateCoordinator[ProbeReport]):
         )
         self._log_reachability_change(report)
         if report.chain:
-            self.certificate_report = report
+            self.known_certificate = KnownCertificate.of(report)
+            self._known.async_set(self.config_entry.entry_id, self.known_certificate)
         proxy = None
         if report.verdict.reached_tls:
             self_probe = async_get_self_probe(self.hass)

@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorEntity,
@@ -23,29 +21,13 @@ from homeassistant.util import dt as dt_util
 from .coordinator import TlsHealthConfigEntry, TlsHealthCoordinator
 from .entity import TlsHealthEntity
 from .findings import days_until
+from .known import KnownCertificate
 from .probe import ProbeReport, Verdict
 from .proxy import ProxyVerdict
 
 PARALLEL_UPDATES = 0
 type ValueFn = Callable[[TlsHealthCoordinator], StateType | datetime]
 TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
-
-
-def issuer_label(report: ProbeReport) -> str | None:
-    """Organization and common name of the leaf's issuer, e.g. "Let's Encrypt (R11)"."""
-    if (leaf := report.leaf) is None:
-        return None
-    try:
-        name = x509.Name.from_rfc4514_string(leaf.issuer)
-    except ValueError:
-        return leaf.issuer
-    organization, common_name = (
-        next((str(attr.value) for attr in name.get_attributes_for_oid(oid)), None)
-        for oid in (NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME)
-    )
-    if organization and common_name and common_name != organization:
-        return f"{organization} ({common_name})"
-    return organization or common_name or leaf.issuer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,10 +42,10 @@ def from_report(read: Callable[[ProbeReport], StateType | datetime]) -> ValueFn:
     return lambda coordinator: None if coordinator.data is None else read(coordinator.data)
 
 
-def from_certificate(read: Callable[[ProbeReport], StateType | datetime]) -> ValueFn:
-    """Read the newest report that carried a certificate: a while down, the count-down goes on."""
+def from_certificate(read: Callable[[KnownCertificate], StateType | datetime]) -> ValueFn:
+    """Read the newest certificate served: while down, even after a restart, it counts down."""
     return lambda coordinator: (
-        None if (report := coordinator.certificate_report) is None else read(report)
+        None if (known := coordinator.known_certificate) is None else read(known)
     )
 
 
@@ -77,7 +59,7 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         key="certificate_expiry",
         translation_key="certificate_expiry",
         device_class=SensorDeviceClass.TIMESTAMP,
-        value_fn=from_certificate(lambda report: report.earliest_expiry),
+        value_fn=from_certificate(lambda known: known.expiry),
     ),
     TlsHealthSensorEntityDescription(
         key="days_until_expiry",
@@ -85,10 +67,8 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfTime.DAYS,
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=from_certificate(
-            lambda report: (
-                None
-                if (expiry := report.earliest_expiry) is None
-                else days_until(expiry, dt_util.utcnow())
+            lambda known: (
+                None if known.expiry is None else days_until(known.expiry, dt_util.utcnow())
             )
         ),
     ),
@@ -130,7 +110,7 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         key="issuer",
         translation_key="issuer",
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=from_certificate(issuer_label),
+        value_fn=from_certificate(lambda known: known.issuer),
     ),
 )
 

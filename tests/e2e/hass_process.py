@@ -139,17 +139,22 @@ class HassProcess:
 
     async def watch(self, port: int, ca_file: Path) -> str:
         """Add hass.example.test:port on 127.0.0.1, trusting ca_file, and wait for its first
-        check (it runs just after set-up); the new entry's id."""
+        check; the new entry's id."""
         created = await self.add_endpoint(
             f"https://hass.example.test:{port}", address="127.0.0.1", ca_file=str(ca_file)
         )
         assert created["type"] == "create_entry", created
         entry_id = str(created["result"]["entry_id"])
+        await self.wait_first_check(entry_id)
+        return entry_id
+
+    async def wait_first_check(self, entry_id: str) -> None:
+        """Until an entry has been checked (the first check runs once hass has started)."""
         handshake = (await self.entities(entry_id))["handshake"]
         async with asyncio.timeout(30):
             while True:
                 if await self.state(handshake) != "unknown":
-                    return entry_id
+                    return
                 await asyncio.sleep(0.05)
 
     async def entities(self, entry_id: str) -> dict[str, str]:

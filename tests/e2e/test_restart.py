@@ -126,6 +126,8 @@ async def test_restart_keeps_repairs_sensors_and_entry(
         entries_before = [stored_entry(config_dir, entry_id) for entry_id in (up_id, down_id)]
         await relaunch_after_restart(hass)
 
+        for entry_id in (up_id, down_id):
+            await hass.wait_first_check(entry_id)
         async with issue_events(hass) as received:
             # The same repairs with the same texts, none removed and created again (a new one
             # would carry a new creation time), also the certificate repair of the endpoint
@@ -136,6 +138,9 @@ async def test_restart_keeps_repairs_sensors_and_entry(
             assert await sensor_states(hass, up_entities) == up_truth
             assert await hass.state(down_entities["handshake"]) == "connection_refused"
             assert await hass.state(down_entities["problem"]) == "on"
+            # the certificate last served by the endpoint that is down is still known
+            for key in ("certificate_expiry", "days_until_expiry", "issuer"):
+                assert await hass.state(down_entities[key]) == down_truth[key]
             await check_now(hass)
             await check_now(hass)
             assert await received() == []
