@@ -32,9 +32,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.certs import Pki, issue
+from endpoints import add_endpoints, start_wildcard_server
+
 from tests.e2e.hass_process import ROOT, HassProcess, run_hass
-from tests.servers import HttpHandler, Server
 
 CONCURRENCY = 32
 STALL = re.compile(r"Executing .* took (\d+\.\d+) seconds")
@@ -84,10 +84,7 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
     logging.getLogger("asyncio").setLevel(logging.ERROR)  # this process's own TLS test server
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        pki = Pki(folder)
-        leaf = issue("bench.test", issuer=pki.intermediate, names=("*.bench.test",))
-        context = pki.server_context(leaf, pki.intermediate)
-        server = await Server(HttpHandler(), context=context).start()
+        pki, server = await start_wildcard_server(folder)
         link_integrations(folder / "config")
         # Any non-empty value turns asyncio's debug mode on; unset it to turn it off.
         with _environ({"PYTHONASYNCIODEBUG": "1" if asyncio_debug else None}):
@@ -98,14 +95,7 @@ async def main(count: int, *, asyncio_debug: bool) -> None:
                 full_gc_before = await full_collection_ms(hass)
                 objects_before = await tracked_objects(hass)
                 started = time.perf_counter()
-                for index in range(count):
-                    created = await hass.add_endpoint(
-                        f"https://e{index}.bench.test:{server.port}",
-                        address="127.0.0.1",
-                        ca_file=str(pki.root_file),
-                    )
-                    if created["type"] != "create_entry":
-                        raise RuntimeError(created)
+                await add_endpoints(hass, count, server.port, pki.root_file)
                 added = time.perf_counter() - started
                 after_add = psutil.Process(pid).memory_info().rss
                 # The first round also builds what every later one reuses (sessions, caches).

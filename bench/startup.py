@@ -30,9 +30,9 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.certs import Pki, issue
+from endpoints import add_endpoints, start_wildcard_server
+
 from tests.e2e.hass_process import HassProcess, run_hass, start_again
-from tests.servers import HttpHandler, Server
 
 POLL_INTERVAL = 0.05
 START_WITHIN = 300
@@ -79,14 +79,7 @@ async def prepare(config_dir: Path, count: int, server_port: int, root: Path) ->
         token = await hass.ws(
             {"type": "auth/long_lived_access_token", "client_name": "bench", "lifespan": 1}
         )
-        for index in range(count):
-            created = await hass.add_endpoint(
-                f"https://e{index}.bench.test:{server_port}",
-                address="127.0.0.1",
-                ca_file=str(root),
-            )
-            if created["type"] != "create_entry":
-                raise RuntimeError(created)
+        await add_endpoints(hass, count, server_port, root)
         await wait_loaded(hass, count)
     return str(token)
 
@@ -164,10 +157,7 @@ async def main(count: int, runs: int) -> None:
     logging.getLogger("asyncio").setLevel(logging.ERROR)  # this process's own TLS test server
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        pki = Pki(folder)
-        leaf = issue("bench.test", issuer=pki.intermediate, names=("*.bench.test",))
-        context = pki.server_context(leaf, pki.intermediate)
-        server = await Server(HttpHandler(), context=context).start()
+        pki, server = await start_wildcard_server(folder)
         try:
             with_dir, without_dir = folder / "with", folder / "without"
             (without_dir / "custom_components").mkdir(parents=True)  # no integration linked in
