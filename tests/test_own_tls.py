@@ -38,13 +38,42 @@ def test_missing_file_in_a_container(
     marker = tmp_path / ".dockerenv"
     marker.touch()
     monkeypatch.setattr(own_tls, "CONTAINER_MARKERS", (marker,))
-    files = read_certificate_files("/etc/letsencrypt/live/hass/fullchain.pem", None)
+    path = "/etc/letsencrypt/live/hass/fullchain.pem"
+    files = read_certificate_files(path, None)
     assert files.problem == "certificate_file_unreadable"
-    assert "inside Home Assistant's container" in files.placeholders["reason"]
+    assert files.translation_key == "certificate_file_missing_in_container"
+    assert files.placeholders == {"path": path}
+
+    monkeypatch.setattr(own_tls, "CONTAINER_MARKERS", ())
+    assert read_certificate_files(path, None).translation_key == "certificate_file_missing"
 
 
-@pytest.mark.parametrize("what", ["directory", "garbage", "encrypted_key"])
-def test_unreadable(pki: Pki, tmp_path: Path, what: str) -> None:
+def test_file_home_assistant_may_not_read(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests run as root, which may read anything: the refusal is the one thing faked here.
+    chain, key = pki.server_files("ok", pki.leaf(), pki.intermediate)
+    read_bytes = Path.read_bytes
+
+    def refuse_key(path: Path) -> bytes:
+        if path == key:
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse_key)
+    files = read_certificate_files(str(chain), str(key))
+    assert files.problem == "certificate_file_unreadable"
+    assert files.translation_key == "certificate_file_not_permitted"
+    assert files.placeholders == {"path": str(key)}
+
+
+@pytest.mark.parametrize(
+    ("what", "text"),
+    [
+        ("directory", "certificate_file_unreadable"),
+        ("garbage", "certificate_file_invalid"),
+        ("encrypted_key", "certificate_file_invalid"),
+    ],
+)
+def test_unreadable(pki: Pki, tmp_path: Path, what: str, text: str) -> None:
     chain, key = pki.server_files("ok", pki.leaf(), pki.intermediate)
     if what == "directory":
         chain = tmp_path
@@ -60,5 +89,7 @@ def test_unreadable(pki: Pki, tmp_path: Path, what: str) -> None:
         )
     files = read_certificate_files(str(chain), str(key))
     assert files.problem == "certificate_file_unreadable"
-    assert files.placeholders["reason"]
+    assert files.translation_key == text
+    if what == "directory":
+        assert files.placeholders == {"path": str(chain), "reason": "Is a directory"}
     assert "secret" not in repr(files)

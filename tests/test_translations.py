@@ -97,6 +97,7 @@ def test_every_repair_has_text() -> None:
         *importlib.import_module(FINDINGS).ISSUE_KEYS,
         importlib.import_module("custom_components.tls_health.issues").TRUSTED_PROXIES_TOO_BROAD,
         *importlib.import_module("custom_components.tls_health.own_tls").OWN_TLS_ISSUES,
+        *importlib.import_module("custom_components.tls_health.own_tls").FILE_UNREADABLE_TEXTS,
     ]
     fixable = {importlib.import_module("custom_components.tls_health.own_tls").STALE}
     issues = _strings()["issues"]

@@ -22,6 +22,17 @@ from .probe import Prober, Target
 from .prober import async_get_prober
 
 FILE_UNREADABLE: Final = "certificate_file_unreadable"
+# How the repair FILE_UNREADABLE reads, by cause (its issue id stays FILE_UNREADABLE).
+FILE_MISSING: Final = "certificate_file_missing"
+FILE_MISSING_IN_CONTAINER: Final = "certificate_file_missing_in_container"
+FILE_NOT_PERMITTED: Final = "certificate_file_not_permitted"
+FILE_INVALID: Final = "certificate_file_invalid"
+FILE_UNREADABLE_TEXTS: Final = (
+    FILE_MISSING,
+    FILE_MISSING_IN_CONTAINER,
+    FILE_NOT_PERMITTED,
+    FILE_INVALID,
+)
 KEY_MISMATCH: Final = "certificate_key_mismatch"
 STALE: Final = "stale_certificate"
 FILE_EXPIRING: Final = "certificate_file_expiring"
@@ -37,6 +48,7 @@ class CertificateFiles:
 
     problem: str | None = None
     placeholders: dict[str, str] = field(default_factory=dict)
+    translation_key: str | None = None  # the repair's text, when it is not the problem's own
     sha256: str = ""
     not_before: datetime | None = None
     not_after: datetime | None = None
@@ -44,20 +56,19 @@ class CertificateFiles:
 
 
 def _unreadable(path: str, err: OSError | ValueError) -> CertificateFiles:
+    placeholders = {"path": path}
     if isinstance(err, FileNotFoundError):
-        reason = "it does not exist"
-        if any(marker.exists() for marker in CONTAINER_MARKERS):
-            reason += (
-                " inside Home Assistant's container: a path on the host is visible only where "
-                "it is mounted (on Home Assistant OS, certificates belong in /ssl)"
-            )
+        in_container = any(marker.exists() for marker in CONTAINER_MARKERS)
+        translation_key = FILE_MISSING_IN_CONTAINER if in_container else FILE_MISSING
     elif isinstance(err, PermissionError):
-        reason = "Home Assistant may not read it (file permissions)"
+        translation_key = FILE_NOT_PERMITTED
     elif isinstance(err, OSError):
-        reason = err.strerror or str(err)
+        # any other error of the system (a directory, an I/O error): its own words
+        translation_key = FILE_UNREADABLE
+        placeholders["reason"] = err.strerror or type(err).__name__
     else:
-        reason = "it holds no readable certificate or key"
-    return CertificateFiles(FILE_UNREADABLE, {"path": path, "reason": reason})
+        translation_key = FILE_INVALID
+    return CertificateFiles(FILE_UNREADABLE, placeholders, translation_key=translation_key)
 
 
 def read_certificate_files(certificate_path: str, key_path: str | None) -> CertificateFiles:
@@ -98,12 +109,14 @@ async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
     """Raise or clear the repairs about the certificate Home Assistant serves itself."""
     http = hass.http
     found: dict[str, dict[str, str]] = {}
+    translation_keys: dict[str, str] = {}
     if certificate_path := http.ssl_certificate:
         files = await hass.async_add_executor_job(
             read_certificate_files, certificate_path, http.ssl_key
         )
         if files.problem is not None:
             found[files.problem] = files.placeholders
+            translation_keys[files.problem] = files.translation_key or files.problem
         else:
             found |= _expiry(files, certificate_path)
             found |= await _stale(prober, files, certificate_path, http.server_port)
@@ -117,7 +130,7 @@ async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
             key,
             is_fixable=key == STALE,
             severity=ir.IssueSeverity.WARNING if key == FILE_EXPIRING else ir.IssueSeverity.ERROR,
-            translation_key=key,
+            translation_key=translation_keys.get(key, key),
             translation_placeholders=placeholders,
         )
 

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from custom_components.tls_health.own_tls import CONTAINER_MARKERS
 from tests.certs import NOW, Pki
 
 from .hass_process import relaunch_after_restart, run_hass
@@ -48,5 +49,20 @@ async def test_renewed_file_served_after_the_fix_flow_restarts(tmp_path: Path, p
         assert done["type"] == "create_entry"
         await relaunch_after_restart(hass)
 
+        await hass.rest("POST", "/api/services/tls_health/check_now", {})
+        assert await hass.issues() == []
+
+        # The file goes away while HA runs (it reads it only when it starts): the repair says so.
+        kept = chain.with_suffix(".kept")
+        chain.rename(kept)
+        await hass.rest("POST", "/api/services/tls_health/check_now", {})
+        [unreadable] = await hass.issues()
+        assert unreadable["issue_id"] == "certificate_file_unreadable"
+        in_container = any(marker.exists() for marker in CONTAINER_MARKERS)
+        assert unreadable["translation_key"] == (
+            "certificate_file_missing_in_container" if in_container else "certificate_file_missing"
+        )
+        assert unreadable["translation_placeholders"] == {"path": str(chain)}
+        kept.rename(chain)
         await hass.rest("POST", "/api/services/tls_health/check_now", {})
         assert await hass.issues() == []
