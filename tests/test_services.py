@@ -15,9 +15,9 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tls_health.const import DOMAIN
 
-from .certs import NOW, Pki
+from .certs import NOW, Pki, issue
 from .conftest import EndpointServer
-from .helpers import endpoint_data, present, setup_endpoint, state
+from .helpers import endpoint_data, next_check, present, setup_endpoint, state
 
 
 async def test_check_now_one_entry(
@@ -113,3 +113,19 @@ async def test_diagnostics_are_redacted(
     assert diagnostics["report"]["chain"][0]["sans"] == "**REDACTED**"
     assert "hass.example.test" not in json.dumps(diagnostics)
     assert "PRIVATE KEY" not in json.dumps(diagnostics)
+
+
+async def test_diagnostics_list_open_repairs(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    pki: Pki,
+    endpoint_server: EndpointServer,
+) -> None:
+    server = await endpoint_server(issue("hass.example.test", names=("hass.example.test",)))
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["open_repairs"] == []
+    assert diagnostics["streaks"] == {"self_signed_certificate": 1}
+    await next_check(hass)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["open_repairs"] == ["self_signed_certificate"]

@@ -12,7 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import TlsHealthConfigEntry
 from .entity import TlsHealthEntity
-from .issues import async_has_open_issue
+from .issues import async_open_issue_keys
 
 PARALLEL_UPDATES = 0
 
@@ -38,4 +38,4 @@ class TlsHealthProblemSensor(TlsHealthEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool:
         """Whether a repair of the endpoint is open: an outage leaves certificate repairs open."""
-        return async_has_open_issue(self.hass, self.coordinator.config_entry)
+        return bool(async_open_issue_keys(self.hass, self.coordinator.config_entry))

@@ -10,6 +10,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_ADDRESS, CONF_SERVER_NAME, CONF_URL
 from .coordinator import TlsHealthConfigEntry
+from .issues import async_open_issue_keys
 
 TO_REDACT = {
     CONF_URL,
@@ -34,16 +35,15 @@ TO_REDACT = {
 
 
 async def async_get_config_entry_diagnostics(
-    hass: HomeAssistant,  # noqa: ARG001
-    entry: TlsHealthConfigEntry,
+    hass: HomeAssistant, entry: TlsHealthConfigEntry
 ) -> dict[str, Any]:
-    """Return the settings, confirmed findings and newest report."""
+    """Return the settings, open repairs, streaks and newest report."""
     coordinator = entry.runtime_data
     return async_redact_data(
         {
             "data": dict(entry.data),
             "options": dict(entry.options),
-            "raised": [finding.key for finding in coordinator.raised],
+            "open_repairs": async_open_issue_keys(hass, entry),
             "streaks": dict(coordinator.streaks),
             "report": coordinator.data.as_dict() if coordinator.data else None,
             "reverse_proxy": asdict(coordinator.proxy) if coordinator.proxy else None,

@@ -69,14 +69,15 @@ def async_sync_issues(
 
 
 @callback
-def async_has_open_issue(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    """Whether Repairs shows any issue of an entry, also one that this check did not judge."""
+def async_open_issue_keys(hass: HomeAssistant, entry: ConfigEntry) -> list[str]:
+    """Keys of the issues Repairs shows for an entry, also those this check did not judge."""
     registry = ir.async_get(hass)
-    return any(
-        (issue := registry.async_get_issue(DOMAIN, issue_id(entry, key))) is not None
-        and issue.active
+    return [
+        key
         for key in ISSUE_KEYS
-    )
+        if (issue := registry.async_get_issue(DOMAIN, issue_id(entry, key))) is not None
+        and issue.active
+    ]
 
 
 @callback
