@@ -13,6 +13,7 @@ import pytest
 import pytest_socket
 
 from custom_components.tls_health.probe import Prober, ProbeReport, Target, Verdict, engine
+from custom_components.tls_health.probe.target import parse_target
 from tests.certs import DAY, NOW, Pki, issue
 from tests.servers import HttpHandler, alerting_tls, plain_http, record_sni, silent
 
@@ -238,6 +239,30 @@ async def test_wildcard_certificate(pki, prober, serve, tls_context) -> None:
         prober, target_for(pki, server.port, host="127.0.0.1", server_name="example.test")
     )
     assert bare.verdict is Verdict.HOSTNAME_MISMATCH, bare.detail
+
+
+async def test_international_host_name(pki, prober, serve, tls_context) -> None:
+    # IDNA 2008: ß is a letter of its own (xn--strae-oqa), not "ss" as IDNA 2003 would have it.
+    leaf = pki.leaf("xn--strae-oqa.example.test")
+    context = tls_context(leaf, pki.intermediate)
+    names = record_sni(context)
+    handler = HttpHandler()
+    server = await serve(handler, context=context)
+    target = parse_target(
+        f"https://straße.example.test:{server.port}",
+        address="127.0.0.1",
+        ca_file=str(pki.root_file),
+    )
+    report = await run(prober, target, check_http=True)
+    assert report.verdict is Verdict.OK, report.detail
+    assert names == ["xn--strae-oqa.example.test"]
+    assert b"Host: xn--strae-oqa.example.test:" in handler.requests[-1]
+    elsewhere = parse_target(
+        f"https://strasse.example.test:{server.port}",
+        address="127.0.0.1",
+        ca_file=str(pki.root_file),
+    )
+    assert (await run(prober, elsewhere)).verdict is Verdict.HOSTNAME_MISMATCH
 
 
 async def test_ip_address_certificate(pki, prober, serve, tls_context) -> None:
