@@ -64,15 +64,6 @@ async def wait_loaded(hass: HassProcess, count: int, within: float = START_WITHI
             await asyncio.sleep(POLL_INTERVAL)
 
 
-async def wait_running(hass: HassProcess) -> None:
-    """Until hass says RUNNING, asking every POLL_INTERVAL (HassProcess.wait_running: 0.25 s)."""
-    async with asyncio.timeout(START_WITHIN):
-        while True:
-            if (await hass.rest("GET", "/api/config"))["state"] == "RUNNING":
-                return
-            await asyncio.sleep(POLL_INTERVAL)
-
-
 async def prepare(config_dir: Path, count: int, server_port: int, root: Path) -> str:
     """Onboard the config dir, add `count` endpoints; a long-lived token of its owner."""
     async with run_hass(config_dir, start_within=START_WITHIN) as hass:
@@ -91,7 +82,7 @@ async def timed_start(config_dir: Path, token: str, count: int) -> Start:
     async with start_again(
         config_dir, token, start_within=START_WITHIN, poll_interval=POLL_INTERVAL
     ) as hass:
-        await wait_running(hass)
+        await hass.wait_running(START_WITHIN, POLL_INTERVAL)
         running = time.perf_counter() - spawned
         setup_info = await hass.ws({"type": "integration/setup_info"})
         states = [entry["state"] for entry in await hass.rest("GET", ENTRIES)]

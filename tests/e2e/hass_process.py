@@ -118,13 +118,13 @@ class HassProcess:
         assert answer["success"], answer
         return answer["result"]
 
-    async def wait_running(self, within: float = 90) -> None:
+    async def wait_running(self, within: float = 90, interval: float = 0.25) -> None:
         """Wait until every integration is set up (the API answers before that)."""
         async with asyncio.timeout(within):
             while True:
                 if (await self.rest("GET", "/api/config"))["state"] == "RUNNING":
                     return
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(interval)
 
     async def add_endpoint(self, url: str, **advanced: str) -> dict[str, Any]:
         """Add an endpoint through the config flow API; the flow's last answer."""
