@@ -233,7 +233,7 @@ async def self_signed_endpoint(
 
 
 async def reload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Reload the entry; its first check runs during setup."""
+    """Reload the entry and wait for its first check (a background task of the entry)."""
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
 
