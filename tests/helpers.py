@@ -9,9 +9,8 @@ from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.tls_health.config_flow import unique_id_of
 from custom_components.tls_health.const import CONF_ADDRESS, CONF_CA_FILE, CONF_URL, DOMAIN
-from custom_components.tls_health.prober import entry_target
+from custom_components.tls_health.endpoint import entry_target, unique_id_of
 
 from .certs import Issued, Pki
 from .servers import Server

@@ -8,18 +8,16 @@ from datetime import UTC, datetime, timedelta
 from homeassistant.helpers.issue_registry import IssueSeverity
 import pytest
 
+from custom_components.tls_health.catalogue import ENDPOINT_PLACEHOLDERS, PROXY_KEYS
 from custom_components.tls_health.findings import (
-    ENDPOINT_UNREACHABLE,
-    ISSUE_KEYS,
-    ISSUE_PLACEHOLDERS,
-    LEGACY_TLS_ENABLED,
-    PROXY_KEYS,
+    ENTRY_KEYS,
     current_findings,
     days_until,
     issue_placeholders,
     judged_keys,
 )
 from custom_components.tls_health.known import issuer_label
+from custom_components.tls_health.options import EndpointOptions
 from custom_components.tls_health.probe.models import (
     CertificateInfo,
     ProbeReport,
@@ -30,6 +28,9 @@ from custom_components.tls_health.probe.models import (
 from custom_components.tls_health.proxy import ProxyReport, ProxyVerdict
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+DEFAULTS = EndpointOptions()
+ENDPOINT_UNREACHABLE = "endpoint_unreachable"
+LEGACY_TLS_ENABLED = "legacy_tls_enabled"
 
 
 def certificate(not_after: datetime, subject: str = "CN=hass.example.test") -> CertificateInfo:
@@ -86,7 +87,7 @@ def test_days_until_counts_whole_days(left: timedelta, days: int) -> None:
 
 
 def test_healthy_report_has_no_findings() -> None:
-    assert current_findings(report(), {}, NOW) == []
+    assert current_findings(report(), DEFAULTS, NOW) == []
 
 
 @pytest.mark.parametrize(
@@ -100,19 +101,19 @@ def test_healthy_report_has_no_findings() -> None:
 def test_expiring_soon_follows_thresholds(
     expires_in: timedelta, options: dict[str, int], severity: IssueSeverity
 ) -> None:
-    (finding,) = current_findings(report(expires_in=expires_in), options, NOW)
+    (finding,) = current_findings(report(expires_in=expires_in), EndpointOptions.from_options(options), NOW)
     assert finding.key == "certificate_expiring_soon"
     assert finding.severity is severity
     assert finding.placeholders["days"] == str(expires_in.days)
 
 
 def test_not_expiring_soon_outside_warning_days() -> None:
-    assert current_findings(report(expires_in=timedelta(days=15, hours=1)), {}, NOW) == []
+    assert current_findings(report(expires_in=timedelta(days=15, hours=1)), DEFAULTS, NOW) == []
 
 
 def test_expired_verdict_is_not_also_expiring_soon() -> None:
     found = current_findings(
-        report(Verdict.CERTIFICATE_EXPIRED, expires_in=timedelta(days=-3)), {}, NOW
+        report(Verdict.CERTIFICATE_EXPIRED, expires_in=timedelta(days=-3)), DEFAULTS, NOW
     )
     assert keys(found) == {"certificate_expired"}
     assert found[0].placeholders["days_expired"] == "3"
@@ -129,21 +130,21 @@ def test_expired_verdict_is_not_also_expiring_soon() -> None:
     ],
 )
 def test_certificate_verdicts_map_to_repairs(verdict: Verdict, key: str) -> None:
-    assert keys(current_findings(report(verdict), {}, NOW)) == {key}
+    assert keys(current_findings(report(verdict), DEFAULTS, NOW)) == {key}
 
 
 def test_legacy_protocols_only_when_scanned() -> None:
     legacy = report(protocols=ProtocolSupport(tls1_0=True, tls1_1=False))
-    (finding,) = current_findings(legacy, {}, NOW)
+    (finding,) = current_findings(legacy, DEFAULTS, NOW)
     assert finding.key == LEGACY_TLS_ENABLED
     assert finding.placeholders["versions"] == "TLS 1.0"
-    assert current_findings(legacy, {"scan_legacy": False}, NOW) == []
+    assert current_findings(legacy, EndpointOptions(scan_legacy=False), NOW) == []
 
 
 def test_undetermined_legacy_scan_neither_raises_nor_clears() -> None:
     unknown = report(protocols=ProtocolSupport())
-    assert LEGACY_TLS_ENABLED not in judged_keys(unknown, {})
-    assert LEGACY_TLS_ENABLED in judged_keys(unknown, {"scan_legacy": False})
+    assert LEGACY_TLS_ENABLED not in judged_keys(unknown, DEFAULTS)
+    assert LEGACY_TLS_ENABLED in judged_keys(unknown, EndpointOptions(scan_legacy=False))
 
 
 @pytest.mark.parametrize(
@@ -158,18 +159,17 @@ def test_undetermined_legacy_scan_neither_raises_nor_clears() -> None:
 )
 def test_unreachable_judges_only_reachability(verdict: Verdict) -> None:
     down = report(verdict, expires_in=None)
-    assert keys(current_findings(down, {}, NOW)) == {ENDPOINT_UNREACHABLE}
-    assert judged_keys(down, {}) == {ENDPOINT_UNREACHABLE}
-    assert judged_keys(report(), {}, ProxyReport(ProxyVerdict.OK, "")) == set(ISSUE_KEYS)
-    assert judged_keys(report(), {}) == set(ISSUE_KEYS) - PROXY_KEYS
+    assert keys(current_findings(down, DEFAULTS, NOW)) == {ENDPOINT_UNREACHABLE}
+    assert judged_keys(down, DEFAULTS) == {ENDPOINT_UNREACHABLE}
+    assert judged_keys(report(), DEFAULTS, ProxyReport(ProxyVerdict.OK, "")) == ENTRY_KEYS
+    assert judged_keys(report(), DEFAULTS) == ENTRY_KEYS - PROXY_KEYS
 
 
 def test_placeholders_cover_every_name_and_prefer_probe_details() -> None:
     values = issue_placeholders(
         report(Verdict.INCOMPLETE_CHAIN, details={"missing_issuer": "CN=Missing R1"}), NOW
     )
-    http_settings = {"networks", "path", "reason", "key_path", "file_until", "served_until"}
-    assert set(values) | {"title"} | http_settings == ISSUE_PLACEHOLDERS
+    assert set(values) | {"title"} == ENDPOINT_PLACEHOLDERS
     assert values["missing_issuer"] == "CN=Missing R1"
     assert values["names"] == "hass.example.test, www.example.test"
     assert values["endpoint"] == "hass.example.test:8443"

@@ -28,7 +28,8 @@ def test_key_of_another_certificate(pki: Pki) -> None:
     chain, _ = pki.server_files("one", pki.leaf(), pki.intermediate)
     _, other_key = pki.server_files("two", pki.leaf(), pki.intermediate)
     files = read_certificate_files(str(chain), str(other_key))
-    assert files.problem == "certificate_key_mismatch"
+    assert files.problem is not None
+    assert files.problem.key == "certificate_key_mismatch"
     assert files.placeholders == {"path": str(chain), "key_path": str(other_key)}
 
 
@@ -40,7 +41,8 @@ def test_missing_file_in_a_container(
     monkeypatch.setattr(own_tls, "CONTAINER_MARKERS", (marker,))
     path = "/etc/letsencrypt/live/hass/fullchain.pem"
     files = read_certificate_files(path, None)
-    assert files.problem == "certificate_file_unreadable"
+    assert files.problem is not None
+    assert files.problem.key == "certificate_file_unreadable"
     assert files.translation_key == "certificate_file_missing_in_container"
     assert files.placeholders == {"path": path}
 
@@ -60,7 +62,8 @@ def test_file_home_assistant_may_not_read(pki: Pki, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(Path, "read_bytes", refuse_key)
     files = read_certificate_files(str(chain), str(key))
-    assert files.problem == "certificate_file_unreadable"
+    assert files.problem is not None
+    assert files.problem.key == "certificate_file_unreadable"
     assert files.translation_key == "certificate_file_not_permitted"
     assert files.placeholders == {"path": str(key)}
 
@@ -88,7 +91,8 @@ def test_unreadable(pki: Pki, tmp_path: Path, what: str, text: str) -> None:
             )
         )
     files = read_certificate_files(str(chain), str(key))
-    assert files.problem == "certificate_file_unreadable"
+    assert files.problem is not None
+    assert files.problem.key == "certificate_file_unreadable"
     assert files.translation_key == text
     if what == "directory":
         assert files.placeholders == {"path": str(chain), "reason": "Is a directory"}

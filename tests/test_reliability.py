@@ -21,7 +21,8 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.tls_health.const import DOMAIN, UNREACHABLE_CONFIRMATIONS
+from custom_components.tls_health.catalogue import UNREACHABLE_CONFIRMATIONS
+from custom_components.tls_health.const import DOMAIN
 from custom_components.tls_health.coordinator import TlsHealthCoordinator
 from custom_components.tls_health.findings import days_until
 from custom_components.tls_health.known import SAVE_DELAY_SECONDS

@@ -10,7 +10,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tls_health.const import DOMAIN
-from custom_components.tls_health.issues import async_clear_refused_traffic
+from custom_components.tls_health.http_settings import async_clear_refused_traffic
 from custom_components.tls_health.proxy import ProxyReport, ProxyVerdict
 from custom_components.tls_health.selfprobe import (
     DATA_SELF_PROBE,

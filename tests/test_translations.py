@@ -17,8 +17,8 @@ TRANSLATIONS = COMPONENT / "translations"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 CODE = re.compile(r"`([^`]+)`")
 
-# Imported lazily: the findings and probe modules must not break the pure file checks.
-FINDINGS = "custom_components.tls_health.findings"
+# Imported lazily: the catalogue and probe modules must not break the pure file checks.
+CATALOGUE = "custom_components.tls_health.catalogue"
 MODELS = "custom_components.tls_health.probe.models"
 
 
@@ -93,22 +93,23 @@ def test_zh_hans_keeps_code_verbatim() -> None:
 
 
 def test_every_repair_has_text() -> None:
-    issue_keys = [
-        *importlib.import_module(FINDINGS).ISSUE_KEYS,
-        importlib.import_module("custom_components.tls_health.issues").TRUSTED_PROXIES_TOO_BROAD,
-        *importlib.import_module("custom_components.tls_health.own_tls").OWN_TLS_ISSUES,
-        *importlib.import_module("custom_components.tls_health.own_tls").FILE_UNREADABLE_TEXTS,
-    ]
-    fixable = {importlib.import_module("custom_components.tls_health.own_tls").STALE}
+    catalogue = importlib.import_module(CATALOGUE)
     issues = _strings()["issues"]
     missing = [
-        f"issues.{key}.{part}"
-        for key in issue_keys
-        for part in ("title", "fix_flow" if key in fixable else "description")
-        if part not in issues.get(key, {})
+        f"issues.{text}.{part}"
+        for repair in catalogue.REPAIRS.values()
+        for text in repair.texts or (repair.key,)
+        for part in ("title", "fix_flow" if repair.fixable else "description")
+        if part not in issues.get(text, {})
     ]
     assert not missing, f"missing in strings.json: {missing}"
-    assert set(issues) == set(issue_keys), "strings.json has texts for unknown repairs"
+    assert set(issues) == catalogue.translation_keys(), "texts for repairs the catalogue lacks"
+
+
+def test_fixable_repairs_have_a_fix_flow() -> None:
+    catalogue = importlib.import_module(CATALOGUE)
+    flows = importlib.import_module("custom_components.tls_health.repairs").FIX_FLOWS
+    assert set(flows) == {key for key, repair in catalogue.REPAIRS.items() if repair.fixable}
 
 
 def test_every_verdict_has_a_state() -> None:
@@ -127,13 +128,22 @@ def test_services_match_services_yaml() -> None:
         assert set(strings[name].get("fields", {})) == fields, name
 
 
-def test_issue_placeholders_are_provided() -> None:
-    provided = getattr(importlib.import_module(FINDINGS), "ISSUE_PLACEHOLDERS", None)
-    if provided is None:
-        pytest.skip("findings.ISSUE_PLACEHOLDERS does not exist yet")
+def test_repair_texts_use_only_their_placeholders() -> None:
+    catalogue = importlib.import_module(CATALOGUE)
+    issues = _strings()["issues"]
     unknown = {
-        path: names
-        for path, text in _leaves(_strings()["issues"], "issues")
-        if (names := sorted(set(PLACEHOLDER.findall(text)) - set(provided)))
+        text: names
+        for repair in catalogue.REPAIRS.values()
+        for text in repair.texts or (repair.key,)
+        if (
+            names := sorted(
+                {
+                    name
+                    for _, value in _leaves(issues[text])
+                    for name in PLACEHOLDER.findall(value)
+                }
+                - repair.placeholders
+            )
+        )
     }
-    assert not unknown, f"placeholders findings cannot provide: {unknown}"
+    assert not unknown, f"placeholders the catalogue does not declare: {unknown}"

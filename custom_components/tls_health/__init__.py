@@ -12,17 +12,14 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
 import probatio as vol
 
-from .config_flow import unique_id_of
 from .const import CONF_URL, DOMAIN
 from .coordinator import TlsHealthConfigEntry, TlsHealthCoordinator
-from .issues import (
-    async_check_trusted_proxies,
-    async_delete_issues,
-    async_raise_refused_traffic,
-)
+from .endpoint import unique_id_of
+from .http_settings import async_check_trusted_proxies, async_raise_refused_traffic
+from .issues import async_delete_entry_issues
 from .known import async_get_known_certificates
 from .own_tls import async_watch_own_tls
-from .probe.target import InvalidTargetError, parse_target
+from .probe import InvalidTargetError, parse_target
 from .prober import async_get_prober
 from .selfprobe import async_get_self_probe
 from .services import async_setup_services
@@ -85,11 +82,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) ->
 async def async_unload_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> bool:
     """Unload an endpoint; its repairs survive a reload but not the entry being disabled."""
     if entry.disabled_by is not None:
-        async_delete_issues(hass, entry)
+        async_delete_entry_issues(hass, entry)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -> None:
     """Forget the repairs and the certificate of an endpoint that is no longer watched."""
-    async_delete_issues(hass, entry)
+    async_delete_entry_issues(hass, entry)
     (await async_get_known_certificates(hass)).async_forget(entry.entry_id)

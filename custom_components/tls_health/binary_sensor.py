@@ -12,7 +12,6 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import TlsHealthConfigEntry
 from .entity import TlsHealthEntity
-from .issues import async_open_issue_keys
 
 PARALLEL_UPDATES = 0
 
@@ -38,4 +37,4 @@ class TlsHealthProblemSensor(TlsHealthEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool:
         """Whether a repair of the endpoint is open: an outage leaves certificate repairs open."""
-        return bool(async_open_issue_keys(self.hass, self.coordinator.config_entry))
+        return bool(self.coordinator.data.open_repairs)

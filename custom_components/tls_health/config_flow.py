@@ -42,9 +42,9 @@ from .const import (
     MIN_SCAN_INTERVAL_MINUTES,
     PROBE_TIMEOUT,
 )
-from .probe import Target, Verdict
-from .probe.target import DEFAULT_PORT, InvalidTargetError
-from .prober import async_get_prober, entry_target
+from .endpoint import entry_target, title_of, unique_id_of
+from .probe import InvalidTargetError, Target, Verdict
+from .prober import async_get_prober
 
 SECTION_ADVANCED = "advanced"
 URL_ERRORS = frozenset({"empty", "invalid_url", "invalid_host", "invalid_port", "not_https"})
@@ -58,20 +58,6 @@ UNREACHED_ERRORS: Mapping[Verdict, str] = {
     Verdict.NETWORK_UNREACHABLE: "network_unreachable",
     Verdict.HANDSHAKE_FAILED: "not_tls",
 }
-
-
-def unique_id_of(target: Target) -> str:
-    """One entry per host, port and SNI name."""
-    return f"{target.host}:{target.port}:{target.sni or ''}"
-
-
-def title_of(target: Target) -> str:
-    """Short name of an endpoint for its device and entry."""
-    port = "" if target.port == DEFAULT_PORT else f":{target.port}"
-    name = f"{target.host}{port}"
-    if target.server_name and target.server_name != target.host:
-        return f"{target.server_name} ({name})"
-    return name
 
 
 def endpoint_schema(defaults: Mapping[str, Any]) -> vol.Schema:

@@ -28,6 +28,3 @@ DEFAULT_SCAN_LEGACY: Final = True
 PROBE_TIMEOUT: Final = 10.0
 # A finding seen once is re-checked this soon instead of waiting a whole interval.
 RECHECK_INTERVAL: Final = timedelta(minutes=1)
-# Consecutive checks that must agree before a repair is raised.
-CONFIRMATIONS: Final = 2
-UNREACHABLE_CONFIRMATIONS: Final = 3

@@ -1,9 +1,8 @@
-"""Coordinator: one probe of one endpoint per interval, and the repairs it confirms."""
+"""Coordinator: one check of one endpoint per interval, and the repairs it confirms."""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import timedelta
+from dataclasses import replace
 from typing import override
 
 from homeassistant.config_entries import ConfigEntry
@@ -11,29 +10,25 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from .const import (
-    CONF_SCAN_INTERVAL,
-    CONF_SCAN_LEGACY,
-    DEFAULT_SCAN_INTERVAL_MINUTES,
-    DEFAULT_SCAN_LEGACY,
-    DOMAIN,
-    LOGGER,
-    PROBE_TIMEOUT,
-    RECHECK_INTERVAL,
-)
-from .findings import Finding, current_findings, judged_keys
-from .issues import async_clear_refused_traffic, async_sync_issues
+from . import issues
+from .const import DOMAIN, LOGGER, PROBE_TIMEOUT, RECHECK_INTERVAL
+from .endpoint import entry_target
+from .findings import current_findings, judged_keys
+from .http_settings import async_clear_refused_traffic
 from .known import KnownCertificate, KnownCertificates
+from .options import EndpointOptions
 from .probe import Prober, ProbeReport
-from .prober import async_get_proxy_check_slots, entry_target
+from .prober import async_get_proxy_check_slots
 from .proxy import ProxyCheck, ProxyReport
 from .selfprobe import async_get_self_probe
+from .state import EndpointState
+from .tracker import decide
 
 type TlsHealthConfigEntry = ConfigEntry[TlsHealthCoordinator]
 
 
-class TlsHealthCoordinator(DataUpdateCoordinator[ProbeReport]):
-    """Probe one endpoint and keep its repairs in step with what the probes find."""
+class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
+    """Check one endpoint and keep its repairs in step with what the checks find."""
 
     config_entry: TlsHealthConfigEntry
 
@@ -44,59 +39,70 @@ class TlsHealthCoordinator(DataUpdateCoordinator[ProbeReport]):
         prober: Prober,
         known: KnownCertificates,
     ) -> None:
-        """Set up from the entry's data and options."""
+        """Set up from the entry; until the first check, state is what was known before."""
         self.prober = prober
         self._known = known
         self.target = entry_target(entry.data)
-        self.interval = timedelta(
-            minutes=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL_MINUTES)
-        )
+        self.options = EndpointOptions.from_options(entry.options)
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
             name=f"{DOMAIN} {entry.title}",
-            update_interval=self.interval,
+            update_interval=self.options.interval,
         )
-        self.streaks: Counter[str] = Counter()
-        self.raised: tuple[Finding, ...] = ()
-        # The newest certificate served: neither a network blip nor a restart erases what is known.
-        self.known_certificate = known.get(entry.entry_id)
-        self.proxy: ProxyReport | None = None
+        self.data = EndpointState(
+            options=self.options,
+            known_certificate=known.get(entry.entry_id),
+            open_repairs=issues.async_open_keys(hass, entry),
+        )
 
     @override
-    async def _async_update_data(self) -> ProbeReport:
-        options = self.config_entry.options
+    async def _async_update_data(self) -> EndpointState:
+        previous = self.data
         report = await self.prober.probe(
-            self.target,
-            timeout=PROBE_TIMEOUT,
-            scan_legacy=options.get(CONF_SCAN_LEGACY, DEFAULT_SCAN_LEGACY),
+            self.target, timeout=PROBE_TIMEOUT, scan_legacy=self.options.scan_legacy
         )
-        self._log_reachability_change(report)
+        self._log_reachability_change(previous.report, report)
+        known = previous.known_certificate
         if report.chain:
-            self.known_certificate = KnownCertificate.of(report)
-            self._known.async_set(self.config_entry.entry_id, self.known_certificate)
-        proxy = None
-        if report.verdict.reached_tls:
-            self_probe = async_get_self_probe(self.hass)
-            async with async_get_proxy_check_slots(self.hass):
-                proxy = self.proxy = await ProxyCheck(self.hass, self_probe, self.target).run()
-            async_clear_refused_traffic(self.hass, proxy)
-        found = current_findings(report, options, dt_util.utcnow(), proxy)
-        judged = judged_keys(report, options, proxy)
-        seen = {finding.key for finding in found}
-        for key in judged - seen:
-            del self.streaks[key]
-        self.streaks.update(seen)
-        self.raised = async_sync_issues(self.hass, self.config_entry, found, judged, self.streaks)
-        unconfirmed = len(self.raised) < len(found)
-        self.update_interval = (
-            min(self.interval, RECHECK_INTERVAL) if unconfirmed else self.interval
+            known = KnownCertificate.of(report)
+            self._known.async_set(self.config_entry.entry_id, known)
+        proxy = previous.proxy
+        checked_proxy = await self._check_proxy(report)
+        if checked_proxy is not None:
+            proxy = checked_proxy
+            async_clear_refused_traffic(self.hass, checked_proxy)
+        decision = decide(
+            previous.streaks,
+            current_findings(report, self.options, dt_util.utcnow(), checked_proxy),
+            judged_keys(report, self.options, checked_proxy),
+            issues.async_open_keys(self.hass, self.config_entry),
         )
-        return report
+        open_repairs = issues.async_apply(self.hass, self.config_entry, decision)
+        self.update_interval = (
+            min(self.options.interval, RECHECK_INTERVAL)
+            if decision.pending
+            else self.options.interval
+        )
+        return replace(
+            previous,
+            report=report,
+            proxy=proxy,
+            known_certificate=known,
+            open_repairs=open_repairs,
+            streaks=decision.streaks,
+        )
 
-    def _log_reachability_change(self, report: ProbeReport) -> None:
-        reached_before = self.data is None or self.data.verdict.reached_tls
+    async def _check_proxy(self, report: ProbeReport) -> ProxyReport | None:
+        """Ask this Home Assistant what arrives through the endpoint, when it answers TLS."""
+        if not report.verdict.reached_tls:
+            return None
+        async with async_get_proxy_check_slots(self.hass):
+            return await ProxyCheck(self.hass, async_get_self_probe(self.hass), self.target).run()
+
+    def _log_reachability_change(self, before: ProbeReport | None, report: ProbeReport) -> None:
+        reached_before = before is None or before.verdict.reached_tls
         if reached_before and not report.verdict.reached_tls:
             LOGGER.info("%s cannot be reached: %s", self.config_entry.title, report.detail)
         elif not reached_before and report.verdict.reached_tls:

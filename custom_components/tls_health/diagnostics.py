@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -10,7 +9,6 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_ADDRESS, CONF_SERVER_NAME, CONF_URL
 from .coordinator import TlsHealthConfigEntry
-from .issues import async_open_issue_keys
 
 TO_REDACT = {
     CONF_URL,
@@ -35,18 +33,15 @@ TO_REDACT = {
 
 
 async def async_get_config_entry_diagnostics(
-    hass: HomeAssistant, entry: TlsHealthConfigEntry
+    hass: HomeAssistant,  # noqa: ARG001
+    entry: TlsHealthConfigEntry,
 ) -> dict[str, Any]:
-    """Return the settings, open repairs, streaks and newest report."""
-    coordinator = entry.runtime_data
+    """Return the entry's settings and the endpoint's state: open repairs, streaks, reports."""
     return async_redact_data(
         {
             "data": dict(entry.data),
-            "options": dict(entry.options),
-            "open_repairs": async_open_issue_keys(hass, entry),
-            "streaks": dict(coordinator.streaks),
-            "report": coordinator.data.as_dict() if coordinator.data else None,
-            "reverse_proxy": asdict(coordinator.proxy) if coordinator.proxy else None,
+            "entry_options": dict(entry.options),
+            **entry.runtime_data.data.as_dict(),
         },
         TO_REDACT,
     )

@@ -8,6 +8,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .coordinator import TlsHealthCoordinator
+from .probe import bracketed
 
 
 class TlsHealthEntity(CoordinatorEntity[TlsHealthCoordinator]):
@@ -22,10 +23,9 @@ class TlsHealthEntity(CoordinatorEntity[TlsHealthCoordinator]):
         entry = coordinator.config_entry
         target = coordinator.target
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
-        host = f"[{target.host}]" if ":" in target.host else target.host
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, entry.entry_id)},
             name=entry.title,
             entry_type=DeviceEntryType.SERVICE,
-            configuration_url=f"https://{host}:{target.port}/",
+            configuration_url=f"https://{bracketed(target.host)}:{target.port}/",
         )

@@ -1,72 +1,41 @@
-"""What is wrong with an endpoint, derived from one probe report and the entry's options."""
+"""What is wrong with an endpoint, derived from one check: its probe report and proxy report."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 import math
-from typing import Any
+from typing import Final
 
-from homeassistant.helpers.issue_registry import IssueSeverity
-
-from .const import (
-    CONF_CRITICAL_DAYS,
-    CONF_SCAN_LEGACY,
-    CONF_WARNING_DAYS,
-    CONFIRMATIONS,
-    DEFAULT_CRITICAL_DAYS,
-    DEFAULT_SCAN_LEGACY,
-    DEFAULT_WARNING_DAYS,
-    UNREACHABLE_CONFIRMATIONS,
-)
+from . import catalogue as c
+from .catalogue import Repair
+from .options import EndpointOptions
 from .probe import ProbeReport, Verdict
 from .proxy import ProxyReport, ProxyVerdict
+from .tracker import Finding
 
-# Repair translation keys (a public contract) for the verdicts that judge a received certificate.
-VERDICT_ISSUES: Mapping[Verdict, str] = {
-    Verdict.CERTIFICATE_EXPIRED: "certificate_expired",
-    Verdict.CERTIFICATE_NOT_YET_VALID: "certificate_not_yet_valid",
-    Verdict.HOSTNAME_MISMATCH: "hostname_mismatch",
-    Verdict.INCOMPLETE_CHAIN: "incomplete_chain",
-    Verdict.SELF_SIGNED: "self_signed_certificate",
-    Verdict.UNTRUSTED_ISSUER: "untrusted_certificate",
+# The repair of each verdict that judges a received certificate.
+VERDICT_REPAIRS: Final[Mapping[Verdict, Repair]] = {
+    Verdict.CERTIFICATE_EXPIRED: c.CERTIFICATE_EXPIRED,
+    Verdict.CERTIFICATE_NOT_YET_VALID: c.CERTIFICATE_NOT_YET_VALID,
+    Verdict.HOSTNAME_MISMATCH: c.HOSTNAME_MISMATCH,
+    Verdict.INCOMPLETE_CHAIN: c.INCOMPLETE_CHAIN,
+    Verdict.SELF_SIGNED: c.SELF_SIGNED_CERTIFICATE,
+    Verdict.UNTRUSTED_ISSUER: c.UNTRUSTED_CERTIFICATE,
 }
-CERTIFICATE_EXPIRING_SOON = "certificate_expiring_soon"
-LEGACY_TLS_ENABLED = "legacy_tls_enabled"
-ENDPOINT_UNREACHABLE = "endpoint_unreachable"
-# Repairs for what Home Assistant receives through the endpoint's reverse proxy.
-PROXY_ISSUES: Mapping[ProxyVerdict, tuple[str, IssueSeverity]] = {
-    ProxyVerdict.SUPPORT_DISABLED: ("reverse_proxy_support_disabled", IssueSeverity.ERROR),
-    ProxyVerdict.PROXY_NOT_TRUSTED: ("reverse_proxy_not_trusted", IssueSeverity.ERROR),
-    ProxyVerdict.FORWARDED_FOR_MISSING: ("forwarded_for_missing", IssueSeverity.WARNING),
-    ProxyVerdict.FORWARDED_PROTO_MISSING: ("forwarded_proto_missing", IssueSeverity.WARNING),
-    ProxyVerdict.HOST_NOT_FORWARDED: ("host_not_forwarded", IssueSeverity.WARNING),
-    ProxyVerdict.CLIENT_IP_SPOOFABLE: ("client_ip_spoofable", IssueSeverity.ERROR),
-    ProxyVerdict.WEBSOCKET_BLOCKED: ("websocket_not_proxied", IssueSeverity.ERROR),
+# The repair of each reverse proxy verdict that is a problem.
+PROXY_REPAIRS: Final[Mapping[ProxyVerdict, Repair]] = {
+    ProxyVerdict.SUPPORT_DISABLED: c.REVERSE_PROXY_SUPPORT_DISABLED,
+    ProxyVerdict.PROXY_NOT_TRUSTED: c.REVERSE_PROXY_NOT_TRUSTED,
+    ProxyVerdict.FORWARDED_FOR_MISSING: c.FORWARDED_FOR_MISSING,
+    ProxyVerdict.FORWARDED_PROTO_MISSING: c.FORWARDED_PROTO_MISSING,
+    ProxyVerdict.HOST_NOT_FORWARDED: c.HOST_NOT_FORWARDED,
+    ProxyVerdict.CLIENT_IP_SPOOFABLE: c.CLIENT_IP_SPOOFABLE,
+    ProxyVerdict.WEBSOCKET_BLOCKED: c.WEBSOCKET_NOT_PROXIED,
 }
-PROXY_KEYS = frozenset(key for key, _ in PROXY_ISSUES.values())
-ISSUE_KEYS = (
-    *VERDICT_ISSUES.values(),
-    CERTIFICATE_EXPIRING_SOON,
-    LEGACY_TLS_ENABLED,
-    ENDPOINT_UNREACHABLE,
-    *(key for key, _ in PROXY_ISSUES.values()),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem, with the placeholders its repair text needs."""
-
-    key: str
-    severity: IssueSeverity
-    placeholders: dict[str, str] = field(default_factory=dict, compare=False)
-
-    @property
-    def confirmations(self) -> int:
-        """Consecutive checks that must see this before it is raised."""
-        return UNREACHABLE_CONFIRMATIONS if self.key == ENDPOINT_UNREACHABLE else CONFIRMATIONS
+ENTRY_KEYS: Final = c.keys_of(c.ENTRY_REPAIRS)
+# Placeholders whose value the probe knows better: which certificate is at fault.
+PROBE_NAMED: Final = frozenset({"expected_name", "names", "subject", "issuer", "missing_issuer"})
 
 
 def days_until(moment: datetime, now: datetime) -> int:
@@ -74,48 +43,14 @@ def days_until(moment: datetime, now: datetime) -> int:
     return math.floor((moment - now).total_seconds() / 86400)
 
 
-# Every placeholder the repair texts may use: `title` is the entry's title, added when raised;
-# the rest (networks, path, ...) belong to the repairs about Home Assistant's own http settings.
-ISSUE_PLACEHOLDERS = frozenset(
-    {
-        "title",
-        "host",
-        "endpoint",
-        "detail",
-        "expected_name",
-        "names",
-        "subject",
-        "issuer",
-        "missing_issuer",
-        "days",
-        "days_expired",
-        "expiry",
-        "versions",
-        "proxy_address",
-        "trusted_entry",
-        "networks",
-        "path",
-        "reason",
-        "key_path",
-        "file_until",
-        "served_until",
-    }
-)
-
-
-PROBE_NAMED = frozenset({"expected_name", "names", "subject", "issuer", "missing_issuer"})
-
-
 def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
-    """Values for every placeholder: from the certificate, overridden by the probe's details."""
+    """Values for every endpoint placeholder: from the certificate, then the probe's details."""
     target = report.target
     leaf = report.leaf
     expiry = report.earliest_expiry
     days = days_until(expiry, now) if expiry else None
     protocols = report.protocols
     values = {
-        "proxy_address": "",
-        "trusted_entry": "",
         "host": target.expected_name,
         "endpoint": f"{target.host}:{target.port}",
         "detail": report.detail,
@@ -141,60 +76,58 @@ def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
 
 
 def judged_keys(
-    report: ProbeReport, options: Mapping[str, Any], proxy: ProxyReport | None = None
+    report: ProbeReport, options: EndpointOptions, proxy: ProxyReport | None = None
 ) -> frozenset[str]:
-    """Issue keys this check can confirm or clear.
+    """Repair keys this check can confirm or clear.
 
     An unreachable endpoint says nothing about its certificate or protocols, and the proxy is
     judged only when its check ran.
     """
     if not report.verdict.reached_tls:
-        return frozenset({ENDPOINT_UNREACHABLE})
-    keys = set(ISSUE_KEYS)
+        return frozenset({c.ENDPOINT_UNREACHABLE.key})
+    keys = set(ENTRY_KEYS)
     if proxy is None:
-        keys -= PROXY_KEYS
+        keys -= c.PROXY_KEYS
     protocols = report.protocols
-    if (
-        options.get(CONF_SCAN_LEGACY, DEFAULT_SCAN_LEGACY)
-        and protocols.tls1_0 is None
-        and protocols.tls1_1 is None
-    ):
-        keys.discard(LEGACY_TLS_ENABLED)
+    if options.scan_legacy and protocols.tls1_0 is None and protocols.tls1_1 is None:
+        keys.discard(c.LEGACY_TLS_ENABLED.key)
     return frozenset(keys)
 
 
 def current_findings(
     report: ProbeReport,
-    options: Mapping[str, Any],
+    options: EndpointOptions,
     now: datetime,
     proxy: ProxyReport | None = None,
 ) -> list[Finding]:
     """Every problem this one check shows."""
     placeholders = issue_placeholders(report, now)
     if not report.verdict.reached_tls:
-        return [Finding(ENDPOINT_UNREACHABLE, IssueSeverity.ERROR, placeholders)]
+        return [Finding(c.ENDPOINT_UNREACHABLE, placeholders)]
     found: list[Finding] = []
-    if (key := VERDICT_ISSUES.get(report.verdict)) is not None:
-        found.append(Finding(key, IssueSeverity.ERROR, placeholders))
-    if (expiry := report.earliest_expiry) is not None and report.verdict not in (
+    if (repair := VERDICT_REPAIRS.get(report.verdict)) is not None:
+        found.append(Finding(repair, placeholders))
+    if (expiring := _expiring(report, options, now)) is not None:
+        found.append(Finding(c.CERTIFICATE_EXPIRING_SOON, placeholders, critical=expiring))
+    if options.scan_legacy and report.protocols.legacy_enabled:
+        found.append(Finding(c.LEGACY_TLS_ENABLED, placeholders))
+    if proxy is not None and (repair := PROXY_REPAIRS.get(proxy.verdict)) is not None:
+        found.append(Finding(repair, {**placeholders, **proxy_placeholders(proxy)}))
+    return found
+
+
+def _expiring(report: ProbeReport, options: EndpointOptions, now: datetime) -> bool | None:
+    """None when not expiring soon; otherwise whether it is critical."""
+    expiry = report.earliest_expiry
+    if expiry is None or report.verdict in (
         Verdict.CERTIFICATE_EXPIRED,
         Verdict.CERTIFICATE_NOT_YET_VALID,
     ):
-        days = days_until(expiry, now)
-        if days <= options.get(CONF_WARNING_DAYS, DEFAULT_WARNING_DAYS):
-            critical = days <= options.get(CONF_CRITICAL_DAYS, DEFAULT_CRITICAL_DAYS)
-            found.append(
-                Finding(
-                    CERTIFICATE_EXPIRING_SOON,
-                    IssueSeverity.ERROR if critical else IssueSeverity.WARNING,
-                    placeholders,
-                )
-            )
-    if options.get(CONF_SCAN_LEGACY, DEFAULT_SCAN_LEGACY) and report.protocols.legacy_enabled:
-        found.append(Finding(LEGACY_TLS_ENABLED, IssueSeverity.WARNING, placeholders))
-    if proxy is not None and (issue := PROXY_ISSUES.get(proxy.verdict)) is not None:
-        found.append(Finding(*issue, {**placeholders, **proxy_placeholders(proxy)}))
-    return found
+        return None
+    days = days_until(expiry, now)
+    if days > options.warning_days:
+        return None
+    return days <= options.critical_days
 
 
 def proxy_placeholders(proxy: ProxyReport) -> dict[str, str]:

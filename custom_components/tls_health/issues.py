@@ -1,152 +1,106 @@
-"""Keep the issue registry in step with an endpoint's findings."""
+"""The one writer of TLS Health's issues in Home Assistant's issue registry."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from ipaddress import IPv4Network, IPv6Network
+from collections.abc import Iterable
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
+from . import catalogue as c
+from .catalogue import Repair
 from .const import DOMAIN
-from .findings import ISSUE_KEYS, Finding, address_placeholders
-from .proxy import ProxyReport
-from .selfprobe import ForwardedRefusal
-
-# What HA's forwarded middleware refused in real traffic, when no endpoint check reports it.
-REFUSED_TRAFFIC = {
-    "support_disabled": "reverse_proxy_support_disabled",
-    "proxy_not_trusted": "reverse_proxy_not_trusted",
-}
-TRAFFIC_ISSUE_IDS = {key: f"{key}_traffic" for key in REFUSED_TRAFFIC.values()}
-
-
-def issue_id(entry: ConfigEntry, key: str) -> str:
-    """Issue id of one finding of one entry."""
-    return f"{key}_{entry.entry_id}"
+from .tracker import Decision, Finding
 
 
 @callback
-def async_sync_issues(
-    hass: HomeAssistant,
-    entry: ConfigEntry,
-    found: Iterable[Finding],
-    judged: Iterable[str],
-    streaks: Mapping[str, int],
-) -> tuple[Finding, ...]:
-    """Raise confirmed findings, clear judged keys that were not found; return what is raised.
-
-    A finding is confirmed once enough consecutive checks saw it, or at once when its issue is
-    already open (a restart or reload does not re-confirm what was known).
-    """
-    registry = ir.async_get(hass)
-    raised: list[Finding] = []
-    for finding in found:
-        issue = issue_id(entry, finding.key)
-        already_open = registry.async_get_issue(DOMAIN, issue) is not None
-        if not already_open and streaks.get(finding.key, 0) < finding.confirmations:
-            continue
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            issue,
-            is_fixable=False,
-            # Restored on restart: an endpoint down at startup cannot confirm its certificate again.
-            is_persistent=True,
-            severity=finding.severity,
-            translation_key=finding.key,
-            translation_placeholders={"title": entry.title, **finding.placeholders},
-        )
-        raised.append(finding)
-        if (traffic_issue := TRAFFIC_ISSUE_IDS.get(finding.key)) is not None:
-            ir.async_delete_issue(hass, DOMAIN, traffic_issue)
-    seen = {finding.key for finding in found}
-    for key in judged:
-        if key not in seen:
-            ir.async_delete_issue(hass, DOMAIN, issue_id(entry, key))
-    return tuple(raised)
-
-
-@callback
-def async_open_issue_keys(hass: HomeAssistant, entry: ConfigEntry) -> list[str]:
-    """Keys of the issues Repairs shows for an entry, also those this check did not judge."""
-    registry = ir.async_get(hass)
-    return [
-        key
-        for key in ISSUE_KEYS
-        if (issue := registry.async_get_issue(DOMAIN, issue_id(entry, key))) is not None
-        and issue.active
-    ]
-
-
-@callback
-def async_delete_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Remove every issue of an entry that is gone."""
-    for key in ISSUE_KEYS:
-        ir.async_delete_issue(hass, DOMAIN, issue_id(entry, key))
-
-
-TRUSTED_PROXIES_TOO_BROAD = "trusted_proxies_too_broad"
-
-
-def too_broad(networks: Iterable[IPv4Network | IPv6Network]) -> list[str]:
-    """Trusted networks that reach beyond private ranges: everything, or public addresses."""
-    return [
-        str(network) for network in networks if network.prefixlen == 0 or not network.is_private
-    ]
-
-
-@callback
-def async_check_trusted_proxies(hass: HomeAssistant) -> None:
-    """Raise or clear the repair for trusted_proxies that let anyone fake their address."""
-    broad = too_broad(hass.http.trusted_proxies)
-    if not broad:
-        ir.async_delete_issue(hass, DOMAIN, TRUSTED_PROXIES_TOO_BROAD)
-        return
+def _async_create(hass: HomeAssistant, finding: Finding, entry: ConfigEntry | None = None) -> None:
+    repair = finding.repair
+    placeholders = {
+        key: value for key, value in finding.placeholders.items() if key in repair.placeholders
+    }
+    if entry is not None:
+        placeholders["title"] = entry.title
     ir.async_create_issue(
         hass,
         DOMAIN,
-        TRUSTED_PROXIES_TOO_BROAD,
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=TRUSTED_PROXIES_TOO_BROAD,
-        translation_placeholders={"networks": ", ".join(broad)},
+        repair.issue_id(entry.entry_id if entry is not None else None),
+        is_fixable=repair.fixable,
+        # Restored on restart: an endpoint down at start cannot confirm its certificate again.
+        is_persistent=repair.family.per_entry,
+        severity=finding.severity,
+        translation_key=finding.translation_key,
+        translation_placeholders=placeholders,
+    )
+    for superseded in repair.supersedes:
+        ir.async_delete_issue(hass, DOMAIN, superseded)
+
+
+@callback
+def async_apply(hass: HomeAssistant, entry: ConfigEntry, decision: Decision) -> frozenset[str]:
+    """Write one check's decision for an entry; return the keys of its open repairs."""
+    for finding in decision.confirmed:
+        _async_create(hass, finding, entry)
+    for key in decision.cleared:
+        ir.async_delete_issue(hass, DOMAIN, c.REPAIRS[key].issue_id(entry.entry_id))
+    return async_open_keys(hass, entry)
+
+
+@callback
+def async_open_keys(hass: HomeAssistant, entry: ConfigEntry) -> frozenset[str]:
+    """Keys of the repairs Repairs shows for an entry, also those the last check did not judge."""
+    registry = ir.async_get(hass)
+    return frozenset(
+        repair.key
+        for repair in c.ENTRY_REPAIRS
+        if (issue := registry.async_get_issue(DOMAIN, repair.issue_id(entry.entry_id))) is not None
+        and issue.active
     )
 
 
 @callback
-def async_raise_refused_traffic(hass: HomeAssistant, refusal: ForwardedRefusal) -> None:
-    """Real traffic from a proxy was refused with 400; say so unless an endpoint already does."""
-    key = REFUSED_TRAFFIC[refusal.reason]
-    traffic_issue = TRAFFIC_ISSUE_IDS[key]
-    registry = ir.async_get(hass)
+def async_delete_entry_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Remove every repair of an entry that is gone."""
+    for repair in c.ENTRY_REPAIRS:
+        ir.async_delete_issue(hass, DOMAIN, repair.issue_id(entry.entry_id))
+
+
+@callback
+def async_sync(hass: HomeAssistant, found: Iterable[Finding], judged: Iterable[Repair]) -> None:
+    """Raise what a check of Home Assistant itself found; clear what it judged and did not find."""
+    found = tuple(found)
+    seen = {finding.key for finding in found}
+    for repair in judged:
+        if repair.key not in seen:
+            ir.async_delete_issue(hass, DOMAIN, repair.issue_id(None))
+    for finding in found:
+        _async_create(hass, finding)
+
+
+@callback
+def async_raise_traffic(hass: HomeAssistant, finding: Finding) -> None:
+    """Raise a repair about real traffic unless an endpoint already reports the same problem."""
+    shown_as = finding.translation_key
+    own_id = finding.repair.issue_id(None)
     if any(
-        domain == DOMAIN and issue.translation_key == key and issue_id != traffic_issue
-        for (domain, issue_id), issue in registry.issues.items()
+        domain == DOMAIN and issue.translation_key == shown_as and issue_id != own_id
+        for (domain, issue_id), issue in ir.async_get(hass).issues.items()
         if issue.active
     ):
         return
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        traffic_issue,
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=key,
-        translation_placeholders=address_placeholders(refusal.proxy_address),
-    )
+    _async_create(hass, finding)
 
 
 @callback
-def async_clear_refused_traffic(hass: HomeAssistant, proxy: ProxyReport) -> None:
-    """Clear what real traffic showed once a check gets through HA's forwarded middleware."""
-    observation = proxy.observation
-    if observation is None or observation.forwarded_for is None:
-        return
-    ir.async_delete_issue(hass, DOMAIN, TRAFFIC_ISSUE_IDS["reverse_proxy_support_disabled"])
-    not_trusted = TRAFFIC_ISSUE_IDS["reverse_proxy_not_trusted"]
+def async_clear_traffic(hass: HomeAssistant, proxy_address: str | None) -> None:
+    """Clear what real traffic showed, once a check got through HA's forwarded middleware.
+
+    The proxy is known to be trusted only when `proxy_address` is the one the repair names.
+    """
+    ir.async_delete_issue(hass, DOMAIN, c.REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC.key)
+    not_trusted = c.REVERSE_PROXY_NOT_TRUSTED_TRAFFIC.key
     issue = ir.async_get(hass).async_get_issue(DOMAIN, not_trusted)
     placeholders = issue.translation_placeholders if issue else None
-    if placeholders and placeholders.get("proxy_address") == observation.peer:
+    if placeholders and proxy_address and placeholders.get("proxy_address") == proxy_address:
         ir.async_delete_issue(hass, DOMAIN, not_trusted)

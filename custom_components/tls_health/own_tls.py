@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,42 +10,38 @@ from typing import Final
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
 
-from .const import DEFAULT_WARNING_DAYS, DOMAIN, PROBE_TIMEOUT
+from . import catalogue as c, issues
+from .catalogue import Repair
+from .const import DEFAULT_WARNING_DAYS, PROBE_TIMEOUT
 from .findings import days_until
 from .probe import Prober, Target
 from .prober import async_get_prober
+from .tracker import Finding
 
-FILE_UNREADABLE: Final = "certificate_file_unreadable"
-# How the repair FILE_UNREADABLE reads, by cause (its issue id stays FILE_UNREADABLE).
-FILE_MISSING: Final = "certificate_file_missing"
-FILE_MISSING_IN_CONTAINER: Final = "certificate_file_missing_in_container"
-FILE_NOT_PERMITTED: Final = "certificate_file_not_permitted"
-FILE_INVALID: Final = "certificate_file_invalid"
-FILE_UNREADABLE_TEXTS: Final = (
-    FILE_MISSING,
-    FILE_MISSING_IN_CONTAINER,
-    FILE_NOT_PERMITTED,
-    FILE_INVALID,
+# How the repair certificate_file_unreadable reads, by cause (its issue id stays the same).
+FILE_UNREADABLE, FILE_MISSING, FILE_MISSING_IN_CONTAINER, FILE_NOT_PERMITTED, FILE_INVALID = (
+    c.CERTIFICATE_FILE_UNREADABLE.texts
 )
-KEY_MISMATCH: Final = "certificate_key_mismatch"
-STALE: Final = "stale_certificate"
-FILE_EXPIRING: Final = "certificate_file_expiring"
-FILE_EXPIRED: Final = "certificate_file_expired"
-OWN_TLS_ISSUES: Final = (FILE_UNREADABLE, KEY_MISMATCH, STALE, FILE_EXPIRING, FILE_EXPIRED)
+OWN_TLS_REPAIRS: Final = (
+    c.CERTIFICATE_FILE_UNREADABLE,
+    c.CERTIFICATE_KEY_MISMATCH,
+    c.STALE_CERTIFICATE,
+    c.CERTIFICATE_FILE_EXPIRING,
+    c.CERTIFICATE_FILE_EXPIRED,
+)
 CONTAINER_MARKERS: Final = (Path("/.dockerenv"), Path("/run/.containerenv"))
 OWN_TLS_INTERVAL: Final = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
 class CertificateFiles:
-    """What the configured files hold; `problem` is an issue key when they are unusable."""
+    """What the configured files hold; `problem` is set when they are unusable."""
 
-    problem: str | None = None
+    problem: Repair | None = None
     placeholders: dict[str, str] = field(default_factory=dict)
     translation_key: str | None = None  # the repair's text, when it is not the problem's own
     sha256: str = ""
@@ -68,7 +63,9 @@ def _unreadable(path: str, err: OSError | ValueError) -> CertificateFiles:
         placeholders["reason"] = err.strerror or type(err).__name__
     else:
         translation_key = FILE_INVALID
-    return CertificateFiles(FILE_UNREADABLE, placeholders, translation_key=translation_key)
+    return CertificateFiles(
+        c.CERTIFICATE_FILE_UNREADABLE, placeholders, translation_key=translation_key
+    )
 
 
 def read_certificate_files(certificate_path: str, key_path: str | None) -> CertificateFiles:
@@ -91,7 +88,9 @@ def read_certificate_files(certificate_path: str, key_path: str | None) -> Certi
         ) == certificate.public_key().public_bytes(serialization.Encoding.DER, spki)
         del key
         if not matches:
-            return CertificateFiles(KEY_MISMATCH, {"path": certificate_path, "key_path": key_path})
+            return CertificateFiles(
+                c.CERTIFICATE_KEY_MISMATCH, {"path": certificate_path, "key_path": key_path}
+            )
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         names = tuple(san.get_values_for_type(x509.DNSName))
@@ -108,47 +107,31 @@ def read_certificate_files(certificate_path: str, key_path: str | None) -> Certi
 async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
     """Raise or clear the repairs about the certificate Home Assistant serves itself."""
     http = hass.http
-    found: dict[str, dict[str, str]] = {}
-    translation_keys: dict[str, str] = {}
+    found: list[Finding] = []
     if certificate_path := http.ssl_certificate:
         files = await hass.async_add_executor_job(
             read_certificate_files, certificate_path, http.ssl_key
         )
         if files.problem is not None:
-            found[files.problem] = files.placeholders
-            translation_keys[files.problem] = files.translation_key or files.problem
+            found.append(Finding(files.problem, files.placeholders, text=files.translation_key))
         else:
-            found |= _expiry(files, certificate_path)
-            found |= await _stale(prober, files, certificate_path, http.server_port)
-    for key in OWN_TLS_ISSUES:
-        if key not in found:
-            ir.async_delete_issue(hass, DOMAIN, key)
-    for key, placeholders in found.items():
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            key,
-            is_fixable=key == STALE,
-            severity=ir.IssueSeverity.WARNING if key == FILE_EXPIRING else ir.IssueSeverity.ERROR,
-            translation_key=translation_keys.get(key, key),
-            translation_placeholders=placeholders,
-        )
+            found.extend(_expiry(files, certificate_path))
+            found.extend(await _stale(prober, files, certificate_path, http.server_port))
+    issues.async_sync(hass, found, OWN_TLS_REPAIRS)
 
 
-def _expiry(files: CertificateFiles, path: str) -> Mapping[str, dict[str, str]]:
+def _expiry(files: CertificateFiles, path: str) -> list[Finding]:
     assert files.not_after is not None  # noqa: S101 - set whenever there is no problem
     days = days_until(files.not_after, dt_util.utcnow())
     placeholders = {"path": path, "expiry": files.not_after.date().isoformat()}
     if days < 0:
-        return {FILE_EXPIRED: {**placeholders, "days_expired": str(-days)}}
+        return [Finding(c.CERTIFICATE_FILE_EXPIRED, {**placeholders, "days_expired": str(-days)})]
     if days <= DEFAULT_WARNING_DAYS:
-        return {FILE_EXPIRING: {**placeholders, "days": str(days)}}
-    return {}
+        return [Finding(c.CERTIFICATE_FILE_EXPIRING, {**placeholders, "days": str(days)})]
+    return []
 
 
-async def _stale(
-    prober: Prober, files: CertificateFiles, path: str, port: int
-) -> Mapping[str, dict[str, str]]:
+async def _stale(prober: Prober, files: CertificateFiles, path: str, port: int) -> list[Finding]:
     """Whether the file was renewed but the listener still serves an older certificate."""
     target = Target(
         host="127.0.0.1", port=port, server_name=files.names[0] if files.names else None
@@ -161,14 +144,17 @@ async def _stale(
         or files.not_before is None
         or files.not_before <= served.not_before
     ):
-        return {}
-    return {
-        STALE: {
-            "path": path,
-            "served_until": served.not_after.date().isoformat(),
-            "file_until": files.not_after.date().isoformat() if files.not_after else "",
-        }
-    }
+        return []
+    return [
+        Finding(
+            c.STALE_CERTIFICATE,
+            {
+                "path": path,
+                "served_until": served.not_after.date().isoformat(),
+                "file_until": files.not_after.date().isoformat() if files.not_after else "",
+            },
+        )
+    ]
 
 
 async def async_check_own_tls_now(hass: HomeAssistant) -> None:

@@ -13,8 +13,7 @@ import aiohttp
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .probe import Target
-from .probe.target import DEFAULT_PORT
+from .probe import DEFAULT_PORT, Target
 from .selfprobe import SELF_PROBE_PREFIX, Observation, SelfProbe
 
 # A documentation address (RFC 5737): if HA takes it for the client, any client can pretend.

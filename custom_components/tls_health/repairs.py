@@ -1,11 +1,14 @@
-"""Fix flows: a renewed certificate is served after Home Assistant restarts."""
+"""Fix flows of the repairs the catalogue marks fixable."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
 
 from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow, RepairsFlowResult
 from homeassistant.core import HomeAssistant
 
-from .own_tls import STALE
+from . import catalogue as c
 
 
 class RestartToServeRenewedCertificate(ConfirmRepairFlow):
@@ -20,12 +23,18 @@ class RestartToServeRenewedCertificate(ConfirmRepairFlow):
         return await super().async_step_confirm(user_input)
 
 
+FIX_FLOWS: Final[Mapping[str, Callable[[], RepairsFlow]]] = {
+    c.STALE_CERTIFICATE.key: RestartToServeRenewedCertificate,
+}
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant,  # noqa: ARG001
     issue_id: str,
     data: dict[str, str | int | float | None] | None,  # noqa: ARG001
 ) -> RepairsFlow:
-    """Only the stale certificate has a fix flow."""
-    if issue_id != STALE:
+    """Start the fix flow of a fixable repair."""
+    repair = c.repair_of_issue(issue_id)
+    if repair is None or not repair.fixable:
         raise ValueError(issue_id)
-    return RestartToServeRenewedCertificate()
+    return FIX_FLOWS[repair.key]()

@@ -18,40 +18,39 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .coordinator import TlsHealthConfigEntry, TlsHealthCoordinator
+from .coordinator import TlsHealthConfigEntry
 from .entity import TlsHealthEntity
 from .findings import days_until
 from .known import KnownCertificate
 from .probe import ProbeReport, Verdict
 from .proxy import ProxyVerdict
+from .state import EndpointState
 
 PARALLEL_UPDATES = 0
-type ValueFn = Callable[[TlsHealthCoordinator], StateType | datetime]
+type ValueFn = Callable[[EndpointState], StateType | datetime]
 TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class TlsHealthSensorEntityDescription(SensorEntityDescription):
-    """A sensor and how it reads the endpoint's coordinator."""
+    """A sensor and how it reads the endpoint's state."""
 
-    value_fn: Callable[[TlsHealthCoordinator], StateType | datetime]
+    value_fn: ValueFn
 
 
 def from_report(read: Callable[[ProbeReport], StateType | datetime]) -> ValueFn:
     """Read the newest report (none before the first check)."""
-    return lambda coordinator: None if coordinator.data is None else read(coordinator.data)
+    return lambda state: None if state.report is None else read(state.report)
 
 
 def from_certificate(read: Callable[[KnownCertificate], StateType | datetime]) -> ValueFn:
     """Read the newest certificate served: while down, even after a restart, it counts down."""
-    return lambda coordinator: (
-        None if (known := coordinator.known_certificate) is None else read(known)
-    )
+    return lambda state: None if (known := state.known_certificate) is None else read(known)
 
 
-def proxy_verdict(coordinator: TlsHealthCoordinator) -> str | None:
+def proxy_verdict(state: EndpointState) -> str | None:
     """Read the last reverse proxy verdict."""
-    return None if coordinator.proxy is None else coordinator.proxy.verdict.value
+    return None if state.proxy is None else state.proxy.verdict.value
 
 
 SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
@@ -128,9 +127,8 @@ class TlsHealthSensor(TlsHealthEntity, SensorEntity):
     """A sensor of an endpoint."""
 
     entity_description: TlsHealthSensorEntityDescription
-    coordinator: TlsHealthCoordinator
 
     @property
     def native_value(self) -> StateType | datetime:
-        """Read the coordinator as the description says."""
-        return self.entity_description.value_fn(self.coordinator)
+        """Read the endpoint's state as the description says."""
+        return self.entity_description.value_fn(self.coordinator.data)

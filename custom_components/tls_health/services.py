@@ -20,7 +20,6 @@ import probatio as vol
 from .const import (
     CONF_ADDRESS,
     CONF_CA_FILE,
-    CONF_SCAN_LEGACY,
     CONF_SERVER_NAME,
     CONF_URL,
     DEFAULT_SCAN_LEGACY,
@@ -28,10 +27,10 @@ from .const import (
     PROBE_TIMEOUT,
 )
 from .coordinator import TlsHealthConfigEntry
+from .endpoint import entry_target
 from .own_tls import async_check_own_tls_now
-from .probe import Target
-from .probe.target import InvalidTargetError
-from .prober import async_get_prober, entry_target
+from .probe import InvalidTargetError, Target
+from .prober import async_get_prober
 
 SERVICE_CHECK_NOW = "check_now"
 SERVICE_INSPECT = "inspect"
@@ -89,7 +88,7 @@ async def _async_inspect(call: ServiceCall) -> ServiceResponse:
     if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
         entry = _loaded_entry(hass, entry_id)
         target = entry.runtime_data.target
-        scan_legacy = entry.options.get(CONF_SCAN_LEGACY, DEFAULT_SCAN_LEGACY)
+        scan_legacy = entry.runtime_data.options.scan_legacy
     else:
         try:
             target = entry_target(call.data)

@@ -1,7 +1,8 @@
 """Probe engine: inspects an HTTPS endpoint; pure asyncio, no Home Assistant import."""
 
-from .engine import Prober
+from .engine import MAX_CONCURRENT, Prober
 from .models import (
+    DEFAULT_PORT,
     CertificateInfo,
     HttpInfo,
     ProbeReport,
@@ -9,10 +10,13 @@ from .models import (
     Target,
     Timings,
     Verdict,
+    bracketed,
 )
 from .target import InvalidTargetError, parse_target
 
 __all__ = [
+    "DEFAULT_PORT",
+    "MAX_CONCURRENT",
     "CertificateInfo",
     "HttpInfo",
     "InvalidTargetError",
@@ -22,5 +26,6 @@ __all__ = [
     "Target",
     "Timings",
     "Verdict",
+    "bracketed",
     "parse_target",
 ]

@@ -25,6 +25,7 @@ from .models import (
     Target,
     Timings,
     Verdict,
+    bracketed,
     is_ip_address,
 )
 from .verify import (
@@ -578,8 +579,7 @@ def _addresses(infos: Sequence[tuple[Any, ...]]) -> list[Address]:
 
 
 def _where(address: Address) -> str:
-    host, port = address[1][0], address[1][1]
-    return f"[{host}]:{port}" if address[0] == socket.AF_INET6 else f"{host}:{port}"
+    return f"{bracketed(address[1][0])}:{address[1][1]}"
 
 
 def _network_error(where: str, err: OSError) -> _StepFailedError:

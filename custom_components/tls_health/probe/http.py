@@ -7,6 +7,7 @@ import re
 import time
 
 from .connection import Stream
+from .models import bracketed
 
 MAX_HEAD_BYTES = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -38,7 +39,7 @@ def request(host_header: str) -> bytes:
 
 def host_header(host: str, port: int, default_port: int) -> str:
     """Host header value: brackets for IPv6, port unless it is the scheme's default."""
-    name = f"[{host}]" if ":" in host else host
+    name = bracketed(host)
     return name if port == default_port else f"{name}:{port}"
 
 

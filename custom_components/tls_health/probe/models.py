@@ -42,6 +42,14 @@ UNREACHED_VERDICTS = frozenset(
 )
 
 
+DEFAULT_PORT = 443
+
+
+def bracketed(host: str) -> str:
+    """Host as it stands before a port: an IPv6 literal in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def is_ip_address(value: str) -> bool:
     """Return True for an IPv4 or IPv6 literal (without brackets)."""
     try:
@@ -56,7 +64,7 @@ class Target:
     """What to inspect: host and port, with an optional SNI name, pinned IP and private CA file."""
 
     host: str
-    port: int = 443
+    port: int = DEFAULT_PORT
     server_name: str | None = None
     address: str | None = None
     ca_file: str | None = None

@@ -6,9 +6,8 @@ from urllib.parse import urlsplit
 
 import idna
 
-from .models import Target, is_ip_address
+from .models import DEFAULT_PORT, Target, is_ip_address
 
-DEFAULT_PORT = 443
 MAX_HOST_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 

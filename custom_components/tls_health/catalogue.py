@@ -1,0 +1,265 @@
+"""Every repair TLS Health can raise, declared once: family, severity, confirmation, fix, texts.
+
+A new repair is one entry here, its texts in strings.json and translations, and its detection.
+`issues.py` is the only module that writes the issue registry; it reads these entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from homeassistant.helpers.issue_registry import IssueSeverity
+
+
+class Family(StrEnum):
+    """Where a repair comes from, which decides its issue id and how it is confirmed."""
+
+    ENDPOINT = "endpoint"  # an endpoint's certificate, protocols and reachability
+    PROXY = "proxy"  # what this Home Assistant receives through an endpoint's reverse proxy
+    TRAFFIC = "traffic"  # refusals of HA's forwarded middleware seen in real traffic
+    HOME_ASSISTANT = "home_assistant"  # Home Assistant's own certificate files and http settings
+
+    @property
+    def per_entry(self) -> bool:
+        """Whether each endpoint has its own issue (id `<key>_<entry_id>`)."""
+        return self in (Family.ENDPOINT, Family.PROXY)
+
+
+# Placeholders each family's detection provides; `title` is the entry's title.
+ENDPOINT_PLACEHOLDERS: Final = frozenset(
+    {
+        "title",
+        "host",
+        "endpoint",
+        "detail",
+        "expected_name",
+        "names",
+        "subject",
+        "issuer",
+        "missing_issuer",
+        "days",
+        "days_expired",
+        "expiry",
+        "versions",
+    }
+)
+PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {"proxy_address", "trusted_entry"}
+TRAFFIC_PLACEHOLDERS: Final = frozenset({"proxy_address", "trusted_entry"})
+
+CONFIRMATIONS: Final = 2  # consecutive checks that must agree before an endpoint repair is raised
+UNREACHABLE_CONFIRMATIONS: Final = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Repair:
+    """One repair: its key (also its translation key unless `texts` say otherwise)."""
+
+    key: str
+    family: Family
+    severity: IssueSeverity
+    # Detection may raise it as an error when it is critical (e.g. expiry close).
+    escalates: bool = False
+    confirmations: int = 1
+    fixable: bool = False
+    placeholders: frozenset[str] = frozenset()
+    # Translation keys it may be shown with; the first is the default.
+    texts: tuple[str, ...] = ()
+    # Issues to delete when this one is raised (one problem, one repair).
+    supersedes: tuple[str, ...] = ()
+
+    @property
+    def translation_key(self) -> str:
+        """The text shown unless detection picks another of `texts`."""
+        return self.texts[0] if self.texts else self.key
+
+    def severity_of(self, *, critical: bool) -> IssueSeverity:
+        """Severity of one occurrence."""
+        return IssueSeverity.ERROR if critical and self.escalates else self.severity
+
+    def issue_id(self, entry_id: str | None) -> str:
+        """Issue id: per entry for endpoint families, the key itself otherwise."""
+        if self.family.per_entry:
+            if entry_id is None:
+                raise ValueError(f"{self.key} belongs to an entry")
+            return f"{self.key}_{entry_id}"
+        return self.key
+
+
+def _endpoint(
+    key: str,
+    severity: IssueSeverity = IssueSeverity.ERROR,
+    *,
+    escalates: bool = False,
+    confirmations: int = CONFIRMATIONS,
+) -> Repair:
+    return Repair(
+        key=key,
+        family=Family.ENDPOINT,
+        severity=severity,
+        escalates=escalates,
+        confirmations=confirmations,
+        placeholders=ENDPOINT_PLACEHOLDERS,
+    )
+
+
+def _proxy(key: str, severity: IssueSeverity, *, supersedes: tuple[str, ...] = ()) -> Repair:
+    return Repair(
+        key=key,
+        family=Family.PROXY,
+        severity=severity,
+        confirmations=CONFIRMATIONS,
+        placeholders=PROXY_PLACEHOLDERS,
+        supersedes=supersedes,
+    )
+
+
+def _home_assistant(
+    key: str,
+    *placeholders: str,
+    severity: IssueSeverity = IssueSeverity.ERROR,
+    fixable: bool = False,
+    texts: tuple[str, ...] = (),
+) -> Repair:
+    return Repair(
+        key=key,
+        family=Family.HOME_ASSISTANT,
+        severity=severity,
+        fixable=fixable,
+        placeholders=frozenset(placeholders),
+        texts=texts,
+    )
+
+
+def _traffic(proxy_key: str) -> Repair:
+    return Repair(
+        key=f"{proxy_key}_traffic",
+        family=Family.TRAFFIC,
+        severity=IssueSeverity.ERROR,
+        placeholders=TRAFFIC_PLACEHOLDERS,
+        texts=(proxy_key,),
+    )
+
+
+# Endpoint: certificate, protocols, reachability.
+CERTIFICATE_EXPIRED: Final = _endpoint("certificate_expired")
+CERTIFICATE_NOT_YET_VALID: Final = _endpoint("certificate_not_yet_valid")
+HOSTNAME_MISMATCH: Final = _endpoint("hostname_mismatch")
+INCOMPLETE_CHAIN: Final = _endpoint("incomplete_chain")
+SELF_SIGNED_CERTIFICATE: Final = _endpoint("self_signed_certificate")
+UNTRUSTED_CERTIFICATE: Final = _endpoint("untrusted_certificate")
+CERTIFICATE_EXPIRING_SOON: Final = _endpoint(
+    "certificate_expiring_soon", IssueSeverity.WARNING, escalates=True
+)
+LEGACY_TLS_ENABLED: Final = _endpoint("legacy_tls_enabled", IssueSeverity.WARNING)
+ENDPOINT_UNREACHABLE: Final = _endpoint(
+    "endpoint_unreachable", confirmations=UNREACHABLE_CONFIRMATIONS
+)
+
+# Endpoint: its reverse proxy, as this Home Assistant receives it.
+REVERSE_PROXY_SUPPORT_DISABLED: Final = _proxy(
+    "reverse_proxy_support_disabled",
+    IssueSeverity.ERROR,
+    supersedes=("reverse_proxy_support_disabled_traffic",),
+)
+REVERSE_PROXY_NOT_TRUSTED: Final = _proxy(
+    "reverse_proxy_not_trusted",
+    IssueSeverity.ERROR,
+    supersedes=("reverse_proxy_not_trusted_traffic",),
+)
+FORWARDED_FOR_MISSING: Final = _proxy("forwarded_for_missing", IssueSeverity.WARNING)
+FORWARDED_PROTO_MISSING: Final = _proxy("forwarded_proto_missing", IssueSeverity.WARNING)
+HOST_NOT_FORWARDED: Final = _proxy("host_not_forwarded", IssueSeverity.WARNING)
+CLIENT_IP_SPOOFABLE: Final = _proxy("client_ip_spoofable", IssueSeverity.ERROR)
+WEBSOCKET_NOT_PROXIED: Final = _proxy("websocket_not_proxied", IssueSeverity.ERROR)
+
+# Real traffic refused by HA's forwarded middleware, while no endpoint check reports it.
+REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC: Final = _traffic(REVERSE_PROXY_SUPPORT_DISABLED.key)
+REVERSE_PROXY_NOT_TRUSTED_TRAFFIC: Final = _traffic(REVERSE_PROXY_NOT_TRUSTED.key)
+
+# Home Assistant itself: its certificate files, its listener and its http settings.
+CERTIFICATE_FILE_UNREADABLE: Final = _home_assistant(
+    "certificate_file_unreadable",
+    "path",
+    "reason",
+    texts=(
+        "certificate_file_unreadable",
+        "certificate_file_missing",
+        "certificate_file_missing_in_container",
+        "certificate_file_not_permitted",
+        "certificate_file_invalid",
+    ),
+)
+CERTIFICATE_KEY_MISMATCH: Final = _home_assistant("certificate_key_mismatch", "path", "key_path")
+STALE_CERTIFICATE: Final = _home_assistant(
+    "stale_certificate", "path", "served_until", "file_until", fixable=True
+)
+CERTIFICATE_FILE_EXPIRING: Final = _home_assistant(
+    "certificate_file_expiring", "path", "expiry", "days", severity=IssueSeverity.WARNING
+)
+CERTIFICATE_FILE_EXPIRED: Final = _home_assistant(
+    "certificate_file_expired", "path", "expiry", "days_expired"
+)
+TRUSTED_PROXIES_TOO_BROAD: Final = _home_assistant("trusted_proxies_too_broad", "networks")
+
+REPAIRS: Final[Mapping[str, Repair]] = {
+    repair.key: repair
+    for repair in (
+        CERTIFICATE_EXPIRED,
+        CERTIFICATE_NOT_YET_VALID,
+        HOSTNAME_MISMATCH,
+        INCOMPLETE_CHAIN,
+        SELF_SIGNED_CERTIFICATE,
+        UNTRUSTED_CERTIFICATE,
+        CERTIFICATE_EXPIRING_SOON,
+        LEGACY_TLS_ENABLED,
+        ENDPOINT_UNREACHABLE,
+        REVERSE_PROXY_SUPPORT_DISABLED,
+        REVERSE_PROXY_NOT_TRUSTED,
+        FORWARDED_FOR_MISSING,
+        FORWARDED_PROTO_MISSING,
+        HOST_NOT_FORWARDED,
+        CLIENT_IP_SPOOFABLE,
+        WEBSOCKET_NOT_PROXIED,
+        REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC,
+        REVERSE_PROXY_NOT_TRUSTED_TRAFFIC,
+        CERTIFICATE_FILE_UNREADABLE,
+        CERTIFICATE_KEY_MISMATCH,
+        STALE_CERTIFICATE,
+        CERTIFICATE_FILE_EXPIRING,
+        CERTIFICATE_FILE_EXPIRED,
+        TRUSTED_PROXIES_TOO_BROAD,
+    )
+}
+
+
+def of_family(*families: Family) -> tuple[Repair, ...]:
+    """Return the repairs of some families, in catalogue order."""
+    return tuple(repair for repair in REPAIRS.values() if repair.family in families)
+
+
+def keys_of(repairs: Iterable[Repair]) -> frozenset[str]:
+    """Return their keys."""
+    return frozenset(repair.key for repair in repairs)
+
+
+ENTRY_REPAIRS: Final = of_family(Family.ENDPOINT, Family.PROXY)
+PROXY_KEYS: Final = keys_of(of_family(Family.PROXY))
+
+
+def translation_keys() -> frozenset[str]:
+    """Every translation key under `issues` that some repair can be shown with."""
+    return frozenset(
+        text for repair in REPAIRS.values() for text in (repair.texts or (repair.key,))
+    )
+
+
+def repair_of_issue(issue_id: str) -> Repair | None:
+    """Return the repair an issue id belongs to."""
+    if (repair := REPAIRS.get(issue_id)) is not None and not repair.family.per_entry:
+        return repair
+    key = issue_id.rpartition("_")[0]
+    repair = REPAIRS.get(key)
+    return repair if repair is not None and repair.family.per_entry else None

@@ -1,0 +1,41 @@
+"""An endpoint's options, read once from its config entry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from .const import (
+    CONF_CRITICAL_DAYS,
+    CONF_SCAN_INTERVAL,
+    CONF_SCAN_LEGACY,
+    CONF_WARNING_DAYS,
+    DEFAULT_CRITICAL_DAYS,
+    DEFAULT_SCAN_INTERVAL_MINUTES,
+    DEFAULT_SCAN_LEGACY,
+    DEFAULT_WARNING_DAYS,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointOptions:
+    """Check interval, expiry thresholds and the legacy protocol scan."""
+
+    interval: timedelta = timedelta(minutes=DEFAULT_SCAN_INTERVAL_MINUTES)
+    warning_days: int = DEFAULT_WARNING_DAYS
+    critical_days: int = DEFAULT_CRITICAL_DAYS
+    scan_legacy: bool = DEFAULT_SCAN_LEGACY
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> EndpointOptions:
+        """Read a config entry's options; what is not set keeps its default."""
+        return cls(
+            interval=timedelta(
+                minutes=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL_MINUTES)
+            ),
+            warning_days=int(options.get(CONF_WARNING_DAYS, DEFAULT_WARNING_DAYS)),
+            critical_days=int(options.get(CONF_CRITICAL_DAYS, DEFAULT_CRITICAL_DAYS)),
+            scan_legacy=bool(options.get(CONF_SCAN_LEGACY, DEFAULT_SCAN_LEGACY)),
+        )
