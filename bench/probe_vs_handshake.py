@@ -32,7 +32,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from custom_components.tls_health.probe import Prober, Target, Verdict
+from custom_components.tls_health.probe import ProbeOptions, Prober, Target, Verdict
 
 HOST = "bench.example.test"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
@@ -210,7 +210,7 @@ async def _measure(rounds: int, port: int, root_file: Path) -> dict[str, list[fl
     target = Target(host=HOST, port=port, address="127.0.0.1", ca_file=str(root_file))
 
     async def basic() -> None:
-        report = await prober.probe(target, scan_legacy=False, check_http=False)
+        report = await prober.probe(target, ProbeOptions(scan_legacy=False, check_http=False))
         assert report.verdict is Verdict.OK, report.detail  # noqa: S101
 
     async def full() -> None:

@@ -101,7 +101,9 @@ def test_healthy_report_has_no_findings() -> None:
 def test_expiring_soon_follows_thresholds(
     expires_in: timedelta, options: dict[str, int], severity: IssueSeverity
 ) -> None:
-    (finding,) = current_findings(report(expires_in=expires_in), EndpointOptions.from_options(options), NOW)
+    (finding,) = current_findings(
+        report(expires_in=expires_in), EndpointOptions.from_options(options), NOW
+    )
     assert finding.key == "certificate_expiring_soon"
     assert finding.severity is severity
     assert finding.placeholders["days"] == str(expires_in.days)

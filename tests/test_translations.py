@@ -137,11 +137,7 @@ def test_repair_texts_use_only_their_placeholders() -> None:
         for text in repair.texts or (repair.key,)
         if (
             names := sorted(
-                {
-                    name
-                    for _, value in _leaves(issues[text])
-                    for name in PLACEHOLDER.findall(value)
-                }
+                {name for _, value in _leaves(issues[text]) for name in PLACEHOLDER.findall(value)}
                 - repair.placeholders
             )
         )

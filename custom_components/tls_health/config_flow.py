@@ -43,10 +43,12 @@ from .const import (
     PROBE_TIMEOUT,
 )
 from .endpoint import entry_target, title_of, unique_id_of
-from .probe import InvalidTargetError, Target, Verdict
+from .probe import InvalidTargetError, ProbeOptions, Target, Verdict
 from .prober import async_get_prober
 
 SECTION_ADVANCED = "advanced"
+# Whether the endpoint answers TLS at all: its certificate is judged, nothing else is probed.
+HANDSHAKE_ONLY = ProbeOptions(timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False)
 URL_ERRORS = frozenset({"empty", "invalid_url", "invalid_host", "invalid_port", "not_https"})
 ADVANCED_KEYS = (CONF_SERVER_NAME, CONF_ADDRESS, CONF_CA_FILE)
 
@@ -191,9 +193,7 @@ class TlsHealthConfigFlow(ConfigFlow, domain=DOMAIN):
         ):
             return None, {"base": "ca_file_unreadable"}
         prober = await async_get_prober(self.hass)
-        report = await prober.probe(
-            target, timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False
-        )
+        report = await prober.probe(target, HANDSHAKE_ONLY)
         if (error := UNREACHED_ERRORS.get(report.verdict)) is not None:
             return None, {"base": error}
         return target, {}

@@ -11,7 +11,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from . import issues
-from .const import DOMAIN, LOGGER, PROBE_TIMEOUT, RECHECK_INTERVAL
+from .const import DOMAIN, LOGGER, RECHECK_INTERVAL
 from .endpoint import entry_target
 from .findings import current_findings, judged_keys
 from .http_settings import async_clear_refused_traffic
@@ -60,9 +60,7 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
     @override
     async def _async_update_data(self) -> EndpointState:
         previous = self.data
-        report = await self.prober.probe(
-            self.target, timeout=PROBE_TIMEOUT, scan_legacy=self.options.scan_legacy
-        )
+        report = await self.prober.probe(self.target, self.options.probe)
         self._log_reachability_change(previous.report, report)
         known = previous.known_certificate
         if report.chain:

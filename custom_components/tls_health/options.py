@@ -16,7 +16,9 @@ from .const import (
     DEFAULT_SCAN_INTERVAL_MINUTES,
     DEFAULT_SCAN_LEGACY,
     DEFAULT_WARNING_DAYS,
+    PROBE_TIMEOUT,
 )
+from .probe import ProbeOptions
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,6 +29,11 @@ class EndpointOptions:
     warning_days: int = DEFAULT_WARNING_DAYS
     critical_days: int = DEFAULT_CRITICAL_DAYS
     scan_legacy: bool = DEFAULT_SCAN_LEGACY
+
+    @property
+    def probe(self) -> ProbeOptions:
+        """What each check of the endpoint probes."""
+        return ProbeOptions(timeout=PROBE_TIMEOUT, scan_legacy=self.scan_legacy)
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> EndpointOptions:

@@ -18,7 +18,7 @@ from . import catalogue as c, issues
 from .catalogue import Repair
 from .const import DEFAULT_WARNING_DAYS, PROBE_TIMEOUT
 from .findings import days_until
-from .probe import Prober, Target
+from .probe import ProbeOptions, Prober, Target
 from .prober import async_get_prober
 from .tracker import Finding
 
@@ -26,6 +26,7 @@ from .tracker import Finding
 FILE_UNREADABLE, FILE_MISSING, FILE_MISSING_IN_CONTAINER, FILE_NOT_PERMITTED, FILE_INVALID = (
     c.CERTIFICATE_FILE_UNREADABLE.texts
 )
+HANDSHAKE_ONLY: Final = ProbeOptions(timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False)
 OWN_TLS_REPAIRS: Final = (
     c.CERTIFICATE_FILE_UNREADABLE,
     c.CERTIFICATE_KEY_MISMATCH,
@@ -136,7 +137,7 @@ async def _stale(prober: Prober, files: CertificateFiles, path: str, port: int) 
     target = Target(
         host="127.0.0.1", port=port, server_name=files.names[0] if files.names else None
     )
-    report = await prober.probe(target, timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False)
+    report = await prober.probe(target, HANDSHAKE_ONLY)
     served = report.leaf
     if (
         served is None

@@ -22,12 +22,11 @@ from .const import (
     CONF_CA_FILE,
     CONF_SERVER_NAME,
     CONF_URL,
-    DEFAULT_SCAN_LEGACY,
     DOMAIN,
-    PROBE_TIMEOUT,
 )
 from .coordinator import TlsHealthConfigEntry
 from .endpoint import entry_target
+from .options import EndpointOptions
 from .own_tls import async_check_own_tls_now
 from .probe import InvalidTargetError, Target
 from .prober import async_get_prober
@@ -83,12 +82,12 @@ async def _async_check_now(call: ServiceCall) -> None:
 
 async def _async_inspect(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
-    scan_legacy = DEFAULT_SCAN_LEGACY
+    options = EndpointOptions()
     target: Target
     if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
         entry = _loaded_entry(hass, entry_id)
         target = entry.runtime_data.target
-        scan_legacy = entry.runtime_data.options.scan_legacy
+        options = entry.runtime_data.options
     else:
         try:
             target = entry_target(call.data)
@@ -99,7 +98,7 @@ async def _async_inspect(call: ServiceCall) -> ServiceResponse:
                 translation_placeholders={"url": call.data[CONF_URL], "reason": str(err)},
             ) from err
     prober = await async_get_prober(hass)
-    report = await prober.probe(target, timeout=PROBE_TIMEOUT, scan_legacy=scan_legacy)
+    report = await prober.probe(target, options.probe)
     result: dict[str, Any] = report.as_dict()
     return result
 

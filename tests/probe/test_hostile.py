@@ -13,7 +13,7 @@ import time
 from cryptography.hazmat.primitives.serialization import Encoding
 import pytest
 
-from custom_components.tls_health.probe import Target, Verdict
+from custom_components.tls_health.probe import ProbeOptions, Target, Verdict
 from tests.certs import issue
 from tests.servers import tls12_certificate_message
 
@@ -28,7 +28,7 @@ def loopback(port: int, name: str = "hass.example.test") -> Target:
 
 async def timed_probe(prober, target: Target, **kwargs):
     started = time.perf_counter()
-    report = await prober.probe(target, timeout=BUDGET, **kwargs)
+    report = await prober.probe(target, ProbeOptions(timeout=BUDGET, **kwargs))
     return report, time.perf_counter() - started
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from custom_components.tls_health.probe import http
+from custom_components.tls_health.probe import ProbeOptions, http
 from custom_components.tls_health.probe.models import Verdict
 from tests.servers import HttpHandler, drip, huge_headers, redirect_to
 
@@ -79,7 +79,9 @@ async def test_h2_server_with_http1_fallback(pki, prober, https) -> None:
 async def test_slow_drip_headers_end_within_budget(pki, prober, https) -> None:
     server = await https(drip(0.05))
     started = time.perf_counter()
-    report = await prober.probe(target_for(pki, server.port), timeout=0.5, scan_legacy=False)
+    report = await prober.probe(
+        target_for(pki, server.port), ProbeOptions(timeout=0.5, scan_legacy=False)
+    )
     assert time.perf_counter() - started < 2.0
     assert report.verdict is Verdict.OK
     assert report.http is not None

@@ -12,7 +12,14 @@ import time
 import pytest
 import pytest_socket
 
-from custom_components.tls_health.probe import Prober, ProbeReport, Target, Verdict, engine
+from custom_components.tls_health.probe import (
+    ProbeOptions,
+    Prober,
+    ProbeReport,
+    Target,
+    Verdict,
+    engine,
+)
 from custom_components.tls_health.probe.target import parse_target
 from tests.certs import DAY, NOW, Pki, issue
 from tests.servers import HttpHandler, alerting_tls, plain_http, record_sni, silent
@@ -33,7 +40,8 @@ async def run(prober: Prober, target: Target, **kwargs: object) -> ProbeReport:
     kwargs.setdefault("timeout", 5)
     kwargs.setdefault("scan_legacy", False)
     kwargs.setdefault("check_http", False)
-    report = await prober.probe(target, **kwargs)  # type: ignore[arg-type]
+    now = kwargs.pop("now", None)
+    report = await prober.probe(target, ProbeOptions(**kwargs), now=now)  # type: ignore[arg-type]
     json.dumps(report.as_dict())
     return report
 
@@ -395,7 +403,7 @@ async def test_connection_refused(pki, prober) -> None:
 async def test_timeout_silent_server(pki, prober, serve) -> None:
     server = await serve(silent)
     started = time.perf_counter()
-    report = await prober.probe(target_for(pki, server.port), timeout=0.5)
+    report = await prober.probe(target_for(pki, server.port), ProbeOptions(timeout=0.5))
     elapsed = time.perf_counter() - started
     assert report.verdict is Verdict.TIMEOUT, report.detail
     assert elapsed < 1.0  # within twice the budget
@@ -560,7 +568,7 @@ async def test_concurrency_is_bounded(pki, serve, tls_context) -> None:
 
     prober._probe = counted
     reports = await asyncio.gather(
-        *(prober.probe(target, scan_legacy=False, check_http=False) for _ in range(8))
+        *(prober.probe(target, ProbeOptions(scan_legacy=False, check_http=False)) for _ in range(8))
     )
     assert [report.verdict for report in reports] == [Verdict.OK] * 8
     assert peak == 2

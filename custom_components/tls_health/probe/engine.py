@@ -20,6 +20,7 @@ from . import http
 from .connection import HandshakeEOFError, PlainStream, Stream, TlsStream, open_tcp
 from .models import (
     HttpInfo,
+    ProbeOptions,
     ProbeReport,
     ProtocolSupport,
     Target,
@@ -49,6 +50,7 @@ HTTPS_PORT: Final = 443
 # Probes running at once; each holds up to four sockets (main, two legacy, redirect).
 MAX_CONCURRENT: Final = 32
 HTTP_PORT: Final = 80
+DEFAULT_OPTIONS: Final = ProbeOptions()
 _DER: Final = 2  # _ssl.ENCODING_DER
 _UNREACHABLE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
 _PLAIN_HTTP_DETAIL: Final = "server answered plain HTTP, not TLS"
@@ -139,6 +141,51 @@ class _StepFailedError(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True, slots=True)
+class _ServedChain:
+    """The served chain, parsed and judged; `certs` is None when it cannot be parsed."""
+
+    certs: list[x509.Certificate] | None
+    judgement: Judgement | None
+    unparsable: str = ""
+
+    @classmethod
+    def judged(
+        cls, ders: Sequence[bytes], trust: TrustStore, target: Target, now: datetime
+    ) -> _ServedChain:
+        try:
+            certs = parse_certificates(ders)
+        except UnparsableCertificateError as err:
+            return cls(None, None, str(err))
+        return cls(certs, judge(certs, trust, target, now) if certs else None)
+
+    def finish(self, report: _Report, http_info: HttpInfo | None) -> ProbeReport:
+        if self.certs is None:
+            report.details["reason"] = self.unparsable
+            return report.finish(
+                Verdict.HANDSHAKE_FAILED,
+                f"server sent a certificate that cannot be parsed ({self.unparsable})",
+                http=http_info,
+            )
+        if self.judgement is None:
+            return report.finish(
+                Verdict.HANDSHAKE_FAILED, "server sent no certificate", http=http_info
+            )
+        infos = tuple(describe(cert) for cert in self.certs)
+        earliest = min(info.not_after for info in infos)
+        report.details.update(self.judgement.details)
+        report.details.setdefault("days", str((earliest - report.checked_at).days))
+        report.details.setdefault("expiry", f"{earliest:%Y-%m-%d}")
+        return report.finish(
+            self.judgement.verdict,
+            self.judgement.detail,
+            chain=infos,
+            chain_in_order=chain_in_order(self.certs),
+            placeholder=self.judgement.placeholder,
+            http=http_info,
+        )
+
+
 def _client_context(alpn: list[str] | None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -204,79 +251,31 @@ class Prober:
         contexts, trust = await loop.run_in_executor(None, _build)
         return cls(contexts, trust, max_concurrent)
 
-    async def probe(  # noqa: PLR0913
+    async def probe(
         self,
         target: Target,
+        options: ProbeOptions = DEFAULT_OPTIONS,
         *,
-        timeout: float = 10.0,  # noqa: ASYNC109 - a budget per step, applied inside
-        scan_legacy: bool = True,
-        check_http: bool = True,
-        check_redirect: bool = False,
-        http_port: int = HTTP_PORT,
         now: datetime | None = None,
     ) -> ProbeReport:
         """Inspect target; every network outcome is a verdict, nothing network-made raises."""
         async with self._slots:
-            return await self._probe(
-                target,
-                timeout=timeout,
-                scan_legacy=scan_legacy,
-                check_http=check_http,
-                check_redirect=check_redirect,
-                http_port=http_port,
-                now=now,
-            )
+            return await self._probe(target, options, now or datetime.now(UTC))
 
-    async def _probe(  # noqa: PLR0913
-        self,
-        target: Target,
-        *,
-        timeout: float,  # noqa: ASYNC109
-        scan_legacy: bool,
-        check_http: bool,
-        check_redirect: bool,
-        http_port: int,
-        now: datetime | None,
-    ) -> ProbeReport:
-        report = _Report(target=target, checked_at=now or datetime.now(UTC))
+    async def _probe(self, target: Target, options: ProbeOptions, now: datetime) -> ProbeReport:
+        report = _Report(target=target, checked_at=now)
         trust = await self._trust_for(target.ca_file, report)
         try:
-            addresses = await self._resolve(target, timeout, report)
-            sock, address = await self._connect(addresses, timeout, report)
+            address, stream = await self._open(target, options.timeout, report)
         except _StepFailedError as failure:
             return report.finish(failure.verdict, failure.detail)
-        report.address = address[1][0]
-        try:
-            stream = TlsStream(sock, self._contexts.main, target.sni)
-        except (ValueError, UnicodeError) as err:
-            sock.close()
-            return report.finish(
-                Verdict.HANDSHAKE_FAILED, f"server name {target.sni!r} cannot be sent ({err})"
-            )
         try:
             try:
-                await self._handshake(stream, timeout, report)
+                await self._handshake(stream, options.timeout, report)
             except _StepFailedError as failure:
                 stream.close()
-                if failure.reason:
-                    report.details["reason"] = failure.reason
-                if scan_legacy and failure.reason in _LEGACY_SUSPECT_REASONS:
-                    report.protocols = await self._scan_legacy(
-                        address, target, timeout, tls1_3=None
-                    )
-                    failure.detail = _legacy_hint(failure.detail, report.protocols)
-                return report.finish(failure.verdict, failure.detail)
-            return await self._after_handshake(
-                stream,
-                address,
-                trust,
-                report,
-                budget=timeout,
-                scan_legacy=scan_legacy,
-                check_http=check_http,
-                check_redirect=check_redirect,
-                http_port=http_port,
-            )
+                return await self._handshake_failed(failure, address, options, report)
+            return await self._after_handshake(stream, address, trust, options, report)
         finally:
             stream.close()
 
@@ -306,6 +305,21 @@ class Prober:
             return cached
         certs, error = load_ca_file(path)
         return _CaEntry(stamp, self._trust.extended(certs), error)
+
+    async def _open(
+        self, target: Target, budget: float, report: _Report
+    ) -> tuple[Address, TlsStream]:
+        """Resolve, connect, and wrap the connected socket for the TLS handshake."""
+        addresses = await self._resolve(target, budget, report)
+        sock, address = await self._connect(addresses, budget, report)
+        report.address = address[1][0]
+        try:
+            return address, TlsStream(sock, self._contexts.main, target.sni)
+        except (ValueError, UnicodeError) as err:
+            sock.close()
+            raise _StepFailedError(
+                Verdict.HANDSHAKE_FAILED, f"server name {target.sni!r} cannot be sent ({err})"
+            ) from err
 
     async def _resolve(self, target: Target, budget: float, report: _Report) -> list[Address]:
         literal = target.address or (target.host if is_ip_address(target.host) else None)
@@ -390,50 +404,57 @@ class Prober:
         report.cipher = cipher[0] if cipher else None
         report.alpn = ssl_object.selected_alpn_protocol()
 
-    async def _after_handshake(  # noqa: PLR0913
+    async def _handshake_failed(
+        self,
+        failure: _StepFailedError,
+        address: Address,
+        options: ProbeOptions,
+        report: _Report,
+    ) -> ProbeReport:
+        """Finish with the handshake's failure; a server that speaks only TLS 1.0/1.1 says so."""
+        if failure.reason:
+            report.details["reason"] = failure.reason
+        detail = failure.detail
+        if options.scan_legacy and failure.reason in _LEGACY_SUSPECT_REASONS:
+            report.protocols = await self._scan_legacy(
+                address, report.target, options.timeout, tls1_3=None
+            )
+            detail = _legacy_hint(detail, report.protocols)
+        return report.finish(failure.verdict, detail)
+
+    async def _after_handshake(
         self,
         stream: TlsStream,
         address: Address,
         trust: TrustStore,
+        options: ProbeOptions,
         report: _Report,
-        *,
-        budget: float,
-        scan_legacy: bool,
-        check_http: bool,
-        check_redirect: bool,
-        http_port: int,
     ) -> ProbeReport:
+        """Judge the served chain while the legacy scan, GET / and the redirect check run."""
         target = report.target
+        budget = options.timeout
         tls1_3 = report.tls_version == "TLSv1.3"
         report.protocols = ProtocolSupport(tls1_3=tls1_3)
         ders = _chain_bytes(stream.ssl_object)
-        if not check_http:
+        if not options.check_http:
             stream.close()
         async with asyncio.TaskGroup() as group:
             legacy = (
                 group.create_task(self._scan_legacy(address, target, budget, tls1_3=tls1_3))
-                if scan_legacy
+                if options.scan_legacy
                 else None
             )
             https = (
                 group.create_task(self._http(stream, address, report, budget))
-                if check_http
+                if options.check_http
                 else None
             )
             redirect = (
-                group.create_task(self._redirect(address, target, budget, http_port))
-                if check_redirect
+                group.create_task(self._redirect(address, target, budget, options.http_port))
+                if options.check_redirect
                 else None
             )
-            certs: list[x509.Certificate] | None = None
-            judgement: Judgement | None = None
-            unparsable = ""
-            try:
-                certs = parse_certificates(ders)
-            except UnparsableCertificateError as err:
-                unparsable = str(err)
-            else:
-                judgement = judge(certs, trust, target, report.checked_at) if certs else None
+            chain = _ServedChain.judged(ders, trust, target, report.checked_at)
         if legacy is not None:
             report.protocols = legacy.result()
         http_info: HttpInfo | None = None
@@ -442,30 +463,7 @@ class Prober:
             report.time(http_ms=http_ms)
         if redirect is not None:
             http_info = replace(http_info or HttpInfo(), redirects_to_https=redirect.result())
-        if certs is None:
-            report.details["reason"] = unparsable
-            return report.finish(
-                Verdict.HANDSHAKE_FAILED,
-                f"server sent a certificate that cannot be parsed ({unparsable})",
-                http=http_info,
-            )
-        if judgement is None:
-            return report.finish(
-                Verdict.HANDSHAKE_FAILED, "server sent no certificate", http=http_info
-            )
-        infos = tuple(describe(cert) for cert in certs)
-        earliest = min(info.not_after for info in infos)
-        report.details.update(judgement.details)
-        report.details.setdefault("days", str((earliest - report.checked_at).days))
-        report.details.setdefault("expiry", f"{earliest:%Y-%m-%d}")
-        return report.finish(
-            judgement.verdict,
-            judgement.detail,
-            chain=infos,
-            chain_in_order=chain_in_order(certs),
-            placeholder=judgement.placeholder,
-            http=http_info,
-        )
+        return chain.finish(report, http_info)
 
     async def _tls_session(
         self,

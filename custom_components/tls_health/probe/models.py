@@ -82,6 +82,17 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeOptions:
+    """What one probe does besides the handshake, and its time budget per step."""
+
+    timeout: float = 10.0
+    scan_legacy: bool = True  # TLS 1.0 and 1.1 handshakes in parallel
+    check_http: bool = True  # GET / over HTTPS: status and HSTS
+    check_redirect: bool = False  # whether http:// redirects to https://
+    http_port: int = 80
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Timings:
     """Milliseconds per phase; None when the phase did not run."""
 

@@ -1,0 +1,166 @@
+"""Command line: one probe, printed for a person or as JSON; see scripts/probe."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+import json
+import sys
+
+from .engine import Prober
+from .models import (
+    CertificateInfo,
+    HttpInfo,
+    ProbeOptions,
+    ProbeReport,
+    ProtocolSupport,
+    Timings,
+    Verdict,
+)
+from .target import InvalidTargetError, parse_target
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_BAD_TARGET = 2
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scripts/probe",
+        description="Inspect the HTTPS front door of a host: certificate chain, TLS, HTTP.",
+    )
+    parser.add_argument("url", help="https://host[:port] or host[:port]")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--no-legacy", action="store_true", help="skip the TLS 1.0/1.1 scan")
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTPS GET /")
+    parser.add_argument(
+        "--redirect", action="store_true", help="check that http:// redirects to https://"
+    )
+    parser.add_argument("--http-port", type=int, default=80, help="port of the http:// check")
+    parser.add_argument("--sni", metavar="NAME", help="server name to send and verify")
+    parser.add_argument("--address", metavar="IP", help="connect to this IP (no DNS)")
+    parser.add_argument("--ca-file", metavar="FILE", help="extra trusted CA certificates (PEM)")
+    parser.add_argument("--timeout", metavar="S", type=float, default=10.0, help="per step")
+    return parser.parse_args(argv)
+
+
+def _timings(timings: Timings) -> str:
+    return "Timings (ms): " + "  ".join(
+        f"{name} {value:.1f}" if value is not None else f"{name} -"
+        for name, value in (
+            ("dns", timings.dns_ms),
+            ("connect", timings.connect_ms),
+            ("tls", timings.tls_ms),
+            ("http", timings.http_ms),
+        )
+    )
+
+
+def _connection(report: ProbeReport) -> list[str]:
+    lines = []
+    if report.address:
+        lines.append(f"Address:   {report.address}")
+    if report.tls_version:
+        lines.append(
+            f"Protocol:  {report.tls_version}  cipher {report.cipher}  ALPN {report.alpn or '-'}"
+        )
+    return lines
+
+
+def _legacy(protocols: ProtocolSupport) -> list[str]:
+    if protocols.tls1_0 is None and protocols.tls1_1 is None:
+        return []
+    return [
+        "Legacy:    "
+        + "  ".join(
+            f"{name} {'accepted' if ok else 'refused' if ok is False else 'unknown'}"
+            for name, ok in (("TLS 1.0", protocols.tls1_0), ("TLS 1.1", protocols.tls1_1))
+        )
+    ]
+
+
+def _certificate(index: int, cert: CertificateInfo) -> list[str]:
+    key = f"{cert.key_type} {cert.key_size or ''}".strip()
+    lines = [f"  {index}  {cert.subject}", f"     issuer     {cert.issuer}"]
+    if cert.sans:
+        lines.append(f"     names      {', '.join(cert.sans)}")
+    lines.append(
+        f"     valid      {cert.not_before:%Y-%m-%d} .. {cert.not_after:%Y-%m-%d}"
+        f"   key {key}   sig {cert.signature_algorithm}"
+    )
+    return lines
+
+
+def _chain(report: ProbeReport) -> list[str]:
+    if not report.chain:
+        return []
+    order = "" if report.chain_in_order is not False else "  (served out of order)"
+    lines = ["", f"Chain as served{order}:"]
+    for index, cert in enumerate(report.chain):
+        lines += _certificate(index, cert)
+    if report.placeholder:
+        lines.append("  (a placeholder certificate)")
+    return lines
+
+
+def _http(http: HttpInfo | None) -> list[str]:
+    if http is None:
+        return []
+    lines = [""]
+    if http.status is not None:
+        hsts = f"max-age={http.hsts_max_age}" if http.hsts else "absent"
+        lines.append(f"HTTP:      status {http.status}   HSTS {hsts}")
+    if http.error:
+        lines.append(f"HTTP:      {http.error}")
+    if http.redirects_to_https is not None:
+        lines.append(f"Redirect:  http:// -> https:// {'yes' if http.redirects_to_https else 'no'}")
+    return lines
+
+
+def format_report(report: ProbeReport) -> str:
+    """Write the report for a person: verdict, timings, connection, chain and HTTP."""
+    target = report.target
+    lines = [
+        f"{target.host}:{target.port}  {report.verdict.value.upper()}",
+        f"  {report.detail}",
+        "",
+        _timings(report.timings),
+        *_connection(report),
+        *_legacy(report.protocols),
+        *_chain(report),
+        *_http(report.http),
+    ]
+    return "\n".join(lines)
+
+
+async def _probe(args: argparse.Namespace) -> ProbeReport:
+    target = parse_target(
+        args.url, server_name=args.sni, address=args.address, ca_file=args.ca_file
+    )
+    prober = await Prober.create()
+    return await prober.probe(
+        target,
+        ProbeOptions(
+            timeout=args.timeout,
+            scan_legacy=not args.no_legacy,
+            check_http=not args.no_http,
+            check_redirect=args.redirect,
+            http_port=args.http_port,
+        ),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one probe; exit 0 when ok, 1 otherwise, 2 for an unusable URL."""
+    args = _arguments(argv)
+    try:
+        report = asyncio.run(_probe(args))
+    except InvalidTargetError as err:
+        sys.stderr.write(f"invalid target {args.url!r}: {err}\n")
+        return EXIT_BAD_TARGET
+    if args.json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(format_report(report) + "\n")
+    return EXIT_OK if report.verdict is Verdict.OK else EXIT_PROBLEM
