@@ -143,3 +143,29 @@ def test_repair_texts_use_only_their_placeholders() -> None:
         )
     }
     assert not unknown, f"placeholders the catalogue does not declare: {unknown}"
+
+
+def _enum_sensors() -> dict[str, list[str]]:
+    sensor = importlib.import_module("custom_components.tls_health.sensor")
+    return {
+        description.key: list(description.options)
+        for description in sensor.SENSORS
+        if description.options is not None
+    }
+
+
+@pytest.mark.parametrize("key", ["handshake", "reverse_proxy"])
+def test_every_state_has_a_translation_and_an_icon(key: str) -> None:
+    options = _enum_sensors()[key]
+    texts = _strings()["entity"]["sensor"][key]["state"]
+    icons = _load(COMPONENT / "icons.json")["entity"]["sensor"][key]["state"]
+    assert set(options) == set(texts), "state translations"
+    assert set(options) == set(icons), "state icons"
+
+
+def test_enum_states_are_the_verdicts() -> None:
+    verdicts = importlib.import_module(MODELS).Verdict
+    proxy = importlib.import_module("custom_components.tls_health.proxy").ProxyVerdict
+    sensors = _enum_sensors()
+    assert sensors["handshake"] == [verdict.value for verdict in verdicts]
+    assert sensors["reverse_proxy"] == [verdict.value for verdict in proxy]

@@ -7,13 +7,17 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_ADDRESS, CONF_SERVER_NAME, CONF_URL
+from .const import CONF_ADDRESS, CONF_CA_FILE, CONF_SERVER_NAME, CONF_URL
 from .coordinator import TlsHealthConfigEntry
 
 TO_REDACT = {
     CONF_URL,
     CONF_SERVER_NAME,
     CONF_ADDRESS,
+    CONF_CA_FILE,
+    "ca_file",
+    "serial",
+    "sha256",
     "host",
     "address",
     "sni",

@@ -24,6 +24,17 @@ def parse_target(
     ca_file: str | None = None,
 ) -> Target:
     """Parse `https://host[:port][/path]`, `host[:port]`, `[v6]:port` or a bare IPv6 literal."""
+    host, port = _host_and_port(text)
+    return Target(
+        host=host,
+        port=port,
+        server_name=_server_name(server_name),
+        address=_address(address),
+        ca_file=(ca_file or "").strip() or None,
+    )
+
+
+def _host_and_port(text: str) -> tuple[str, int]:
     text = text.strip()
     if not text:
         raise InvalidTargetError("empty")
@@ -41,24 +52,26 @@ def parse_target(
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise InvalidTargetError("invalid_url")
-    if not is_ip_address(host):
-        host = _idna(host)
     if port == 0:
         raise InvalidTargetError("invalid_port")
-    if address is not None:
-        address = address.strip().strip("[]") or None
-        if address is not None and not is_ip_address(address):
-            raise InvalidTargetError("invalid_address")
-    server_name = (server_name or "").strip().rstrip(".") or None
-    if server_name is not None and not is_ip_address(server_name):
-        server_name = _idna(server_name, error="invalid_server_name")
-    return Target(
-        host=host,
-        port=port or DEFAULT_PORT,
-        server_name=server_name,
-        address=address,
-        ca_file=(ca_file or "").strip() or None,
-    )
+    return (host if is_ip_address(host) else _idna(host)), port or DEFAULT_PORT
+
+
+def _address(address: str | None) -> str | None:
+    """Return the pinned IP address without brackets; None when empty."""
+    if address is None:
+        return None
+    address = address.strip().strip("[]") or None
+    if address is not None and not is_ip_address(address):
+        raise InvalidTargetError("invalid_address")
+    return address
+
+
+def _server_name(server_name: str | None) -> str | None:
+    name = (server_name or "").strip().rstrip(".") or None
+    if name is None or is_ip_address(name):
+        return name
+    return _idna(name, error="invalid_server_name")
 
 
 def _bare_ipv6(text: str) -> bool:
