@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import importlib
+import importlib.util
 import json
 from pathlib import Path
 import re
@@ -55,8 +56,22 @@ def _paired_strings() -> list[tuple[str, str, str]]:
     return [(path, en, zh[path]) for path, en in _leaves(_strings()) if path in zh]
 
 
-def test_en_matches_strings() -> None:
-    assert _load(TRANSLATIONS / "en.json") == _strings()
+def _translations_script() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "translations_script", COMPONENT.parent.parent / "scripts" / "translations.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_en_is_strings_with_references_resolved() -> None:
+    script = _translations_script()
+    resolved = script.resolve(_strings(), script.home_assistant_strings())
+    assert _load(TRANSLATIONS / "en.json") == resolved, "run scripts/translations.py"
+    assert not script.REFERENCE.search(json.dumps(resolved))
 
 
 def test_zh_hans_has_the_same_keys() -> None:
