@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-import os
 from typing import Any, override
 
 from homeassistant.config_entries import (
@@ -43,7 +42,7 @@ from .const import (
     PROBE_TIMEOUT,
 )
 from .endpoint import entry_target, title_of, unique_id_of
-from .probe import InvalidTargetError, ProbeOptions, Target, Verdict
+from .probe import InvalidTargetError, ProbeOptions, Target, Verdict, check_ca_file
 from .prober import async_get_prober
 
 SECTION_ADVANCED = "advanced"
@@ -188,15 +187,41 @@ class TlsHealthConfigFlow(ConfigFlow, domain=DOMAIN):
         except InvalidTargetError as err:
             # The advanced section's fields cannot carry their own error: those go to "base".
             return None, {CONF_URL if str(err) in URL_ERRORS else "base": str(err)}
-        if target.ca_file is not None and not await self.hass.async_add_executor_job(
-            os.access, target.ca_file, os.R_OK
+        if target.ca_file is not None and (
+            problem := await self.hass.async_add_executor_job(check_ca_file, target.ca_file)
         ):
-            return None, {"base": "ca_file_unreadable"}
+            return None, {"base": problem.value}
         prober = await async_get_prober(self.hass)
         report = await prober.probe(target, HANDSHAKE_ONLY)
         if (error := UNREACHED_ERRORS.get(report.verdict)) is not None:
             return None, {"base": error}
         return target, {}
+
+
+def _days() -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=0, max=365, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="d"
+        )
+    )
+
+
+OPTIONS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL_MINUTES): NumberSelector(
+            NumberSelectorConfig(
+                min=MIN_SCAN_INTERVAL_MINUTES,
+                max=MAX_SCAN_INTERVAL_MINUTES,
+                step=1,
+                mode=NumberSelectorMode.BOX,
+                unit_of_measurement="min",
+            )
+        ),
+        vol.Required(CONF_WARNING_DAYS, default=DEFAULT_WARNING_DAYS): _days(),
+        vol.Required(CONF_CRITICAL_DAYS, default=DEFAULT_CRITICAL_DAYS): _days(),
+        vol.Required(CONF_SCAN_LEGACY, default=DEFAULT_SCAN_LEGACY): bool,
+    }
+)
 
 
 class TlsHealthOptionsFlow(OptionsFlowWithReload):
@@ -218,35 +243,10 @@ class TlsHealthOptionsFlow(OptionsFlowWithReload):
                     }
                 )
 
-        def days() -> NumberSelector:
-            return NumberSelector(
-                NumberSelectorConfig(
-                    min=0, max=365, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="d"
-                )
-            )
-
-        schema = vol.Schema(
-            {
-                vol.Required(
-                    CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL_MINUTES
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_SCAN_INTERVAL_MINUTES,
-                        max=MAX_SCAN_INTERVAL_MINUTES,
-                        step=1,
-                        mode=NumberSelectorMode.BOX,
-                        unit_of_measurement="min",
-                    )
-                ),
-                vol.Required(CONF_WARNING_DAYS, default=DEFAULT_WARNING_DAYS): days(),
-                vol.Required(CONF_CRITICAL_DAYS, default=DEFAULT_CRITICAL_DAYS): days(),
-                vol.Required(CONF_SCAN_LEGACY, default=DEFAULT_SCAN_LEGACY): bool,
-            }
-        )
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                schema, user_input or self.config_entry.options
+                OPTIONS_SCHEMA, user_input or self.config_entry.options
             ),
             errors=errors,
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+import errno
 from pathlib import Path
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
@@ -18,7 +21,7 @@ from . import catalogue as c, issues
 from .catalogue import Repair
 from .const import DEFAULT_WARNING_DAYS, PROBE_TIMEOUT
 from .findings import days_until
-from .probe import ProbeOptions, Prober, Target
+from .probe import ProbeOptions, Prober, Target, read_bounded
 from .prober import async_get_prober
 from .tracker import Finding
 
@@ -26,6 +29,7 @@ from .tracker import Finding
 FILE_UNREADABLE, FILE_MISSING, FILE_MISSING_IN_CONTAINER, FILE_NOT_PERMITTED, FILE_INVALID = (
     c.CERTIFICATE_FILE_UNREADABLE.texts
 )
+FILE_READ_TIMEOUT: Final = 10.0
 HANDSHAKE_ONLY: Final = ProbeOptions(timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False)
 OWN_TLS_REPAIRS: Final = (
     c.CERTIFICATE_FILE_UNREADABLE,
@@ -75,13 +79,13 @@ def read_certificate_files(certificate_path: str, key_path: str | None) -> Certi
     The private key is loaded only for that comparison and is dropped before returning.
     """
     try:
-        certificate = x509.load_pem_x509_certificates(Path(certificate_path).read_bytes())[0]
+        certificate = x509.load_pem_x509_certificates(read_bounded(certificate_path))[0]
     except (OSError, ValueError) as err:
         return _unreadable(certificate_path, err)
     if key_path is not None:
         try:
-            key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
-        except (OSError, ValueError, TypeError) as err:
+            key = serialization.load_pem_private_key(read_bounded(key_path), password=None)
+        except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as err:
             return _unreadable(key_path, err if isinstance(err, OSError) else ValueError())
         spki = serialization.PublicFormat.SubjectPublicKeyInfo
         matches = key.public_key().public_bytes(
@@ -110,9 +114,13 @@ async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
     http = hass.http
     found: list[Finding] = []
     if certificate_path := http.ssl_certificate:
-        files = await hass.async_add_executor_job(
-            read_certificate_files, certificate_path, http.ssl_key
-        )
+        try:
+            async with asyncio.timeout(FILE_READ_TIMEOUT):
+                files = await hass.async_add_executor_job(
+                    read_certificate_files, certificate_path, http.ssl_key
+                )
+        except TimeoutError:
+            files = _unreadable(certificate_path, TimeoutError(errno.ETIMEDOUT, "read timed out"))
         if files.problem is not None:
             found.append(Finding(files.problem, files.placeholders, text=files.translation_key))
         else:

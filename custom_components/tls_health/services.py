@@ -15,6 +15,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.service import async_register_admin_service
 import probatio as vol
 
 from .const import (
@@ -106,8 +107,12 @@ async def _async_inspect(call: ServiceCall) -> ServiceResponse:
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
-    hass.services.async_register(DOMAIN, SERVICE_CHECK_NOW, _async_check_now, CHECK_NOW_SCHEMA)
-    hass.services.async_register(
+    # Both reach arbitrary hosts and files from Home Assistant's position: administrators only.
+    async_register_admin_service(
+        hass, DOMAIN, SERVICE_CHECK_NOW, _async_check_now, CHECK_NOW_SCHEMA
+    )
+    async_register_admin_service(
+        hass,
         DOMAIN,
         SERVICE_INSPECT,
         _async_inspect,

@@ -1,6 +1,7 @@
 """Probe engine: inspects an HTTPS endpoint; pure asyncio, no Home Assistant import."""
 
 from .engine import MAX_CONCURRENT, Prober
+from .files import MAX_FILE_BYTES, read_bounded
 from .models import (
     DEFAULT_PORT,
     CertificateInfo,
@@ -14,10 +15,13 @@ from .models import (
     bracketed,
 )
 from .target import InvalidTargetError, parse_target
+from .verify import CaFileProblem, check_ca_file
 
 __all__ = [
     "DEFAULT_PORT",
     "MAX_CONCURRENT",
+    "MAX_FILE_BYTES",
+    "CaFileProblem",
     "CertificateInfo",
     "HttpInfo",
     "InvalidTargetError",
@@ -29,5 +33,7 @@ __all__ = [
     "Timings",
     "Verdict",
     "bracketed",
+    "check_ca_file",
     "parse_target",
+    "read_bounded",
 ]

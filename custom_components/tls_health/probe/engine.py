@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 import errno
-import os
 import socket
 import ssl
 import time
@@ -18,6 +18,7 @@ from cryptography import x509
 
 from . import http
 from .connection import HandshakeEOFError, PlainStream, Stream, TlsStream, open_tcp
+from .files import file_identity
 from .models import (
     HttpInfo,
     ProbeOptions,
@@ -51,6 +52,8 @@ HTTPS_PORT: Final = 443
 MAX_CONCURRENT: Final = 32
 HTTP_PORT: Final = 80
 DEFAULT_OPTIONS: Final = ProbeOptions()
+CA_CACHE_SIZE: Final = 8
+FILE_READ_TIMEOUT: Final = 5.0
 _DER: Final = 2  # _ssl.ENCODING_DER
 _UNREACHABLE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
 _PLAIN_HTTP_DETAIL: Final = "server answered plain HTTP, not TLS"
@@ -86,9 +89,8 @@ class _Contexts:
     tls1_1: ssl.SSLContext
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _CaEntry:
-    stamp: tuple[int, int] | None
     trust: TrustStore
     error: str | None
 
@@ -238,7 +240,8 @@ class Prober:
         """Use `create` (it builds the contexts and trust store off the event loop)."""
         self._contexts = contexts
         self._trust = trust
-        self._ca_cache: dict[str, _CaEntry] = {}
+        # By the file's identity (resolved path, inode, mtime, size): a changed file is read anew.
+        self._ca_cache: OrderedDict[tuple[str, int, int, int, int], _CaEntry] = OrderedDict()
         self._slots = asyncio.Semaphore(max_concurrent)
 
     @classmethod
@@ -282,29 +285,35 @@ class Prober:
     # -- steps -------------------------------------------------------------------------------
 
     async def _trust_for(self, ca_file: str | None, report: _Report) -> TrustStore:
-        """Default trust plus the target's CA file, loaded in the executor, cached per mtime."""
+        """Default trust plus the target's CA file, read in the executor, bounded and cached."""
         if ca_file is None:
             return self._trust
-        loop = asyncio.get_running_loop()
-        cached = self._ca_cache.get(ca_file)
-        entry = await loop.run_in_executor(None, self._load_ca, ca_file, cached)
-        self._ca_cache[ca_file] = entry
+        entry = await self._ca_entry(ca_file)
         if entry.error:
             report.note = f"{entry.error}; judged without it"
             report.details["ca_file_error"] = entry.error
         return entry.trust
 
-    def _load_ca(self, path: str, cached: _CaEntry | None) -> _CaEntry:
+    async def _ca_entry(self, path: str) -> _CaEntry:
+        loop = asyncio.get_running_loop()
         try:
-            stat = os.stat(path)  # noqa: PTH116
-        except OSError:
-            stamp = None
-        else:
-            stamp = (stat.st_mtime_ns, stat.st_size)
-        if cached is not None and stamp is not None and cached.stamp == stamp:
-            return cached
+            async with asyncio.timeout(FILE_READ_TIMEOUT):
+                identity = await loop.run_in_executor(None, file_identity, path)
+                if identity is not None and (cached := self._ca_cache.get(identity)):
+                    self._ca_cache.move_to_end(identity)
+                    return cached
+                entry = await loop.run_in_executor(None, self._load_ca, path)
+        except TimeoutError:
+            return _CaEntry(self._trust, f"CA file {path} could not be read in time")
+        if identity is not None and entry.error is None:
+            self._ca_cache[identity] = entry
+            while len(self._ca_cache) > CA_CACHE_SIZE:
+                self._ca_cache.popitem(last=False)
+        return entry
+
+    def _load_ca(self, path: str) -> _CaEntry:
         certs, error = load_ca_file(path)
-        return _CaEntry(stamp, self._trust.extended(certs), error)
+        return _CaEntry(self._trust.extended(certs), error)
 
     async def _open(
         self, target: Target, budget: float, report: _Report

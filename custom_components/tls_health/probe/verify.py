@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 import ipaddress
 import itertools
-from pathlib import Path
 import warnings
 
 import certifi
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
+from .files import FileTooLargeError, NotARegularFileError, read_bounded
 from .models import CertificateInfo, Target, Verdict
 
 # Names that mark a certificate nobody issued on purpose: defaults of proxies and appliances.
@@ -93,20 +94,43 @@ def load_default_trust() -> TrustStore:
 def load_ca_file(path: str) -> tuple[list[x509.Certificate], str | None]:
     """Read a PEM (or single DER) file of CA certificates; never raises (blocking)."""
     try:
-        data = Path(path).read_bytes()
+        data = read_bounded(path)
     except OSError as err:
         return [], f"CA file {path} cannot be read ({err.strerror or err})"
+    certs = _ca_certificates(data)
+    if not certs:
+        return [], f"CA file {path} holds no readable certificate"
+    return certs, None
+
+
+class CaFileProblem(StrEnum):
+    """Why a file cannot serve as a CA file (values are form error keys)."""
+
+    UNREADABLE = "ca_file_unreadable"  # missing, or not permitted
+    INVALID = "ca_file_invalid"  # a special file, too large, or no certificate in it
+
+
+def check_ca_file(path: str) -> CaFileProblem | None:
+    """Whether `path` holds CA certificates this probe can use (blocking)."""
+    try:
+        data = read_bounded(path)
+    except NotARegularFileError, FileTooLargeError, IsADirectoryError:
+        return CaFileProblem.INVALID
+    except OSError:
+        return CaFileProblem.UNREADABLE
+    return None if _ca_certificates(data) else CaFileProblem.INVALID
+
+
+def _ca_certificates(data: bytes) -> list[x509.Certificate]:
     try:
         with warnings.catch_warnings():
             # certifi and real-world files hold a few certificates with non-positive serials.
             warnings.simplefilter("ignore")
             if b"-----BEGIN" in data:
-                certs = x509.load_pem_x509_certificates(data)
-            else:
-                certs = [x509.load_der_x509_certificate(data)]
+                return x509.load_pem_x509_certificates(data)
+            return [x509.load_der_x509_certificate(data)]
     except ValueError:
-        return [], f"CA file {path} holds no readable certificate"
-    return certs, None
+        return []
 
 
 # ---------------------------------------------------------------------------------------------
