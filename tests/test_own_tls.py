@@ -53,14 +53,14 @@ def test_missing_file_in_a_container(
 def test_file_home_assistant_may_not_read(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests run as root, which may read anything: the refusal is the one thing faked here.
     chain, key = pki.server_files("ok", pki.leaf(), pki.intermediate)
-    read_bytes = Path.read_bytes
+    read_bounded = own_tls.read_bounded
 
-    def refuse_key(path: Path) -> bytes:
-        if path == key:
+    def refuse_key(path: str) -> bytes:
+        if path == str(key):
             raise PermissionError(13, "Permission denied")
-        return read_bytes(path)
+        return read_bounded(path)
 
-    monkeypatch.setattr(Path, "read_bytes", refuse_key)
+    monkeypatch.setattr(own_tls, "read_bounded", refuse_key)
     files = read_certificate_files(str(chain), str(key))
     assert files.problem is not None
     assert files.problem.key == "certificate_file_unreadable"
@@ -95,5 +95,5 @@ def test_unreadable(pki: Pki, tmp_path: Path, what: str, text: str) -> None:
     assert files.problem.key == "certificate_file_unreadable"
     assert files.translation_key == text
     if what == "directory":
-        assert files.placeholders == {"path": str(chain), "reason": "Is a directory"}
+        assert files.placeholders == {"path": str(chain), "reason": "not a regular file"}
     assert "secret" not in repr(files)

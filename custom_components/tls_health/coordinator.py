@@ -17,7 +17,7 @@ from .findings import current_findings, judged_keys
 from .http_settings import async_clear_refused_traffic
 from .known import KnownCertificate, KnownCertificates
 from .options import EndpointOptions
-from .probe import Prober, ProbeReport
+from .probe import Prober, ProbeReport, inert
 from .prober import async_get_proxy_check_slots
 from .proxy import ProxyCheck, ProxyReport
 from .selfprobe import async_get_self_probe
@@ -102,6 +102,6 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
     def _log_reachability_change(self, before: ProbeReport | None, report: ProbeReport) -> None:
         reached_before = before is None or before.verdict.reached_tls
         if reached_before and not report.verdict.reached_tls:
-            LOGGER.info("%s cannot be reached: %s", self.config_entry.title, report.detail)
+            LOGGER.info("%s cannot be reached: %s", self.config_entry.title, inert(report.detail))
         elif not reached_before and report.verdict.reached_tls:
             LOGGER.info("%s can be reached again", self.config_entry.title)

@@ -11,17 +11,23 @@ from homeassistant.helpers import issue_registry as ir
 from . import catalogue as c
 from .catalogue import Repair
 from .const import DOMAIN
+from .probe import inert
 from .tracker import Decision, Finding
+
+# A host name with brackets and port fits; a whole chain of names is cut.
+MAX_PLACEHOLDER = 300
 
 
 @callback
 def _async_create(hass: HomeAssistant, finding: Finding, entry: ConfigEntry | None = None) -> None:
     repair = finding.repair
     placeholders = {
-        key: value for key, value in finding.placeholders.items() if key in repair.placeholders
+        key: inert(value, MAX_PLACEHOLDER)
+        for key, value in finding.placeholders.items()
+        if key in repair.placeholders
     }
     if entry is not None:
-        placeholders["title"] = entry.title
+        placeholders["title"] = inert(entry.title, MAX_PLACEHOLDER)
     ir.async_create_issue(
         hass,
         DOMAIN,

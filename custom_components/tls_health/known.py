@@ -18,10 +18,11 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .probe import ProbeReport
+from .probe import ProbeReport, inert
 
 STORAGE_VERSION: Final = 1
 SAVE_DELAY_SECONDS: Final = 10
+MAX_STATE_LENGTH: Final = 255
 
 
 class _Stored(TypedDict):
@@ -36,14 +37,17 @@ def issuer_label(report: ProbeReport) -> str | None:
     try:
         name = x509.Name.from_rfc4514_string(leaf.issuer)
     except ValueError:
-        return leaf.issuer
+        return inert(leaf.issuer, MAX_STATE_LENGTH)
     organization, common_name = (
         next((str(attr.value) for attr in name.get_attributes_for_oid(oid)), None)
         for oid in (NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME)
     )
     if organization and common_name and common_name != organization:
-        return f"{organization} ({common_name})"
-    return organization or common_name or leaf.issuer
+        label = f"{organization} ({common_name})"
+    else:
+        label = organization or common_name or leaf.issuer
+    # A sensor state holds at most 255 characters, and it is shown as it is.
+    return inert(label, MAX_STATE_LENGTH)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from .engine import MAX_CONCURRENT, Prober
 from .files import MAX_FILE_BYTES, read_bounded
+from .inert import inert
 from .models import (
     DEFAULT_PORT,
     CertificateInfo,
@@ -34,6 +35,7 @@ __all__ = [
     "Verdict",
     "bracketed",
     "check_ca_file",
+    "inert",
     "parse_target",
     "read_bounded",
 ]

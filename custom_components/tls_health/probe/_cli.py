@@ -18,11 +18,13 @@ from .models import (
     Timings,
     Verdict,
 )
+from .inert import inert
 from .target import InvalidTargetError, parse_target
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_BAD_TARGET = 2
+MAX_LINE = 4096
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -131,7 +133,8 @@ def format_report(report: ProbeReport) -> str:
         *_chain(report),
         *_http(report.http),
     ]
-    return "\n".join(lines)
+    # Names, details and HTTP errors come from the server: no terminal control sequences.
+    return "\n".join(inert(line, MAX_LINE) for line in lines)
 
 
 async def _probe(args: argparse.Namespace) -> ProbeReport:
