@@ -9,6 +9,7 @@ import json
 import sys
 
 from .engine import Prober
+from .inert import inert
 from .models import (
     CertificateInfo,
     HttpInfo,
@@ -18,7 +19,6 @@ from .models import (
     Timings,
     Verdict,
 )
-from .inert import inert
 from .target import InvalidTargetError, parse_target
 
 EXIT_OK = 0
