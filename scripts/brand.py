@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 import sys
 
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image, ImageDraw
 
 BRAND = Path(__file__).resolve().parent.parent / "custom_components" / "tls_health" / "brand"
 SUPERSAMPLE = 4
@@ -182,10 +182,7 @@ def differences(folder: Path = BRAND) -> list[str]:
             wrong.append(name)
             continue
         with Image.open(path) as stored:
-            if (
-                stored.size != image.size
-                or ImageChops.difference(stored.convert("RGBA"), image).getbbox()
-            ):
+            if stored.size != image.size or stored.convert("RGBA").tobytes() != image.tobytes():
                 wrong.append(name)
     return wrong
 
