@@ -7,7 +7,7 @@ pinned to 127.0.0.1. The round is `tls_health.check_now` (all endpoints at once,
 running). The ideal it is compared with: the same number of bare TLS handshakes, 32 at a time, from
 this process to the same server.
 
-Stalls: bench/loop_watch, loaded into the hass under test, times how late a 2 ms ticker wakes up
+Stalls: bench/loop_watch.py, loaded into the hass under test, times how late a 2 ms ticker wakes up
 and how long each GC collection takes. With --asyncio-debug, asyncio also logs every callback
 that holds the loop over 50 ms, naming it (debug mode itself slows everything down).
 Peak memory: the kernel's high-water mark of hass's RSS (VmHWM), reset just before the round.
@@ -19,6 +19,7 @@ import asyncio
 from collections import Counter
 import contextlib
 from dataclasses import dataclass
+import json
 import logging
 from pathlib import Path
 import re
@@ -38,7 +39,17 @@ from tests.e2e.hass_process import ROOT, HassProcess, run_hass
 
 CONCURRENCY = 32
 STALL = re.compile(r"Executing .* took (\d+\.\d+) seconds")
-LOOP_WATCH = Path(__file__).resolve().parent / "loop_watch"
+LOOP_WATCH = Path(__file__).resolve().parent / "loop_watch.py"
+# Written at run time: a manifest.json in the repository would be validated as an integration.
+LOOP_WATCH_MANIFEST = {
+    "domain": "loop_watch",
+    "name": "Loop watch (benchmarks only)",
+    "codeowners": [],
+    "documentation": "https://example.invalid/loop_watch",
+    "iot_class": "local_polling",
+    "requirements": [],
+    "version": "0.0.0",
+}
 
 
 def link_integrations(config_dir: Path) -> None:
@@ -46,7 +57,10 @@ def link_integrations(config_dir: Path) -> None:
     components = config_dir / "custom_components"
     components.mkdir(parents=True)
     (components / "tls_health").symlink_to(ROOT / "custom_components" / "tls_health")
-    (components / "loop_watch").symlink_to(LOOP_WATCH)
+    loop_watch = components / "loop_watch"
+    loop_watch.mkdir()
+    (loop_watch / "__init__.py").symlink_to(LOOP_WATCH)
+    (loop_watch / "manifest.json").write_text(json.dumps(LOOP_WATCH_MANIFEST), encoding="utf-8")
 
 
 def high_water_mark(pid: int) -> int:
