@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from . import icu
+
 COMPONENT = Path(__file__).parent.parent / "custom_components" / "tls_health"
 TRANSLATIONS = COMPONENT / "translations"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -184,3 +186,120 @@ def test_enum_states_are_the_verdicts() -> None:
     sensors = _enum_sensors()
     assert sensors["handshake"] == [verdict.value for verdict in verdicts]
     assert sensors["reverse_proxy"] == [verdict.value for verdict in proxy]
+
+
+# --- ICU MessageFormat, as the frontend parses every text -------------------------------------
+
+TRANSLATION_FILES = {
+    "strings.json": COMPONENT / "strings.json",
+    "en.json": TRANSLATIONS / "en.json",
+    "zh-Hans.json": TRANSLATIONS / "zh-Hans.json",
+}
+# Text outside code spans that the frontend's markdown would turn into a link.
+AUTOLINKED = re.compile(r"https?://|www\.|\w@\w")
+# Placeholders that carry host names, addresses or paths: always inside a code span in markdown.
+HOST_PLACEHOLDERS = frozenset(
+    {"endpoint", "host", "names", "expected_name", "url", "subject", "issuer", "missing_issuer"}
+    | {"proxy_address", "trusted_entry", "networks", "path", "key_path"}
+)
+# Texts shown as plain text, not markdown: titles of repairs, flow titles, exceptions, names.
+PLAIN = re.compile(r"(^issues\.[^.]+\.title$|\.flow_title$|^exceptions\.|\.name$|\.state\.)")
+
+
+def _provided() -> dict[str, set[str]]:
+    """Placeholders the code supplies, by translation path prefix (the longest prefix wins)."""
+    catalogue = importlib.import_module(CATALOGUE)
+    provided: dict[str, set[str]] = {}
+    for repair in catalogue.REPAIRS.values():
+        for text in repair.texts or (repair.key,):
+            # a text that several repairs show gets only what every one of them supplies
+            path = f"issues.{text}"
+            provided[path] = provided.get(path, set(repair.placeholders)) & repair.placeholders
+    provided |= {
+        "config.flow_title": {"name"},
+        "config.step.discovery_confirm.description": {"url"},
+        "options.step.init.description": {"endpoint"},
+        "exceptions.entry_not_found": {"entry_id"},
+        "exceptions.entry_not_loaded": {"title"},
+        "exceptions.invalid_target": {"url", "reason"},
+    }
+    return provided
+
+
+def _supplied(provided: dict[str, set[str]], path: str) -> set[str]:
+    prefixes = [prefix for prefix in provided if path == prefix or path.startswith(f"{prefix}.")]
+    return provided[max(prefixes, key=len)] if prefixes else set()
+
+
+def _every_text() -> Iterator[tuple[str, str, str]]:
+    for name, path in TRANSLATION_FILES.items():
+        for key, text in _leaves(_load(path)):
+            yield name, key, text
+
+
+def test_every_text_parses_as_icu_messageformat() -> None:
+    wrong = {}
+    for name, key, text in _every_text():
+        try:
+            icu.parse(text)
+        except icu.IcuError as err:
+            wrong[f"{name}: {key}"] = str(err)
+    assert not wrong, f"not valid ICU MessageFormat: {wrong}"
+
+
+def test_every_placeholder_is_supplied_by_the_code() -> None:
+    provided = _provided()
+    unknown = {
+        f"{name}: {key}": sorted(extra)
+        for name, key, text in _every_text()
+        if (extra := icu.arguments(text) - _supplied(provided, key))
+    }
+    assert not unknown, f"placeholders the code does not supply: {unknown}"
+
+
+def test_haproxy_condition_reads_literally() -> None:
+    text = _strings()["issues"]["forwarded_proto_missing"]["description"]
+    rendered = icu.render(text, dict.fromkeys(icu.arguments(text), "x"))
+    assert "`http-request set-header X-Forwarded-Proto https if { ssl_fc }`" in rendered
+
+
+def test_no_host_name_is_auto_linked() -> None:
+    wrong = {}
+    for name, key, text in _every_text():
+        if PLAIN.search(key):
+            continue
+        prose = icu.render(re.sub(r"`[^`]*`", "", text), dict.fromkeys(icu.arguments(text), ""))
+        exposed = sorted(icu.arguments(re.sub(r"`[^`]*`", "", text)) & HOST_PLACEHOLDERS)
+        if exposed or AUTOLINKED.search(prose):
+            wrong[f"{name}: {key}"] = exposed or AUTOLINKED.findall(prose)
+    assert not wrong, f"host names outside code spans (auto-linked by markdown): {wrong}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain {name} text", {"name"}),
+        ("spaces { name } count", {"name"}),
+        ("Let's quote '{' and '}' and ''", set()),
+        ("if '{ ssl_fc }'", set()),
+    ],
+)
+def test_icu_parser_accepts(text: str, expected: set[str]) -> None:
+    assert icu.arguments(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "unclosed {name",
+        "stray } brace",
+        "{}",
+        "{ a b }",
+        "{n, plural, one {x} other {y}}",
+        "<b>x</b>",
+        "runaway '{ quote",
+    ],
+)
+def test_icu_parser_refuses(text: str) -> None:
+    with pytest.raises(icu.IcuError):
+        icu.parse(text)

@@ -249,4 +249,5 @@ class TlsHealthOptionsFlow(OptionsFlowWithReload):
                 OPTIONS_SCHEMA, user_input or self.config_entry.options
             ),
             errors=errors,
+            description_placeholders={"endpoint": self.config_entry.title},
         )
