@@ -209,7 +209,7 @@ async def test_hours_without_network_then_back(
     assert state(hass, entry, "days_until_expiry") == expected_days(expiry)
     assert state(hass, entry, "problem") == "on"
     assert state(hass, entry, "certificate_expiry") == expiry.isoformat()
-    assert state(hass, entry, "tls_version") == "TLSv1.3"
+    assert state(hass, entry, "tls_version") == "tls_1_3"
 
     assert history.actions(entry, "endpoint_unreachable") == ["create", "remove"]
     for key in SELF_SIGNED_EXPIRING:

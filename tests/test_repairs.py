@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
 
@@ -33,8 +33,19 @@ async def test_healthy_endpoint(
     assert entry.state is ConfigEntryState.LOADED
     assert state(hass, entry, "handshake") == "ok"
     assert state(hass, entry, "days_until_expiry") == "59"
-    assert state(hass, entry, "tls_version") == "TLSv1.3"
+    assert state(hass, entry, "tls_version") == "tls_1_3"
     assert state(hass, entry, "issuer") == "TLS Health Tests (TLS Health Test Intermediate R1)"
+    # handshake_time changes at every check: disabled until a user enables it
+    registry = er.async_get(hass)
+    handshake_time = registry.async_get_entity_id(
+        "sensor", DOMAIN, f"{entry.entry_id}_handshake_time"
+    )
+    assert handshake_time is not None
+    assert registry.async_get(handshake_time).disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert hass.states.get(handshake_time) is None
+    registry.async_update_entity(handshake_time, disabled_by=None)
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert float(state(hass, entry, "handshake_time")) > 0
     # the intermediate outlives the leaf, so the leaf's expiry is the chain's
     assert state(hass, entry, "certificate_expiry") == (NOW + timedelta(days=60)).isoformat()

@@ -27,5 +27,7 @@ class TlsHealthEntity(CoordinatorEntity[TlsHealthCoordinator]):
             identifiers={(DOMAIN, entry.entry_id)},
             name=entry.title,
             entry_type=DeviceEntryType.SERVICE,
+            manufacturer="TLS Health",
+            model="HTTPS endpoint",
             configuration_url=f"https://{bracketed(target.host)}:{target.port}/",
         )

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
-    SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
@@ -28,7 +28,14 @@ from .state import EndpointState
 
 PARALLEL_UPDATES = 0
 type ValueFn = Callable[[EndpointState], StateType | datetime]
-TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+# State of the tls_version sensor for each protocol name the probe reports (state keys are
+# lowercase letters, digits and underscores).
+TLS_VERSIONS = {
+    "TLSv1": "tls_1_0",
+    "TLSv1.1": "tls_1_1",
+    "TLSv1.2": "tls_1_2",
+    "TLSv1.3": "tls_1_3",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +43,9 @@ class TlsHealthSensorEntityDescription(SensorEntityDescription):
     """A sensor and how it reads the endpoint's state."""
 
     value_fn: ValueFn
+    # Read from the newest report: until the first check after a reload or restart, the entity
+    # shows its last state instead of unknown.
+    restore: bool = False
 
 
 def from_report(read: Callable[[ProbeReport], StateType | datetime]) -> ValueFn:
@@ -77,6 +87,7 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[verdict.value for verdict in Verdict],
         value_fn=from_report(lambda report: report.verdict.value),
+        restore=True,
     ),
     TlsHealthSensorEntityDescription(
         key="reverse_proxy",
@@ -84,16 +95,16 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[verdict.value for verdict in ProxyVerdict],
         value_fn=proxy_verdict,
+        restore=True,
     ),
     TlsHealthSensorEntityDescription(
         key="tls_version",
         translation_key="tls_version",
         device_class=SensorDeviceClass.ENUM,
-        options=TLS_VERSIONS,
+        options=list(TLS_VERSIONS.values()),
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=from_report(
-            lambda report: report.tls_version if report.tls_version in TLS_VERSIONS else None
-        ),
+        value_fn=from_report(lambda report: TLS_VERSIONS.get(report.tls_version or "")),
+        restore=True,
     ),
     TlsHealthSensorEntityDescription(
         key="handshake_time",
@@ -103,7 +114,10 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        # changes at every check and matters to few: enabled by whoever wants its history
+        entity_registry_enabled_default=False,
         value_fn=from_report(lambda report: report.timings.tls_ms),
+        restore=True,
     ),
     TlsHealthSensorEntityDescription(
         key="issuer",
@@ -123,12 +137,29 @@ async def async_setup_entry(
     async_add_entities(TlsHealthSensor(entry.runtime_data, description) for description in SENSORS)
 
 
-class TlsHealthSensor(TlsHealthEntity, SensorEntity):
+class TlsHealthSensor(TlsHealthEntity, RestoreSensor):
     """A sensor of an endpoint."""
 
     entity_description: TlsHealthSensorEntityDescription
+    _restored: StateType = None
+
+    async def async_added_to_hass(self) -> None:
+        """Take the last state back while the endpoint has not been checked since the reload."""
+        await super().async_added_to_hass()
+        if self._shows_restored and (last := await self.async_get_last_sensor_data()) is not None:
+            value = last.native_value
+            options = self.entity_description.options
+            if isinstance(value, str | int | float) and (options is None or value in options):
+                self._restored = value
 
     @property
     def native_value(self) -> StateType | datetime:
         """Read the endpoint's state as the description says."""
+        if self._shows_restored:
+            return self._restored
         return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    def _shows_restored(self) -> bool:
+        """Whether the value is the last state, the endpoint not checked since the entity began."""
+        return self.entity_description.restore and self.coordinator.data.report is None
