@@ -21,6 +21,7 @@ from typing import Any
 from homeassistant.helpers import config_validation as cv
 import probatio as vol
 import pytest
+import yaml
 
 ROOT = Path(__file__).parent.parent
 COMPONENT = ROOT / "custom_components" / "tls_health"
@@ -138,3 +139,74 @@ def test_only_the_integration_has_a_manifest() -> None:
         check=True,
     ).stdout.split()
     assert tracked == ["custom_components/tls_health/manifest.json"]
+
+
+# hassfest's quality scale rules (script/hassfest/quality_scale.py), Bronze to Platinum.
+QUALITY_SCALE_RULES = frozenset(
+    [
+        "action-setup",
+        "appropriate-polling",
+        "brands",
+        "common-modules",
+        "config-flow",
+        "config-flow-test-coverage",
+        "dependency-transparency",
+        "docs-actions",
+        "docs-conditions",
+        "docs-high-level-description",
+        "docs-installation-instructions",
+        "docs-removal-instructions",
+        "docs-triggers",
+        "entity-event-setup",
+        "entity-unique-id",
+        "has-entity-name",
+        "runtime-data",
+        "test-before-configure",
+        "test-before-setup",
+        "unique-config-entry",
+        "action-exceptions",
+        "config-entry-unloading",
+        "docs-configuration-parameters",
+        "docs-installation-parameters",
+        "entity-unavailable",
+        "integration-owner",
+        "log-when-unavailable",
+        "parallel-updates",
+        "reauthentication-flow",
+        "test-coverage",
+        "devices",
+        "diagnostics",
+        "discovery",
+        "discovery-update-info",
+        "docs-data-update",
+        "docs-examples",
+        "docs-known-limitations",
+        "docs-supported-devices",
+        "docs-supported-functions",
+        "docs-troubleshooting",
+        "docs-use-cases",
+        "dynamic-devices",
+        "entity-category",
+        "entity-device-class",
+        "entity-disabled-by-default",
+        "entity-translations",
+        "exception-translations",
+        "icon-translations",
+        "reconfiguration-flow",
+        "repair-issues",
+        "stale-devices",
+        "async-dependency",
+        "inject-websession",
+        "strict-typing",
+    ]
+)
+
+
+def test_quality_scale_lists_every_rule_with_a_status() -> None:
+    rules = yaml.safe_load((COMPONENT / "quality_scale.yaml").read_text(encoding="utf-8"))["rules"]
+    assert set(rules) == QUALITY_SCALE_RULES
+    for name, rule in rules.items():
+        status = rule if isinstance(rule, str) else rule["status"]
+        assert status in {"done", "todo", "exempt"}, name
+        if status == "exempt":
+            assert rule.get("comment"), f"{name}: an exemption needs its reason"
