@@ -184,7 +184,7 @@ async def test_real_endpoint_translated_states_and_device_name(
         hass, tmp_path, entity("days_until_expiry"), entity("handshake"), 90
     )
     await automation_reloaded(hass)
-    assert messages == ["hass.example.test: certificate expires in 59 days."]
+    assert messages == ["hass.example.test: certificate expires in 60 days."]
 
     present(server, pki, pki.leaf("other.example.test"), pki.intermediate)
     await next_check(hass, minutes=61)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from homeassistant.helpers.issue_registry import IssueSeverity
 import pytest
@@ -77,13 +78,27 @@ def keys(found: list) -> set[str]:
     ("left", "days"),
     [
         (timedelta(days=3, hours=1), 3),
-        (timedelta(hours=23), 0),
+        (timedelta(days=4, hours=23), 5),  # the frontend shows "in 5 days"
+        (timedelta(hours=23), 1),  # tomorrow
+        (timedelta(hours=11), 0),  # later today: the last day
+        (timedelta(minutes=1), 0),  # just before expiry
+        (timedelta(0), -1),
+        (timedelta(minutes=-1), -1),  # just after expiry
         (timedelta(hours=-1), -1),
-        (timedelta(days=-2, hours=-1), -3),
+        (timedelta(days=-3, minutes=-5), -3),  # the frontend shows "3 days ago"
+        (timedelta(days=-2, hours=-1), -2),
     ],
 )
-def test_days_until_counts_whole_days(left: timedelta, days: int) -> None:
+def test_days_until_counts_calendar_days(left: timedelta, days: int) -> None:
     assert days_until(NOW + left, NOW) == days
+
+
+def test_days_until_follows_the_time_zone_of_now() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    late_evening = datetime(2026, 11, 23, 23, 30, tzinfo=berlin)
+    after_midnight = datetime(2026, 11, 24, 0, 30, tzinfo=berlin)  # the same day in UTC
+    assert days_until(after_midnight, late_evening) == 1
+    assert days_until(after_midnight, late_evening.astimezone(UTC)) == 0
 
 
 def test_healthy_report_has_no_findings() -> None:

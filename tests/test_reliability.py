@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 import errno
 import itertools
 import socket
@@ -24,9 +24,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.tls_health.catalogue import UNREACHABLE_CONFIRMATIONS
 from custom_components.tls_health.const import DOMAIN
 from custom_components.tls_health.coordinator import TlsHealthCoordinator
-from custom_components.tls_health.findings import days_until
 from custom_components.tls_health.known import SAVE_DELAY_SECONDS
-from custom_components.tls_health.probe import engine
+from custom_components.tls_health.probe import days_until, engine
 
 from .certs import NOW, Pki, issue
 from .conftest import EndpointServer
@@ -102,7 +101,7 @@ async def scheduled_check(
 
 def expected_days(expiry: datetime) -> str:
     """What days_until_expiry must show at the current (frozen) time."""
-    return str(days_until(expiry, dt_util.utcnow()))
+    return str(days_until(expiry, dt_util.now()))
 
 
 def snapshot(entry: MockConfigEntry) -> tuple[Any, ...]:
@@ -164,8 +163,13 @@ OUTAGES = {
 async def self_signed_expiring_endpoint(
     hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer, freezer: FrozenDateTimeFactory
 ) -> tuple[Server, MockConfigEntry, datetime]:
-    """An endpoint whose self-signed certificate expires in ten days; both repairs confirmed."""
-    expiry = NOW + timedelta(days=10, hours=3)
+    """An endpoint whose self-signed certificate expires in ten days; both repairs confirmed.
+
+    The clock starts at 20:00 local time, so hours later the count crosses a local midnight.
+    """
+    evening = NOW.astimezone(dt_util.get_default_time_zone()).replace(hour=20, minute=0, second=0)
+    freezer.move_to(evening)
+    expiry = (evening + timedelta(days=10, hours=3)).astimezone(UTC)
     leaf = issue("hass.example.test", names=("hass.example.test",), not_after=expiry)
     server = await endpoint_server(leaf)
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
@@ -200,7 +204,7 @@ async def test_hours_without_network_then_back(
         unreachable = {"endpoint_unreachable"} if checks >= UNREACHABLE_CONFIRMATIONS else set()
         assert open_issues(hass, entry) == {*SELF_SIGNED_EXPIRING, *unreachable}
     assert checks > UNREACHABLE_CONFIRMATIONS
-    assert state(hass, entry, "days_until_expiry") == "9"  # seven hours ate into the tenth day
+    assert state(hass, entry, "days_until_expiry") == "9"  # the seven hours crossed midnight
 
     await outage.end(server, monkeypatch)
     await scheduled_check(hass, freezer, entry)
@@ -324,7 +328,7 @@ async def test_renewed_while_unreachable_clears_at_first_good_check(
     assert state(hass, entry, "handshake") == "ok"
     assert state(hass, entry, "problem") == "off"
     assert state(hass, entry, "certificate_expiry") == (NOW + timedelta(days=60)).isoformat()
-    assert state(hass, entry, "days_until_expiry") == "59"
+    assert state(hass, entry, "days_until_expiry") == "60"
     assert state(hass, entry, "issuer") == "TLS Health Tests (TLS Health Test Intermediate R1)"
     assert history.actions(entry, "endpoint_unreachable") == ["create", "remove"]
     for key in SELF_SIGNED_EXPIRING:

@@ -32,7 +32,7 @@ async def test_healthy_endpoint(
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     assert entry.state is ConfigEntryState.LOADED
     assert state(hass, entry, "handshake") == "ok"
-    assert state(hass, entry, "days_until_expiry") == "59"
+    assert state(hass, entry, "days_until_expiry") == "60"
     assert state(hass, entry, "tls_version") == "tls_1_3"
     assert state(hass, entry, "issuer") == "TLS Health Tests (TLS Health Test Intermediate R1)"
     # handshake_time changes at every check: disabled until a user enables it
@@ -80,7 +80,7 @@ async def test_expired_then_renewed(
     await hass.async_block_till_done()
     assert open_issues(hass, entry) == set()
     assert state(hass, entry, "handshake") == "ok"
-    assert state(hass, entry, "days_until_expiry") == "59"
+    assert state(hass, entry, "days_until_expiry") == "60"
     assert state(hass, entry, "problem") == "off"
 
 

@@ -7,6 +7,7 @@ import json
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -14,6 +15,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tls_health.const import DOMAIN
+from custom_components.tls_health.probe import days_until
 
 from .certs import NOW, Pki, issue
 from .conftest import EndpointServer
@@ -32,8 +34,11 @@ async def test_check_now_one_entry(
     await hass.services.async_call(
         DOMAIN, "check_now", {"config_entry_id": watched.entry_id}, blocking=True
     )
-    assert state(hass, watched, "days_until_expiry") == "30"
-    assert state(hass, other, "days_until_expiry") == "59"
+    now = dt_util.now()
+    assert state(hass, watched, "days_until_expiry") == str(
+        days_until(soon.cert.not_valid_after_utc, now)
+    )
+    assert state(hass, other, "days_until_expiry") == str(days_until(NOW + timedelta(days=60), now))
 
 
 async def test_inspect_returns_the_report(

@@ -60,7 +60,9 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
     @override
     async def _async_update_data(self) -> EndpointState:
         previous = self.data
-        report = await self.prober.probe(self.target, self.options.probe)
+        # Local time: day counts follow this Home Assistant's calendar, as its frontend does.
+        now = dt_util.now()
+        report = await self.prober.probe(self.target, self.options.probe, now=now)
         self._log_reachability_change(previous.report, report)
         known = previous.known_certificate
         if report.chain:
@@ -73,7 +75,7 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
             async_clear_refused_traffic(self.hass, checked_proxy)
         decision = decide(
             previous.streaks,
-            current_findings(report, self.options, dt_util.utcnow(), checked_proxy),
+            current_findings(report, self.options, now, checked_proxy),
             judged_keys(report, self.options, checked_proxy),
             issues.async_open_keys(self.hass, self.config_entry),
         )

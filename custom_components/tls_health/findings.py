@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-import math
 from typing import Final
 
 from . import catalogue as c
 from .catalogue import Repair
 from .options import EndpointOptions
-from .probe import ProbeReport, Verdict
+from .probe import ProbeReport, Verdict, days_until
 from .proxy import ProxyReport, ProxyVerdict
 from .tracker import Finding
 
@@ -38,11 +37,6 @@ ENTRY_KEYS: Final = c.keys_of(c.ENTRY_REPAIRS)
 PROBE_NAMED: Final = frozenset({"expected_name", "names", "subject", "issuer", "missing_issuer"})
 
 
-def days_until(moment: datetime, now: datetime) -> int:
-    """Whole days left until `moment`: 0 on its last day, negative once past."""
-    return math.floor((moment - now).total_seconds() / 86400)
-
-
 def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
     """Values for every endpoint placeholder: from the certificate, then the probe's details."""
     target = report.target
@@ -61,7 +55,7 @@ def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
         "missing_issuer": leaf.issuer if leaf else "",
         "days": "" if days is None else str(days),
         "days_expired": "" if days is None else str(max(-days, 0)),
-        "expiry": expiry.date().isoformat() if expiry else "",
+        "expiry": expiry.astimezone(now.tzinfo).date().isoformat() if expiry else "",
         "versions": ", ".join(
             name
             for name, accepted in (("TLS 1.0", protocols.tls1_0), ("TLS 1.1", protocols.tls1_1))

@@ -20,8 +20,7 @@ from homeassistant.util import dt as dt_util
 from . import catalogue as c, issues
 from .catalogue import Repair
 from .const import DEFAULT_WARNING_DAYS, PROBE_TIMEOUT
-from .findings import days_until
-from .probe import ProbeOptions, Prober, Target, read_bounded
+from .probe import ProbeOptions, Prober, Target, days_until, read_bounded
 from .prober import async_get_prober
 from .tracker import Finding
 
@@ -131,8 +130,12 @@ async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
 
 def _expiry(files: CertificateFiles, path: str) -> list[Finding]:
     assert files.not_after is not None  # noqa: S101 - set whenever there is no problem
-    days = days_until(files.not_after, dt_util.utcnow())
-    placeholders = {"path": path, "expiry": files.not_after.date().isoformat()}
+    now = dt_util.now()
+    days = days_until(files.not_after, now)
+    placeholders = {
+        "path": path,
+        "expiry": files.not_after.astimezone(now.tzinfo).date().isoformat(),
+    }
     if days < 0:
         return [Finding(c.CERTIFICATE_FILE_EXPIRED, {**placeholders, "days_expired": str(-days)})]
     if days <= DEFAULT_WARNING_DAYS:

@@ -20,9 +20,8 @@ from homeassistant.util import dt as dt_util
 
 from .coordinator import TlsHealthConfigEntry
 from .entity import TlsHealthEntity
-from .findings import days_until
 from .known import KnownCertificate
-from .probe import ProbeReport, Verdict
+from .probe import ProbeReport, Verdict, days_until
 from .proxy import ProxyVerdict
 from .state import EndpointState
 
@@ -76,9 +75,7 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfTime.DAYS,
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=from_certificate(
-            lambda known: (
-                None if known.expiry is None else days_until(known.expiry, dt_util.utcnow())
-            )
+            lambda known: None if known.expiry is None else days_until(known.expiry, dt_util.now())
         ),
     ),
     TlsHealthSensorEntityDescription(

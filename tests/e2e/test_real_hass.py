@@ -35,7 +35,7 @@ async def test_endpoint_lifecycle_in_real_hass(
             "problem",
         }
         assert await hass.state(entities["handshake"]) == "ok"
-        assert await hass.state(entities["days_until_expiry"]) == "59"
+        assert await hass.state(entities["days_until_expiry"]) == "60"
         assert await hass.state(entities["problem"]) == "off"
         # the test server is not this Home Assistant
         assert await hass.state(entities["reverse_proxy"]) == "not_home_assistant"

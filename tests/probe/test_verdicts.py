@@ -18,6 +18,7 @@ from custom_components.tls_health.probe import (
     ProbeReport,
     Target,
     Verdict,
+    days_until,
     engine,
 )
 from custom_components.tls_health.probe.target import parse_target
@@ -69,7 +70,7 @@ async def test_ok_full_chain(pki, prober, serve, tls_context) -> None:
     assert leaf.not_after.tzinfo is not None
     assert report.details["host"] == HOST
     assert report.details["port"] == str(server.port)
-    assert report.details["days"] == str((leaf.not_after - report.checked_at).days)
+    assert report.details["days"] == str(days_until(leaf.not_after, report.checked_at))
     assert report.http is not None
     assert report.http.status == 200
     assert report.placeholder is False

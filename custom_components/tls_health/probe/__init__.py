@@ -14,6 +14,7 @@ from .models import (
     Timings,
     Verdict,
     bracketed,
+    days_until,
 )
 from .target import InvalidTargetError, parse_target
 from .verify import CaFileProblem, check_ca_file
@@ -35,6 +36,7 @@ __all__ = [
     "Verdict",
     "bracketed",
     "check_ca_file",
+    "days_until",
     "inert",
     "parse_target",
     "read_bounded",

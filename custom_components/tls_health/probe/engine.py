@@ -28,6 +28,7 @@ from .models import (
     Timings,
     Verdict,
     bracketed,
+    days_until,
     is_ip_address,
 )
 from .verify import (
@@ -176,7 +177,7 @@ class _ServedChain:
         infos = tuple(describe(cert) for cert in self.certs)
         earliest = min(info.not_after for info in infos)
         report.details.update(self.judgement.details)
-        report.details.setdefault("days", str((earliest - report.checked_at).days))
+        report.details.setdefault("days", str(days_until(earliest, report.checked_at)))
         report.details.setdefault("expiry", f"{earliest:%Y-%m-%d}")
         return report.finish(
             self.judgement.verdict,

@@ -50,6 +50,16 @@ def bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def days_until(moment: datetime, now: datetime) -> int:
+    """Calendar days from `now` to `moment`, in `now`'s time zone, as a calendar shows them.
+
+    0 on the day of `moment` until it passes, negative once it has passed: 3 days and a few
+    minutes ago is -3, and 4 days and 23 hours ahead is 5 when that falls on the fifth date.
+    """
+    days = (moment.astimezone(now.tzinfo).date() - now.date()).days
+    return -1 if days == 0 and moment <= now else days
+
+
 def is_ip_address(value: str) -> bool:
     """Return True for an IPv4 or IPv6 literal (without brackets)."""
     try:
