@@ -117,6 +117,7 @@ async def test_diagnostics_are_redacted(
     assert diagnostics["data"]["url"] == "**REDACTED**"
     assert diagnostics["report"]["chain"][0]["sans"] == "**REDACTED**"
     assert "hass.example.test" not in json.dumps(diagnostics)
+    assert str(pki.root_file) not in json.dumps(diagnostics)
     assert "PRIVATE KEY" not in json.dumps(diagnostics)
 
 
@@ -134,3 +135,5 @@ async def test_diagnostics_list_open_repairs(
     await next_check(hass)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert diagnostics["open_repairs"] == ["self_signed_certificate"]
+    # a self-signed certificate's issuer is its own name
+    assert "hass.example.test" not in json.dumps(diagnostics)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_ADDRESS, CONF_CA_FILE, CONF_SERVER_NAME, CONF_URL
@@ -41,7 +41,7 @@ async def async_get_config_entry_diagnostics(
     entry: TlsHealthConfigEntry,
 ) -> dict[str, Any]:
     """Return the entry's settings and the endpoint's state: open repairs, streaks, reports."""
-    return async_redact_data(
+    diagnostics: dict[str, Any] = async_redact_data(
         {
             "data": dict(entry.data),
             "entry_options": dict(entry.options),
@@ -49,3 +49,21 @@ async def async_get_config_entry_diagnostics(
         },
         TO_REDACT,
     )
+    _redact_self_issued(diagnostics)
+    return diagnostics
+
+
+def _redact_self_issued(diagnostics: dict[str, Any]) -> None:
+    """Redact the issuer of self-issued certificates: it is their subject, the endpoint's name."""
+    report = diagnostics.get("report") or {}
+    chain = report.get("chain") or []
+    for certificate in chain:
+        if certificate.get("self_issued"):
+            certificate["issuer"] = REDACTED
+    if chain and chain[0].get("self_issued"):
+        details = report.get("details") or {}
+        for key in ("issuer", "missing_issuer"):
+            if key in details:
+                details[key] = REDACTED
+        if known := diagnostics.get("known_certificate"):
+            known["issuer"] = REDACTED
