@@ -149,13 +149,17 @@ class HassProcess:
         return entry_id
 
     async def wait_first_check(self, entry_id: str) -> None:
-        """Until an entry has been checked (the first check runs once hass has started)."""
-        handshake = (await self.entities(entry_id))["handshake"]
-        async with asyncio.timeout(30):
+        """Until an entry has been checked (the first check runs once hass has started).
+
+        Sensors show their last state until then, so the entry's diagnostics tell: they hold a
+        report only once this hass has checked the endpoint.
+        """
+        async with asyncio.timeout(60):
             while True:
-                if await self.state(handshake) != "unknown":
+                diagnostics = await self.rest("get", f"/api/diagnostics/config_entry/{entry_id}")
+                if diagnostics["data"]["report"] is not None:
                     return
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.1)
 
     async def entities(self, entry_id: str) -> dict[str, str]:
         """Entity ids of a TLS Health entry by key."""
