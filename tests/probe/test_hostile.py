@@ -147,7 +147,7 @@ async def test_empty_certificate_list(prober, serve) -> None:
 
 
 async def test_certificate_only_openssl_parses(pki, prober, serve, tmp_path: Path) -> None:
-    """DER that OpenSSL accepts (the handshake completes) but `cryptography` refuses.
+    """DER that OpenSSL accepts (the handshake completes) but `cryptography` refuses: rejected.
 
     A BOOLEAN must be encoded 0xFF in DER; OpenSSL takes any non-zero byte, `cryptography` does
     not. The leaf's critical flag (basicConstraints) becomes 0x01; the signature no longer
@@ -169,8 +169,11 @@ async def test_certificate_only_openssl_parses(pki, prober, serve, tmp_path: Pat
     server = await serve(context=context)
     report, elapsed = await timed_probe(prober, loopback(server.port))
     assert report.tls_version == "TLSv1.3"
-    assert report.verdict is Verdict.HANDSHAKE_FAILED
-    assert report.detail.startswith("server sent a certificate that cannot be parsed (")
+    # The handshake worked: the certificate is at fault, not the handshake.
+    assert report.verdict is Verdict.CERTIFICATE_REJECTED
+    assert report.detail.startswith(
+        "the server sent a certificate that cannot be parsed (the server's certificate: "
+    )
     assert "Extension::critical" in report.details["reason"]
     assert report.chain == ()
     assert report.http is not None

@@ -98,12 +98,12 @@ def test_unordered_pool_verifies(pki: Pki, trust: TrustStore) -> None:
     assert chain_in_order([leaf.cert]) is None
 
 
-def test_legacy_cn_only_leaf_judged_by_signatures(pki: Pki, trust: TrustStore) -> None:
-    """The strict verifier refuses a leaf without SAN; the walk still proves the trust."""
+def test_cn_only_leaf_is_not_ok(pki: Pki, trust: TrustStore) -> None:
+    """Browsers and the companion apps ignore the CN: a leaf without SAN is refused."""
     leaf = issue(HOST, issuer=pki.intermediate)
     result = judge([leaf.cert, pki.intermediate.cert], trust, Target(host=HOST), NOW)
-    assert result.verdict is Verdict.OK, result.detail
-    assert "verifier_note" in result.details
+    assert result.verdict is Verdict.NO_SUBJECT_ALT_NAME, result.detail
+    assert result.details["subject"] == leaf.subject
 
 
 def test_judgement_is_fast(pki: Pki) -> None:

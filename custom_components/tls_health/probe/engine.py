@@ -14,8 +14,6 @@ import time
 from typing import Any, Final
 import warnings
 
-from cryptography import x509
-
 from . import http
 from .connection import HandshakeEOFError, PlainStream, Stream, TlsStream, open_tcp
 from .files import file_identity
@@ -31,17 +29,7 @@ from .models import (
     days_until,
     is_ip_address,
 )
-from .verify import (
-    Judgement,
-    TrustStore,
-    UnparsableCertificateError,
-    chain_in_order,
-    describe,
-    judge,
-    load_ca_file,
-    load_default_trust,
-    parse_certificates,
-)
+from .verify import Assessment, TrustStore, assess, load_ca_file, load_default_trust
 
 type SockAddr = tuple[str, int] | tuple[str, int, int, int]
 type Address = tuple[socket.AddressFamily, SockAddr]
@@ -144,49 +132,26 @@ class _StepFailedError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class _ServedChain:
-    """The served chain, parsed and judged; `certs` is None when it cannot be parsed."""
-
-    certs: list[x509.Certificate] | None
-    judgement: Judgement | None
-    unparsable: str = ""
-
-    @classmethod
-    def judged(
-        cls, ders: Sequence[bytes], trust: TrustStore, target: Target, now: datetime
-    ) -> _ServedChain:
-        try:
-            certs = parse_certificates(ders)
-        except UnparsableCertificateError as err:
-            return cls(None, None, str(err))
-        return cls(certs, judge(certs, trust, target, now) if certs else None)
-
-    def finish(self, report: _Report, http_info: HttpInfo | None) -> ProbeReport:
-        if self.certs is None:
-            report.details["reason"] = self.unparsable
-            return report.finish(
-                Verdict.HANDSHAKE_FAILED,
-                f"server sent a certificate that cannot be parsed ({self.unparsable})",
-                http=http_info,
-            )
-        if self.judgement is None:
-            return report.finish(
-                Verdict.HANDSHAKE_FAILED, "server sent no certificate", http=http_info
-            )
-        infos = tuple(describe(cert) for cert in self.certs)
-        earliest = min(info.not_after for info in infos)
-        report.details.update(self.judgement.details)
+def _finish(
+    assessment: Assessment | None, report: _Report, http_info: HttpInfo | None
+) -> ProbeReport:
+    """Finish a completed handshake with the served chain's judgement and description."""
+    if assessment is None:
+        return report.finish(Verdict.HANDSHAKE_FAILED, "server sent no certificate", http=http_info)
+    judgement = assessment.judgement
+    report.details.update(judgement.details)
+    if assessment.chain:
+        earliest = min(info.not_after for info in assessment.chain)
         report.details.setdefault("days", str(days_until(earliest, report.checked_at)))
         report.details.setdefault("expiry", f"{earliest:%Y-%m-%d}")
-        return report.finish(
-            self.judgement.verdict,
-            self.judgement.detail,
-            chain=infos,
-            chain_in_order=chain_in_order(self.certs),
-            placeholder=self.judgement.placeholder,
-            http=http_info,
-        )
+    return report.finish(
+        judgement.verdict,
+        judgement.detail,
+        chain=assessment.chain,
+        chain_in_order=assessment.in_order,
+        placeholder=judgement.placeholder,
+        http=http_info,
+    )
 
 
 def _client_context(alpn: list[str] | None) -> ssl.SSLContext:
@@ -464,7 +429,10 @@ class Prober:
                 if options.check_redirect
                 else None
             )
-            chain = _ServedChain.judged(ders, trust, target, report.checked_at)
+            # Judged in the executor: a hostile chain costs more CPU than the loop may spend.
+            assessment = await asyncio.get_running_loop().run_in_executor(
+                None, assess, ders, trust, target, report.checked_at
+            )
         if legacy is not None:
             report.protocols = legacy.result()
         http_info: HttpInfo | None = None
@@ -473,7 +441,7 @@ class Prober:
             report.time(http_ms=http_ms)
         if redirect is not None:
             http_info = replace(http_info or HttpInfo(), redirects_to_https=redirect.result())
-        return chain.finish(report, http_info)
+        return _finish(assessment, report, http_info)
 
     async def _tls_session(
         self,

@@ -1,8 +1,7 @@
-"""Certificate parsing and judgement with `cryptography`: trust, then time, then name.
+"""Certificate parsing and judgement with `cryptography`: the verifier decides, we explain.
 
-Everything here is synchronous. Loading trust stores reads files and parses a hundred
-certificates: callers run `load_default_trust` and `load_ca_file` in an executor. Judging
-a served chain of a few certificates takes well under a millisecond and runs inline.
+Everything here is synchronous and CPU-bound: callers run `load_default_trust`, `load_ca_file`
+and `assess` in an executor.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 import ipaddress
 import itertools
+from typing import Any
 import warnings
 
 import certifi
@@ -21,7 +21,12 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509 import verification
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import (
+    ExtendedKeyUsageOID,
+    ExtensionOID,
+    NameOID,
+    SignatureAlgorithmOID,
+)
 
 from .files import FileTooLargeError, NotARegularFileError, read_bounded
 from .models import CertificateInfo, Target, Verdict
@@ -41,7 +46,6 @@ PLACEHOLDER_NAMES = frozenset(
     }
 )
 MAX_PATH_LENGTH = 10
-_VERIFIER_PROBE_LABEL = "tls-health-probe"
 
 
 class UnparsableCertificateError(ValueError):
@@ -140,15 +144,22 @@ def _ca_certificates(data: bytes) -> list[x509.Certificate]:
 def parse_certificates(ders: Sequence[bytes]) -> list[x509.Certificate]:
     """Parse the served chain; raise UnparsableCertificateError for malformed DER."""
     certs = []
-    for der in ders:
+    for position, der in enumerate(ders, start=1):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 cert = x509.load_der_x509_certificate(der)
                 # Touch the fields `describe` needs, so every parse failure surfaces here.
-                _ = (cert.subject, cert.issuer, cert.extensions, cert.public_key())
-        except (ValueError, UnsupportedAlgorithm) as err:
-            raise UnparsableCertificateError(str(err)) from err
+                _ = (
+                    cert.subject.rfc4514_string(),
+                    cert.issuer.rfc4514_string(),
+                    cert.extensions,
+                    cert.public_key(),
+                )
+        except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension) as err:
+            which = "the server's certificate" if position == 1 else f"certificate {position}"
+            msg = f"{which}: {err}"
+            raise UnparsableCertificateError(msg) from err
         certs.append(cert)
     return certs
 
@@ -289,6 +300,59 @@ def _dns_match(pattern: str, host: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Judgement
+#
+# `ok` comes only from `cryptography`'s verifier (RFC 5280 path validation with the CA/Browser
+# Forum profile), run for the expected name at the time of the probe. Everything else here
+# explains a refusal: which certificate, which rule. It never turns a refusal into `ok`.
+#
+# What a served chain can cost is bounded: at most MAX_SERVED distinct certificates are
+# considered, the verifier stops after its own signature budget, and the explanation search
+# below has budgets of its own. Judgement runs in an executor (`assess`); the verifier
+# releases the GIL while it works.
+
+MAX_SERVED = 20  # real servers send 2 to 5 certificates
+MAX_CANDIDATES = 8  # issuers tried per certificate while explaining
+MAX_SEARCH_STEPS = 64
+MAX_SIGNATURE_CHECKS = 48
+MAX_NAME_CHECKS = 4096
+_REASON_LENGTH = 200
+# Extensions the verifier understands; any other critical extension makes it refuse.
+_UNDERSTOOD = frozenset(
+    {
+        ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.NAME_CONSTRAINTS,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+    }
+)
+_SIGNATURES = frozenset(
+    {
+        SignatureAlgorithmOID.RSA_WITH_SHA256,
+        SignatureAlgorithmOID.RSA_WITH_SHA384,
+        SignatureAlgorithmOID.RSA_WITH_SHA512,
+        SignatureAlgorithmOID.RSASSA_PSS,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA256,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA384,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA512,
+    }
+)
+_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+_MIN_RSA_BITS = 2048
+_MAX_SERIAL_OCTETS = 21  # 20 octets, plus the sign octet some CAs forget to count
+# Verifier messages about a CA's constraints (the rest refuse a certificate itself).
+_CONSTRAINT_MESSAGES = (
+    "name constraint",
+    "path length",
+    "basicConstraints.cA",
+    "keyCertSign",
+    "EKU",
+    f"{ExtensionOID.BASIC_CONSTRAINTS.dotted_string}: Certificate is missing",
+    f"{ExtensionOID.KEY_USAGE.dotted_string}: Certificate is missing",
+)
 
 
 @dataclass(slots=True)
@@ -301,77 +365,593 @@ class Judgement:
     placeholder: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What the served certificates say: the judgement and each certificate described."""
+
+    judgement: Judgement
+    chain: tuple[CertificateInfo, ...] = ()
+    in_order: bool | None = None
+
+
+def assess(
+    ders: Sequence[bytes], trust: TrustStore, target: Target, now: datetime
+) -> Assessment | None:
+    """Parse, judge and describe a served chain; None when none was served.
+
+    CPU-bound (a hostile chain costs up to a few hundred milliseconds): run it in an executor.
+    """
+    if not ders:
+        return None
+    try:
+        certs = parse_certificates(ders)
+    except UnparsableCertificateError as err:
+        reason = _bounded(str(err))
+        return Assessment(
+            Judgement(
+                Verdict.CERTIFICATE_REJECTED,
+                f"the server sent a certificate that cannot be parsed ({reason}); clients "
+                "refuse it: reissue the certificate",
+                {"reason": reason},
+            )
+        )
+    try:
+        judgement = judge(certs, trust, target, now)
+    except Exception as err:  # noqa: BLE001 - whatever a server sends ends in a verdict
+        reason = _bounded(f"{type(err).__name__}: {err}")
+        judgement = Judgement(
+            Verdict.CERTIFICATE_REJECTED,
+            f"the served certificates could not be judged ({reason})",
+            {"reason": reason},
+        )
+    return Assessment(judgement, tuple(describe(cert) for cert in certs), chain_in_order(certs))
+
+
 def judge(
     certs: Sequence[x509.Certificate], trust: TrustStore, target: Target, now: datetime
 ) -> Judgement:
-    """Trust (regardless of time and name), then validity at `now`, then the name."""
-    leaf = certs[0]
-    path, note = _verified_path(certs, trust)
-    if path is None:
-        found = _walk_path(certs, trust)
-        if isinstance(found, Judgement):
-            return found
-        path = found
-    details: dict[str, str] = {}
-    if note:
-        details["verifier_note"] = note
-    return (
-        _judge_time(path, leaf, target, now)
-        or _judge_name(leaf, target)
-        or Judgement(
+    """`ok` when the verifier accepts; otherwise why not: trust, then time, then name, then rule."""
+    served = _distinct(certs)
+    leaf, pool = served[0], served[1:]
+    expected = target.expected_name.rstrip(".")
+    strict = _verify(trust, leaf, pool, now, expected)
+    if strict.path is not None:
+        return Judgement(
             Verdict.OK,
             f"certificate for {target.expected_name} is trusted and valid until "
             f"{min(cert.not_valid_after_utc for cert in certs):%Y-%m-%d}",
-            details,
         )
+    if not strict.gave_up:
+        anywhere = _verify(trust, leaf, pool, now, None)
+        if anywhere.path is not None:
+            return _judge_names(leaf, target, strict)
+        for moment in _moments(served):
+            relaxed = _verify(trust, leaf, pool, moment, None)
+            if relaxed.path is not None:
+                return _judge_time(relaxed.path, leaf, target, now) or _judge_names(
+                    leaf, target, strict
+                )
+    return _explain(served, trust, target, now, strict)
+
+
+def _distinct(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    """Drop repeated certificates and cut the served chain to MAX_SERVED."""
+    seen: set[bytes] = set()
+    distinct = []
+    for cert in certs:
+        fingerprint = cert.fingerprint(hashes.SHA256())
+        if fingerprint not in seen:
+            seen.add(fingerprint)
+            distinct.append(cert)
+            if len(distinct) == MAX_SERVED:
+                break
+    return distinct
+
+
+def _moments(served: Sequence[x509.Certificate]) -> list[datetime]:
+    """Pick times when all served certificates are valid, and when the leaf is."""
+    windows = [(cert.not_valid_before_utc, cert.not_valid_after_utc) for cert in served]
+    start = max(begin for begin, _ in windows)
+    end = min(finish for _, finish in windows)
+    moments = [start + (end - start) / 2] if start <= end else []
+    leaf_begin, leaf_end = windows[0]
+    if leaf_begin <= leaf_end:
+        moments.append(leaf_begin + (leaf_end - leaf_begin) / 2)
+    return moments
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """The verifier's answer: the validated path, or why it refused."""
+
+    path: list[x509.Certificate] | None = None
+    error: str = ""
+    name_unusable: bool = False
+
+    @property
+    def gave_up(self) -> bool:
+        """The verifier stopped at one of its budgets: other runs would stop there too."""
+        return "Exceeded maximum" in self.error
+
+
+def _verify(
+    trust: TrustStore,
+    leaf: x509.Certificate,
+    pool: Sequence[x509.Certificate],
+    moment: datetime,
+    name: str | None,
+) -> _Outcome:
+    """Run the verifier for `name`, or for no name at all (the chain alone) when None."""
+    builder = verification.PolicyBuilder().store(trust.store).time(moment)
+    try:
+        if name is None:
+            ca_policy, ee_policy = _nameless_policies()
+            verifier: verification.ServerVerifier | verification.ClientVerifier = (
+                builder.extension_policies(
+                    ca_policy=ca_policy, ee_policy=ee_policy
+                ).build_client_verifier()
+            )
+        else:
+            verifier = builder.build_server_verifier(_subject(name))
+    except ValueError as err:
+        return _Outcome(error=str(err), name_unusable=True)
+    try:
+        verified = verifier.verify(leaf, list(pool))
+    except (verification.VerificationError, ValueError) as err:
+        return _Outcome(error=str(err))
+    path = verified.chain if isinstance(verified, verification.VerifiedClient) else verified
+    return _Outcome(path=list(path))
+
+
+def _subject(name: str) -> verification.Subject:
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return verification.DNSName(name)  # type: ignore[attr-defined]
+    return verification.IPAddress(address)  # type: ignore[attr-defined]
+
+
+def _server_eku(
+    _policy: verification.Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None
+) -> None:
+    if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku:
+        msg = "required EKU not found"
+        raise ValueError(msg)
+
+
+def _ca_eku(
+    _policy: verification.Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None
+) -> None:
+    if eku is not None and not {
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+    } & set(eku):
+        msg = "required EKU not found"
+        raise ValueError(msg)
+
+
+def _nameless_policies() -> tuple[verification.ExtensionPolicy, verification.ExtensionPolicy]:
+    """Build the server profile without its name check, for a client verifier.
+
+    Extended key usages must still allow serverAuth.
+
+    The SAN may be absent here, so that a leaf without one is explained as such.
+    """
+    ca = verification.ExtensionPolicy.webpki_defaults_ca().may_be_present(
+        x509.ExtendedKeyUsage, verification.Criticality.NON_CRITICAL, _ca_eku
+    )
+    ee = (
+        verification.ExtensionPolicy.webpki_defaults_ee()
+        .may_be_present(x509.ExtendedKeyUsage, verification.Criticality.NON_CRITICAL, _server_eku)
+        .may_be_present(x509.SubjectAlternativeName, verification.Criticality.AGNOSTIC, None)
+    )
+    return ca, ee
+
+
+def _bounded(text: str) -> str:
+    """One line of at most _REASON_LENGTH characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= _REASON_LENGTH else f"{line[: _REASON_LENGTH - 1]}…"
+
+
+def _verifier_reason(error: str) -> str:
+    """Strip the verifier's message of its prefix and of the certificate it quotes."""
+    reason = error.removeprefix("validation failed: ")
+    reason = reason.split(" (encountered processing", 1)[0]
+    reason = reason.removeprefix("candidates exhausted: ")
+    return _bounded(reason)
+
+
+# -- names ----------------------------------------------------------------------------------------
+
+
+def _judge_names(leaf: x509.Certificate, target: Target, strict: _Outcome) -> Judgement:
+    """Explain a chain valid now that the verifier refused for the expected name."""
+    expected = target.expected_name
+    if not _has_san(leaf):
+        return _no_san(leaf)
+    if not matches_name(leaf, expected):
+        names = ", ".join(certificate_names(leaf)) or "no names"
+        return Judgement(
+            Verdict.HOSTNAME_MISMATCH,
+            f"the certificate is for {names}, not for {expected}",
+            {"expected_name": expected, "names": names},
+        )
+    if strict.name_unusable:
+        # The verifier cannot take this name (an underscore, say): it validated the chain
+        # at this time, and the certificate names it exactly as RFC 6125 asks.
+        return Judgement(
+            Verdict.OK,
+            f"certificate for {expected} is trusted and valid until "
+            f"{leaf.not_valid_after_utc:%Y-%m-%d}",
+        )
+    reason = _verifier_reason(strict.error)
+    return Judgement(
+        Verdict.CERTIFICATE_REJECTED,
+        f"the certificate names {expected}, but clients refuse how it does ({reason}); "
+        "reissue the certificate",
+        {"subject": leaf.subject.rfc4514_string(), "reason": reason},
     )
 
 
-def _verified_path(
-    certs: Sequence[x509.Certificate], trust: TrustStore
-) -> tuple[list[x509.Certificate] | None, str | None]:
-    """Verify with cryptography at a time the served certificates are valid, for a leaf name."""
-    leaf = certs[0]
-    subject = _own_subject(leaf)
-    if subject is None:
-        return None, "the certificate has no subject alternative name"
-    windows = [(cert.not_valid_before_utc, cert.not_valid_after_utc) for cert in certs]
-    start = max(begin for begin, _ in windows)
-    end = min(finish for _, finish in windows)
-    times = []
-    if start <= end:
-        times.append(start + (end - start) / 2)
-    times.append(windows[0][0] + (windows[0][1] - windows[0][0]) / 2)
-    error = None
-    for moment in times:
-        verifier = (
-            verification.PolicyBuilder()
-            .store(trust.store)
-            .time(moment)
-            .build_server_verifier(subject)
+def _no_san(leaf: x509.Certificate) -> Judgement:
+    subject = leaf.subject.rfc4514_string()
+    return Judgement(
+        Verdict.NO_SUBJECT_ALT_NAME,
+        f"the certificate {subject} has no subject alternative name; browsers and the "
+        "companion apps ignore the common name and refuse it: reissue it with the host "
+        "name as a subject alternative name",
+        {"subject": subject, "names": common_name(leaf) or subject},
+    )
+
+
+# -- explaining a refusal -------------------------------------------------------------------------
+
+
+def _explain(
+    served: Sequence[x509.Certificate],
+    trust: TrustStore,
+    target: Target,
+    now: datetime,
+    strict: _Outcome,
+) -> Judgement:
+    """Why the verifier refused the chain at every time and for any name."""
+    leaf = served[0]
+    search = _PathSearch(served, trust)
+    if not trust.contains(leaf) and leaf.subject == leaf.issuer and search.signed(leaf, leaf):
+        return _self_signed(leaf)
+    path = search.run()
+    if path is None:
+        return search.dead_end(leaf)
+    return (
+        _broken_rule(path, leaf, target)
+        or _judge_time(path, leaf, target, now)
+        or (None if _has_san(leaf) else _no_san(leaf))
+        or _from_message(strict.error, leaf)
+    )
+
+
+def _from_message(error: str, leaf: x509.Certificate) -> Judgement:
+    """Classify the verifier's own words, when no rule of ours names the fault."""
+    reason = _verifier_reason(error) or "no reason given"
+    subject = leaf.subject.rfc4514_string()
+    if any(phrase in error for phrase in _CONSTRAINT_MESSAGES) or "Exceeded maximum name" in error:
+        return Judgement(
+            Verdict.CHAIN_CONSTRAINT_VIOLATED,
+            f"the chain breaks a constraint of its certificate authorities ({reason})",
+            {"subject": subject, "reason": reason},
         )
-        try:
-            return verifier.verify(certs[0], list(certs[1:])), None
-        except (verification.VerificationError, ValueError) as err:
-            error = str(err)
-    return None, error
+    return Judgement(
+        Verdict.CERTIFICATE_REJECTED,
+        f"clients refuse the served chain ({reason})",
+        {"subject": subject, "reason": reason},
+    )
 
 
-def _own_subject(leaf: x509.Certificate) -> verification.Subject | None:
-    for value in _san_values(leaf):
-        if isinstance(value, str):
-            name = value.rstrip(".")
-            if name.startswith("*."):
-                name = f"{_VERIFIER_PROBE_LABEL}{name[1:]}"
-            try:
-                return verification.DNSName(  # type: ignore[attr-defined]
-                    name
-                )
-            except ValueError:
+class _PathSearch:
+    """Paths from the leaf to a trusted certificate, by names and signatures, backtracking.
+
+    Bounded: MAX_CANDIDATES issuers per certificate, MAX_SEARCH_STEPS certificates expanded,
+    MAX_SIGNATURE_CHECKS signatures verified (each pair once).
+    """
+
+    def __init__(self, served: Sequence[x509.Certificate], trust: TrustStore) -> None:
+        self._trust = trust
+        self._leaf = served[0]
+        self._by_subject: dict[x509.Name, list[x509.Certificate]] = {}
+        for cert in served[1:]:
+            self._by_subject.setdefault(cert.subject, []).append(cert)
+        self._signatures: dict[tuple[int, int], bool] = {}
+        self._signature_budget = MAX_SIGNATURE_CHECKS
+        self._steps = MAX_SEARCH_STEPS
+        self.exhausted = False
+        self.untrusted_root: x509.Certificate | None = None
+        self.missing: x509.Certificate | None = None
+        self.too_long: x509.Certificate | None = None
+        self.bad_signature: x509.Certificate | None = None
+
+    def signed(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
+        """Whether `issuer` signed `cert`; None once the budget is spent."""
+        key = (id(cert), id(issuer))
+        if key not in self._signatures:
+            if self._signature_budget <= 0:
+                self.exhausted = True
+                return None
+            self._signature_budget -= 1
+            self._signatures[key] = _signed_by(cert, issuer)
+        return self._signatures[key]
+
+    def run(self) -> list[x509.Certificate] | None:
+        if self._trust.contains(self._leaf):
+            return [self._leaf]
+        return self._extend([self._leaf])
+
+    def _candidates(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        wanted = _key_identifier(cert)
+        trusted = self._trust.by_subject.get(cert.issuer, ())
+        served = self._by_subject.get(cert.issuer, ())
+        # Trusted first; within each group, the issuer whose key identifier the cert names.
+        ordered = [
+            *sorted(trusted, key=lambda c: _subject_key_identifier(c) != wanted),
+            *sorted(served, key=lambda c: _subject_key_identifier(c) != wanted),
+        ]
+        return ordered[:MAX_CANDIDATES]
+
+    def _extend(self, path: list[x509.Certificate]) -> list[x509.Certificate] | None:
+        current = path[-1]
+        if len(path) > MAX_PATH_LENGTH:
+            self.too_long = self.too_long or current
+            return None
+        if self._steps <= 0:
+            self.exhausted = True
+            return None
+        self._steps -= 1
+        candidates = [cert for cert in self._candidates(current) if cert not in path]
+        signed_any = False
+        for candidate in candidates:
+            signed = self.signed(current, candidate)
+            if signed is None:
+                return None
+            if not signed:
                 continue
+            signed_any = True
+            if self._trust.contains(candidate):
+                return [*path, candidate]
+            found = self._extend([*path, candidate])
+            if found is not None or self.exhausted:
+                return found
+        if not signed_any:
+            if current.subject == current.issuer and self.signed(current, current):
+                self.untrusted_root = self.untrusted_root or current
+            elif candidates:
+                self.bad_signature = self.bad_signature or current
+            else:
+                self.missing = self.missing or current
+        return None
+
+    def dead_end(self, leaf: x509.Certificate) -> Judgement:
+        """Why no path reaches a trusted certificate."""
+        if self.untrusted_root is not None:
+            issuer = self.untrusted_root.subject.rfc4514_string()
+            return Judgement(
+                Verdict.UNTRUSTED_ISSUER,
+                f"the chain ends in the root {issuer}, which is not trusted; use a certificate "
+                "from a public authority, or add that root as the CA file",
+                {"issuer": issuer},
+            )
+        if self.missing is not None:
+            missing = self.missing.issuer.rfc4514_string()
+            what = "the server's certificate" if self.missing is leaf else "a served intermediate"
+            return Judgement(
+                Verdict.INCOMPLETE_CHAIN,
+                f"the issuer of {what}, {missing}, is neither sent by the server nor trusted; "
+                "serve the full chain (fullchain.pem), or add that CA as the CA file if it is "
+                "private",
+                {"missing_issuer": missing, "issuer": missing},
+            )
+        if self.too_long is not None:
+            return Judgement(
+                Verdict.UNTRUSTED_ISSUER,
+                f"the served chain goes on for more than {MAX_PATH_LENGTH} certificates "
+                "without reaching a trusted root; clients give up on such a path",
+                {"issuer": self.too_long.issuer.rfc4514_string()},
+            )
+        cert = self.bad_signature or leaf
+        subject = cert.subject.rfc4514_string()
+        if self.bad_signature is not None:
+            detail = (
+                f"the signature of {subject} does not verify with the key of any certificate "
+                f"named {cert.issuer.rfc4514_string()}; the chain is forged or mixed up"
+            )
         else:
-            return verification.IPAddress(value)  # type: ignore[attr-defined]
+            detail = "the served chain offers too many candidate issuers; clients give up on it"
+        return Judgement(
+            Verdict.CERTIFICATE_REJECTED,
+            detail,
+            {"subject": subject, "reason": "signature" if self.bad_signature else "too complex"},
+        )
+
+
+def _extension(
+    cert: x509.Certificate, kind: type[x509.ExtensionType]
+) -> x509.Extension[Any] | None:
+    try:
+        return cert.extensions.get_extension_for_class(kind)
+    except x509.ExtensionNotFound, x509.DuplicateExtension, ValueError:
+        return None
+
+
+def _key_identifier(cert: x509.Certificate) -> bytes | None:
+    found = _extension(cert, x509.AuthorityKeyIdentifier)
+    return found.value.key_identifier if found is not None else None
+
+
+def _subject_key_identifier(cert: x509.Certificate) -> bytes | None:
+    found = _extension(cert, x509.SubjectKeyIdentifier)
+    return found.value.digest if found is not None else None
+
+
+# -- rules of RFC 5280 and the CA/Browser Forum profile, to name the one a path breaks ----------
+
+
+def _broken_rule(
+    path: Sequence[x509.Certificate], leaf: x509.Certificate, target: Target
+) -> Judgement | None:
+    for index, cert in enumerate(path):
+        found = _refused(cert, issued=path[index - 1] if index else None)
+        if found is not None:
+            return _rule(Verdict.CERTIFICATE_REJECTED, cert, leaf, target, found)
+        found = _leaf_constraint(cert) if index == 0 else _ca_constraint(path, index)
+        if found is not None:
+            return _rule(Verdict.CHAIN_CONSTRAINT_VIOLATED, cert, leaf, target, found)
     return None
+
+
+def _rule(
+    verdict: Verdict, cert: x509.Certificate, leaf: x509.Certificate, target: Target, rule: str
+) -> Judgement:
+    return Judgement(
+        verdict,
+        f"{_label(cert, leaf, target)} {rule}",
+        {"subject": cert.subject.rfc4514_string(), "reason": rule},
+    )
+
+
+def _refused(cert: x509.Certificate, issued: x509.Certificate | None) -> str | None:  # noqa: PLR0911
+    """Tell what makes the verifier refuse this certificate itself (encoding, key, algorithm)."""
+    if cert.version is not x509.Version.v3:
+        return "is an X.509 version 1 certificate; clients require version 3"
+    serial = cert.serial_number
+    if serial < 0:
+        return "has a negative serial number, which RFC 5280 forbids"
+    if serial.bit_length() // 8 + 1 > _MAX_SERIAL_OCTETS:
+        return "has a serial number longer than 20 octets, which RFC 5280 forbids"
+    unknown = [
+        ext.oid.dotted_string
+        for ext in cert.extensions
+        if ext.critical and ext.oid not in _UNDERSTOOD
+    ]
+    if unknown:
+        return f"carries a critical extension clients do not know ({', '.join(unknown[:3])})"
+    if issued is not None:
+        if issued.signature_algorithm_oid not in _SIGNATURES:
+            name = _signature_algorithm(issued) or issued.signature_algorithm_oid.dotted_string
+            return f"signed a certificate with {name}, an algorithm clients no longer accept"
+        return _weak_key(cert)
+    return None
+
+
+def _weak_key(cert: x509.Certificate) -> str | None:
+    try:
+        key = cert.public_key()
+    except ValueError, UnsupportedAlgorithm:
+        return "has a public key clients cannot read"
+    match key:
+        case rsa.RSAPublicKey() if key.key_size < _MIN_RSA_BITS:
+            return f"has an RSA key of {key.key_size} bits; clients require at least 2048"
+        case rsa.RSAPublicKey():
+            return None
+        case ec.EllipticCurvePublicKey() if key.curve.name in _CURVES:
+            return None
+        case ec.EllipticCurvePublicKey():
+            return f"has a key on the curve {key.curve.name}, which clients do not accept"
+    kind, _ = _key_description(cert)
+    return f"has a {kind} key, which clients do not accept for a certificate authority"
+
+
+def _leaf_constraint(leaf: x509.Certificate) -> str | None:
+    basic = _extension(leaf, x509.BasicConstraints)
+    if basic is not None and basic.value.ca:
+        return "is a CA certificate, not a server certificate; clients refuse it as one"
+    usage = _extension(leaf, x509.KeyUsage)
+    if usage is not None and usage.value.key_cert_sign:
+        return "may sign certificates (key usage keyCertSign); clients refuse it as a server's"
+    eku = _extension(leaf, x509.ExtendedKeyUsage)
+    if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku.value:
+        return "is not issued for TLS servers (its extended key usage lacks serverAuth)"
+    return None
+
+
+def _ca_constraint(path: Sequence[x509.Certificate], index: int) -> str | None:  # noqa: PLR0911
+    cert = path[index]
+    basic = _extension(cert, x509.BasicConstraints)
+    if basic is None or not basic.value.ca:
+        return "is not a CA certificate, yet it issued the next certificate of the chain"
+    if not basic.critical:
+        return "does not mark its basic constraints critical, as RFC 5280 requires of a CA"
+    usage = _extension(cert, x509.KeyUsage)
+    if usage is None:
+        return "has no key usage extension, which a CA certificate must have"
+    if not usage.value.key_cert_sign:
+        return "may not sign certificates (its key usage lacks keyCertSign)"
+    below = sum(1 for c in path[1:index] if c.subject != c.issuer)
+    limit = basic.value.path_length
+    if limit is not None and below > limit:
+        return (
+            f"allows {limit} intermediate certificate{'s' if limit != 1 else ''} below it "
+            f"(pathLenConstraint), the chain has {below}"
+        )
+    eku = _extension(cert, x509.ExtendedKeyUsage)
+    if eku is not None and not {
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+    } & set(eku.value):
+        return "is not allowed to issue TLS server certificates (extended key usage)"
+    constraints = _extension(cert, x509.NameConstraints)
+    if constraints is not None:
+        outside = _outside_constraints(_names_below(path, index), constraints.value)
+        if outside is not None:
+            return f"does not allow the name {outside} (name constraints)"
+    return None
+
+
+def _names_below(path: Sequence[x509.Certificate], index: int) -> list[x509.GeneralName]:
+    """SAN entries of the certificates below `index` that its name constraints govern."""
+    names: list[x509.GeneralName] = []
+    for position, cert in enumerate(path[:index]):
+        if position and cert.subject == cert.issuer:
+            continue  # self-issued intermediates are exempt
+        found = _extension(cert, x509.SubjectAlternativeName)
+        if found is not None:
+            names.extend(found.value)
+    return names
+
+
+def _outside_constraints(
+    names: Sequence[x509.GeneralName], constraints: x509.NameConstraints
+) -> str | None:
+    """Find the first DNS name or IP address the constraints exclude or do not permit."""
+    permitted = list(constraints.permitted_subtrees or ())
+    excluded = list(constraints.excluded_subtrees or ())
+    if len(names) * (len(permitted) + len(excluded)) > MAX_NAME_CHECKS:
+        return None
+    for name in names:
+        if not isinstance(name, x509.DNSName | x509.IPAddress):
+            continue
+        same_kind = [tree for tree in permitted if type(tree) is type(name)]
+        if same_kind and not any(_within(name, tree) for tree in same_kind):
+            return str(name.value)
+        if any(type(tree) is type(name) and _within(name, tree) for tree in excluded):
+            return str(name.value)
+    return None
+
+
+def _within(name: x509.GeneralName, tree: x509.GeneralName) -> bool:
+    if isinstance(name, x509.IPAddress) and isinstance(tree, x509.IPAddress):
+        address, network = name.value, tree.value
+        return (
+            isinstance(network, ipaddress.IPv4Network | ipaddress.IPv6Network)
+            and not isinstance(address, ipaddress.IPv4Network | ipaddress.IPv6Network)
+            and address in network
+        )
+    host = str(name.value).lower().rstrip(".").removeprefix("*.")
+    base = str(tree.value).lower().rstrip(".")
+    if base.startswith("."):
+        return host.endswith(base)
+    return not base or host == base or host.endswith(f".{base}")
+
+
+# -- shared explanations -----------------------------------------------------------------------
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -380,68 +960,6 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     except ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm:
         return False
     return True
-
-
-def _walk_path(
-    certs: Sequence[x509.Certificate], trust: TrustStore
-) -> list[x509.Certificate] | Judgement:
-    """Build a path by names and signatures, to tell why the strict verifier refused it.
-
-    A path that does reach a trusted certificate is accepted: what the strict verifier
-    disliked is then judged by time and name (or is an RFC 5280 nit, not a trust problem).
-    """
-    leaf = certs[0]
-    if trust.contains(leaf):
-        return [leaf]
-    if leaf.subject == leaf.issuer and _signed_by(leaf, leaf):
-        return _self_signed(leaf)
-    path = [leaf]
-    current = leaf
-    while len(path) <= MAX_PATH_LENGTH:
-        anchors = [c for c in trust.by_subject.get(current.issuer, ()) if _signed_by(current, c)]
-        if anchors:
-            return [*path, anchors[0]]
-        parents = [
-            c
-            for c in certs
-            if c not in path and c.subject == current.issuer and _signed_by(current, c)
-        ]
-        if not parents:
-            break
-        current = parents[0]
-        path.append(current)
-        if trust.contains(current):
-            return path
-    return _unverifiable(current, leaf, too_long=len(path) > MAX_PATH_LENGTH)
-
-
-def _unverifiable(
-    current: x509.Certificate, leaf: x509.Certificate, *, too_long: bool
-) -> Judgement:
-    """Why a path built by names stops short of a trusted certificate at `current`."""
-    if too_long:
-        return Judgement(
-            Verdict.UNTRUSTED_ISSUER,
-            f"the served chain goes on for more than {MAX_PATH_LENGTH} certificates without "
-            "reaching a trusted root; clients give up on such a path",
-            {"issuer": current.issuer.rfc4514_string()},
-        )
-    if current.subject == current.issuer:
-        issuer = current.subject.rfc4514_string()
-        return Judgement(
-            Verdict.UNTRUSTED_ISSUER,
-            f"the chain ends in the root {issuer}, which is not trusted; use a certificate "
-            "from a public authority, or add that root as the CA file",
-            {"issuer": issuer},
-        )
-    missing = current.issuer.rfc4514_string()
-    what = "the server's certificate" if current is leaf else "a served intermediate"
-    return Judgement(
-        Verdict.INCOMPLETE_CHAIN,
-        f"the issuer of {what}, {missing}, is neither sent by the server nor trusted; "
-        "serve the full chain (fullchain.pem), or add that CA as the CA file if it is private",
-        {"missing_issuer": missing, "issuer": missing},
-    )
 
 
 def _self_signed(leaf: x509.Certificate) -> Judgement:
@@ -507,15 +1025,3 @@ def _judge_time(
 
 def _ceil_days(delta: timedelta) -> int:
     return -(-delta // timedelta(days=1))
-
-
-def _judge_name(leaf: x509.Certificate, target: Target) -> Judgement | None:
-    expected = target.expected_name
-    if matches_name(leaf, expected):
-        return None
-    names = ", ".join(certificate_names(leaf)) or "no names"
-    return Judgement(
-        Verdict.HOSTNAME_MISMATCH,
-        f"the certificate is for {names}, not for {expected}",
-        {"expected_name": expected, "names": names},
-    )
