@@ -143,6 +143,9 @@ def test_expired_verdict_is_not_also_expiring_soon() -> None:
         (Verdict.INCOMPLETE_CHAIN, "incomplete_chain"),
         (Verdict.SELF_SIGNED, "self_signed_certificate"),
         (Verdict.UNTRUSTED_ISSUER, "untrusted_certificate"),
+        (Verdict.CHAIN_CONSTRAINT_VIOLATED, "chain_constraint_violated"),
+        (Verdict.CERTIFICATE_REJECTED, "certificate_rejected"),
+        (Verdict.NO_SUBJECT_ALT_NAME, "no_subject_alt_name"),
         (Verdict.CERTIFICATE_NOT_YET_VALID, "certificate_not_yet_valid"),
     ],
 )

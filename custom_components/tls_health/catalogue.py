@@ -150,6 +150,9 @@ HOSTNAME_MISMATCH: Final = _endpoint("hostname_mismatch")
 INCOMPLETE_CHAIN: Final = _endpoint("incomplete_chain")
 SELF_SIGNED_CERTIFICATE: Final = _endpoint("self_signed_certificate")
 UNTRUSTED_CERTIFICATE: Final = _endpoint("untrusted_certificate")
+CHAIN_CONSTRAINT_VIOLATED: Final = _endpoint("chain_constraint_violated")
+CERTIFICATE_REJECTED: Final = _endpoint("certificate_rejected")
+NO_SUBJECT_ALT_NAME: Final = _endpoint("no_subject_alt_name")
 CERTIFICATE_EXPIRING_SOON: Final = _endpoint(
     "certificate_expiring_soon", IssueSeverity.WARNING, escalates=True
 )
@@ -213,6 +216,9 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         INCOMPLETE_CHAIN,
         SELF_SIGNED_CERTIFICATE,
         UNTRUSTED_CERTIFICATE,
+        CHAIN_CONSTRAINT_VIOLATED,
+        CERTIFICATE_REJECTED,
+        NO_SUBJECT_ALT_NAME,
         CERTIFICATE_EXPIRING_SOON,
         LEGACY_TLS_ENABLED,
         ENDPOINT_UNREACHABLE,

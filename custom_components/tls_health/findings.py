@@ -21,6 +21,9 @@ VERDICT_REPAIRS: Final[Mapping[Verdict, Repair]] = {
     Verdict.INCOMPLETE_CHAIN: c.INCOMPLETE_CHAIN,
     Verdict.SELF_SIGNED: c.SELF_SIGNED_CERTIFICATE,
     Verdict.UNTRUSTED_ISSUER: c.UNTRUSTED_CERTIFICATE,
+    Verdict.CHAIN_CONSTRAINT_VIOLATED: c.CHAIN_CONSTRAINT_VIOLATED,
+    Verdict.CERTIFICATE_REJECTED: c.CERTIFICATE_REJECTED,
+    Verdict.NO_SUBJECT_ALT_NAME: c.NO_SUBJECT_ALT_NAME,
 }
 # The repair of each reverse proxy verdict that is a problem.
 PROXY_REPAIRS: Final[Mapping[ProxyVerdict, Repair]] = {
