@@ -9,26 +9,44 @@ from itertools import count
 from pathlib import Path
 import ssl
 from typing import Literal
+import warnings
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)
 
-type KeyKind = Literal["ec", "rsa", "ed25519"]
-type PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+type KeyKind = Literal["ec", "p384", "secp256k1", "rsa", "rsa1024", "dsa", "ed25519"]
+type PrivateKey = (
+    ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | dsa.DSAPrivateKey | ed25519.Ed25519PrivateKey
+)
 
 _SERIALS = count(0x1000)
+_KEYS: dict[KeyKind, PrivateKey] = {}
 
 
 def _key(kind: KeyKind) -> PrivateKey:
-    if kind == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if kind == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
+    match kind:
+        case "rsa":
+            return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        case "rsa1024" | "dsa":
+            # Slow to generate and never trusted for anything: one key per kind is enough.
+            if kind not in _KEYS:
+                _KEYS[kind] = (
+                    rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+                    if kind == "rsa1024"
+                    else dsa.generate_private_key(key_size=2048)
+                )
+            return _KEYS[kind]
+        case "ed25519":
+            return ed25519.Ed25519PrivateKey.generate()
+        case "p384":
+            return ec.generate_private_key(ec.SECP384R1())
+        case "secp256k1":
+            return ec.generate_private_key(ec.SECP256K1())
     return ec.generate_private_key(ec.SECP256R1())
 
 
@@ -93,11 +111,22 @@ def issue(
     names: tuple[str, ...] = (),
     not_before: datetime | None = None,
     not_after: datetime | None = None,
-    key: KeyKind = "ec",
+    key: KeyKind | PrivateKey = "ec",
     subject: x509.Name | None = None,
+    path_length: int | None = None,
+    basic_ca: bool | None = None,
+    eku: tuple[ObjectIdentifier, ...] | None = None,
+    name_constraints: x509.NameConstraints | None = None,
+    extra: tuple[tuple[x509.ExtensionType, bool], ...] = (),
+    algorithm: hashes.HashAlgorithm | None = None,
 ) -> Issued:
-    """Issue a certificate; without `issuer` it is self-signed."""
-    private = _key(key)
+    """Issue a certificate; without `issuer` it is self-signed.
+
+    `basic_ca` overrides the cA flag of basicConstraints (the rest follows `ca`); `eku` replaces
+    the extended key usages (() leaves the extension out); `key` may be an existing private key
+    (a cross-certificate reuses its subject's key); `algorithm` is the signature's hash.
+    """
+    private = _key(key) if isinstance(key, str) else key
     public = private.public_key()
     name = subject or _name(common_name)
     signer_key = issuer.key if issuer else private
@@ -117,31 +146,115 @@ def issue(
             ),
             critical=False,
         )
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.BasicConstraints(ca=True, path_length=None), critical=True
-        ).add_extension(
-            _key_usage(ca=True, rsa=False),
+        .add_extension(
+            x509.BasicConstraints(ca=ca if basic_ca is None else basic_ca, path_length=path_length),
             critical=True,
         )
-    else:
-        builder = (
-            builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                _key_usage(ca=False, rsa=key == "rsa"),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        )
+        .add_extension(_key_usage(ca=ca, rsa=isinstance(private, rsa.RSAPrivateKey)), critical=True)
+    )
+    usages = eku if eku is not None else (() if ca else (ExtendedKeyUsageOID.SERVER_AUTH,))
+    if usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+    if name_constraints is not None:
+        builder = builder.add_extension(name_constraints, critical=True)
     if names:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([_general_name(n) for n in names]),
             critical=not common_name and subject is None,
         )
-    algorithm = None if isinstance(signer_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    cert = builder.sign(signer_key, algorithm)  # type: ignore[arg-type]
+    for extension, critical in extra:
+        builder = builder.add_extension(extension, critical=critical)
+    if isinstance(signer_key, ed25519.Ed25519PrivateKey):
+        algorithm = None
+    cert = builder.sign(signer_key, algorithm or hashes.SHA256())  # type: ignore[arg-type]
     return Issued(cert, private)
+
+
+_ECDSA_WITH_SHA1 = bytes.fromhex("300906072a8648ce3d0401")
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
+
+
+def _der_elements(data: bytes) -> list[bytes]:
+    """Split concatenated DER elements (definite lengths only), each with its tag and length."""
+    elements = []
+    offset = 0
+    while offset < len(data):
+        size = data[offset + 1]
+        start = offset + 2
+        if size & 0x80:
+            octets = size & 0x7F
+            size = int.from_bytes(data[start : start + octets], "big")
+            start += octets
+        elements.append(data[offset : start + size])
+        offset = start + size
+    return elements
+
+
+def _der_content(element: bytes) -> bytes:
+    size = element[1]
+    return element[2 + (size & 0x7F if size & 0x80 else 0) :]
+
+
+def tampered(
+    issued: Issued,
+    signer: Issued | None = None,
+    *,
+    serial: bytes | None = None,
+    duplicate: ObjectIdentifier | None = None,
+    sha1: bool = False,
+) -> Issued:
+    """Re-sign `issued` after changes no builder allows: `serial` as the INTEGER's content
+    octets (negative, over 20 octets), an extension repeated, or signed with ECDSA and SHA-1
+    (which `cryptography` no longer signs with; `signer` must hold an EC key).
+    """
+    signer_key = (signer or issued).key
+    tbs = _der_elements(_der_content(issued.cert.tbs_certificate_bytes))
+    if serial is not None:
+        tbs[1] = _der(0x02, serial)
+    if duplicate is not None:
+        wrapper = tbs[-1]  # [3] EXPLICIT Extensions
+        extensions = _der_elements(_der_content(_der_content(wrapper)))
+        copies = [ext for ext in extensions if _oid_of(ext) == duplicate]
+        tbs[-1] = _der(0xA3, _der(0x30, b"".join([*extensions, *copies])))
+    algorithm = _der_elements(_der_content(issued.cert.public_bytes(serialization.Encoding.DER)))[1]
+    digest: hashes.HashAlgorithm = hashes.SHA256()
+    if sha1:
+        algorithm = tbs[2] = _ECDSA_WITH_SHA1
+        digest = hashes.SHA1()  # noqa: S303
+    body = _der(0x30, b"".join(tbs))
+    if isinstance(signer_key, ec.EllipticCurvePrivateKey):
+        signature = signer_key.sign(body, ec.ECDSA(digest))
+    else:
+        assert isinstance(signer_key, rsa.RSAPrivateKey)
+        signature = signer_key.sign(body, padding.PKCS1v15(), digest)
+    der = _der(0x30, body + algorithm + _der(0x03, b"\x00" + signature))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a negative serial
+        return Issued(x509.load_der_x509_certificate(der), issued.key)
+
+
+def _oid_of(extension: bytes) -> ObjectIdentifier:
+    oid = _der_elements(_der_content(extension))[0]
+    return x509.ObjectIdentifier(_dotted(_der_content(oid)))
+
+
+def _dotted(content: bytes) -> str:
+    first, rest = divmod(content[0], 40)
+    parts = [min(first, 2), rest if first < 2 else content[0] - 80]
+    value = 0
+    for octet in content[1:]:
+        value = (value << 7) | (octet & 0x7F)
+        if not octet & 0x80:
+            parts.append(value)
+            value = 0
+    return ".".join(str(part) for part in parts)
 
 
 class Pki:

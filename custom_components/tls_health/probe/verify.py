@@ -19,7 +19,7 @@ import certifi
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import verification
 from cryptography.x509.oid import (
     ExtendedKeyUsageOID,
@@ -177,7 +177,7 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
         issuer=cert.issuer.rfc4514_string(),
         common_name=common_name(cert),
         sans=tuple(str(name) for name in _san_values(cert)),
-        serial=format(cert.serial_number, "x"),
+        serial=format(_serial(cert), "x"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         key_type=key_type,
@@ -187,6 +187,12 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
         is_ca=is_ca,
         self_issued=cert.subject == cert.issuer,
     )
+
+
+def _serial(cert: x509.Certificate) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a non-positive serial, reported as a rule instead
+        return cert.serial_number
 
 
 def common_name(cert: x509.Certificate) -> str | None:
@@ -821,7 +827,7 @@ def _refused(cert: x509.Certificate, issued: x509.Certificate | None) -> str | N
     """Tell what makes the verifier refuse this certificate itself (encoding, key, algorithm)."""
     if cert.version is not x509.Version.v3:
         return "is an X.509 version 1 certificate; clients require version 3"
-    serial = cert.serial_number
+    serial = _serial(cert)
     if serial < 0:
         return "has a negative serial number, which RFC 5280 forbids"
     if serial.bit_length() // 8 + 1 > _MAX_SERIAL_OCTETS:
@@ -835,7 +841,8 @@ def _refused(cert: x509.Certificate, issued: x509.Certificate | None) -> str | N
         return f"carries a critical extension clients do not know ({', '.join(unknown[:3])})"
     if issued is not None:
         if issued.signature_algorithm_oid not in _SIGNATURES:
-            name = _signature_algorithm(issued) or issued.signature_algorithm_oid.dotted_string
+            oid = issued.signature_algorithm_oid
+            name = getattr(oid, "_name", None) or oid.dotted_string
             return f"signed a certificate with {name}, an algorithm clients no longer accept"
         return _weak_key(cert)
     return None
@@ -957,6 +964,27 @@ def _within(name: x509.GeneralName, tree: x509.GeneralName) -> bool:
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
+    except ValueError:
+        return _signed_with_old_hash(cert, issuer)
+    except TypeError, InvalidSignature, UnsupportedAlgorithm:
+        return False
+    return True
+
+
+def _signed_with_old_hash(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Check a signature whose algorithm `cryptography` no longer verifies (SHA-1), to name it."""
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        digest = cert.signature_hash_algorithm
+        key = issuer.public_key()
+        match key:
+            case ec.EllipticCurvePublicKey() if digest is not None:
+                key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(digest))
+            case rsa.RSAPublicKey() if digest is not None:
+                key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), digest)
+            case _:
+                return False
     except ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm:
         return False
     return True
