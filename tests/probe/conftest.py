@@ -120,6 +120,7 @@ MAX_CALLBACK_CPU = 0.25
 class CallbackWatch:
     longest_cpu: float = 0.0
     longest: str = ""
+    limit: float = MAX_CALLBACK_CPU  # a test may tighten it
 
 
 @pytest.fixture
@@ -144,6 +145,6 @@ def loop_stall_watch(monkeypatch: pytest.MonkeyPatch) -> Iterator[CallbackWatch]
 
     monkeypatch.setattr(asyncio.events.Handle, "_run", timed_run)
     yield watch
-    assert watch.longest_cpu < MAX_CALLBACK_CPU, (
+    assert watch.longest_cpu < watch.limit, (
         f"a loop callback used {watch.longest_cpu * 1000:.0f} ms of CPU: {watch.longest}"
     )

@@ -19,6 +19,7 @@ import pytest
 from custom_components.tls_health.probe import Prober, Target, Verdict
 from tests.certs import DAY, NOW, Issued, Pki, issue, tampered
 
+from .conftest import CallbackWatch
 from .test_verdicts import HOST, run
 
 WEAK = "DEFAULT:@SECLEVEL=0"  # lets the test server present weak keys and SHA-1
@@ -244,6 +245,21 @@ def _odd_wildcard(name: str) -> Callable[[Pki], Case]:
     return case
 
 
+def name_constraint_budget(pki: Pki) -> Case:
+    """1024 names against 1025 subtrees: past the verifier's million checks, it gives up."""
+    trees = _dns(*(f"x{index}.example" for index in range(1024)), "home.example")
+    root = constrained_root(pki, permitted=trees)
+    names = tuple(f"h{index}.home.example" for index in range(1023))
+    leaf = issue("h.home.example", issuer=root, names=("h.home.example", *names))
+    return Case(
+        (leaf,),
+        Verdict.CHAIN_CONSTRAINT_VIOLATED,
+        "h.home.example",
+        "constrained.pem",
+        says="Exceeded maximum name constraint check limit",
+    )
+
+
 def cross_signed_dead_end(pki: Pki) -> Case:
     """Two certificates for one CA name: the first leads nowhere, the cross-signed one home.
 
@@ -295,6 +311,7 @@ CASES: dict[str, Callable[[Pki], Case]] = {
     "leading_dot": _odd_wildcard(".example.com"),
     "partial_wildcard": _odd_wildcard("ba*.example.com"),
     "bad_idna": _odd_wildcard("xn--a.example.com"),
+    "name_constraint_budget": name_constraint_budget,
     "cross_signed_dead_end": cross_signed_dead_end,
     "cross_signed_ok": cross_signed_ok,
 }
@@ -312,8 +329,10 @@ def case(request: pytest.FixtureRequest, pki: Pki) -> Case:
     return request.param(pki)  # type: ignore[no-any-return]
 
 
-@pytest.mark.usefixtures("loop_stall_watch")
-async def test_chain_rule(pki: Pki, prober: Prober, serve, case: Case) -> None:
+async def test_chain_rule(
+    pki: Pki, prober: Prober, serve, case: Case, loop_stall_watch: CallbackWatch
+) -> None:
+    loop_stall_watch.limit = 0.05
     server = await serve(context=server_context(pki, case))
     target = Target(
         host=case.host,

@@ -10,12 +10,17 @@ import ssl
 import struct
 import time
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 import pytest
 
 from custom_components.tls_health.probe import ProbeOptions, Target, Verdict
-from tests.certs import issue
+from tests.certs import DAY, NOW, Issued, issue
 from tests.servers import tls12_certificate_message
+
+from .conftest import CallbackWatch
 
 BUDGET = 1.0
 
@@ -94,6 +99,57 @@ async def test_hundred_certificate_chain(pki, prober, serve, tls_context) -> Non
     # Far beyond any real path length: judged, not trusted, and quickly.
     assert report.verdict is Verdict.UNTRUSTED_ISSUER
     assert "more than 10 certificates" in report.detail
+    assert elapsed < 3 * BUDGET
+
+
+@pytest.fixture(scope="module")
+def one_key_chain() -> tuple[Issued, ...]:
+    """A leaf and 200 CAs sharing one subject and one P-384 key: each can sign every other.
+
+    70 KiB, accepted by OpenSSL; every path through it checks out by names and signatures.
+    """
+    key = ec.generate_private_key(ec.SECP384R1())
+    shared = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Loop CA")])
+
+    def certificate(serial: int, subject: x509.Name, *, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(shared)
+            .public_key(key.public_key())
+            .serial_number(serial)
+            .not_valid_before(NOW - DAY)
+            .not_valid_after(NOW + 30 * DAY)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), False
+            )
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("hass.example.test")]), False
+            )
+        return builder.sign(key, hashes.SHA384())
+
+    leaf = certificate(
+        1, x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "hass")]), ca=False
+    )
+    return tuple(
+        Issued(cert, key)
+        for cert in (leaf, *(certificate(serial, shared, ca=True) for serial in range(2, 202)))
+    )
+
+
+async def test_one_key_chain_holds_the_loop_briefly(
+    prober, serve, tls_context, one_key_chain, loop_stall_watch: CallbackWatch
+) -> None:
+    """The crafted chain of issue 12: judged off the loop, bounded, and not trusted."""
+    loop_stall_watch.limit = 0.05
+    server = await serve(context=tls_context(*one_key_chain))
+    report, elapsed = await timed_probe(prober, loopback(server.port), scan_legacy=False)
+    assert len(report.chain) == 201
+    assert report.verdict is Verdict.UNTRUSTED_ISSUER, report.detail
     assert elapsed < 3 * BUDGET
 
 
