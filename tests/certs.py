@@ -164,9 +164,10 @@ def issue(
         )
     for extension, critical in extra:
         builder = builder.add_extension(extension, critical=critical)
-    if isinstance(signer_key, ed25519.Ed25519PrivateKey):
-        algorithm = None
-    cert = builder.sign(signer_key, algorithm or hashes.SHA256())  # type: ignore[arg-type]
+    digest = (
+        None if isinstance(signer_key, ed25519.Ed25519PrivateKey) else algorithm or hashes.SHA256()
+    )
+    cert = builder.sign(signer_key, digest)  # type: ignore[arg-type]
     return Issued(cert, private)
 
 

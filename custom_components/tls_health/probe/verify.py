@@ -539,17 +539,13 @@ def _ca_eku(
 def _nameless_policies() -> tuple[verification.ExtensionPolicy, verification.ExtensionPolicy]:
     """Build the server profile without its name check, for a client verifier.
 
-    Extended key usages must still allow serverAuth.
-
-    The SAN may be absent here, so that a leaf without one is explained as such.
+    Extended key usages must still allow serverAuth; the SAN stays required.
     """
     ca = verification.ExtensionPolicy.webpki_defaults_ca().may_be_present(
         x509.ExtendedKeyUsage, verification.Criticality.NON_CRITICAL, _ca_eku
     )
-    ee = (
-        verification.ExtensionPolicy.webpki_defaults_ee()
-        .may_be_present(x509.ExtendedKeyUsage, verification.Criticality.NON_CRITICAL, _server_eku)
-        .may_be_present(x509.SubjectAlternativeName, verification.Criticality.AGNOSTIC, None)
+    ee = verification.ExtensionPolicy.webpki_defaults_ee().may_be_present(
+        x509.ExtendedKeyUsage, verification.Criticality.NON_CRITICAL, _server_eku
     )
     return ca, ee
 
