@@ -664,6 +664,7 @@ class _PathSearch:
         for cert in served[1:]:
             self._by_subject.setdefault(cert.subject, []).append(cert)
         self._signatures: dict[tuple[int, int], bool] = {}
+        self._issuers: dict[int, list[x509.Certificate]] = {}
         self._signature_budget = MAX_SIGNATURE_CHECKS
         self._steps = MAX_SEARCH_STEPS
         self.exhausted = False
@@ -689,6 +690,11 @@ class _PathSearch:
         return self._extend([self._leaf])
 
     def _candidates(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        if id(cert) not in self._issuers:
+            self._issuers[id(cert)] = self._rank_issuers(cert)
+        return self._issuers[id(cert)]
+
+    def _rank_issuers(self, cert: x509.Certificate) -> list[x509.Certificate]:
         wanted = _key_identifier(cert)
         trusted = self._trust.by_subject.get(cert.issuer, ())
         served = self._by_subject.get(cert.issuer, ())
