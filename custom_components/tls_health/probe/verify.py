@@ -402,15 +402,20 @@ def assess(
             )
         )
     try:
-        judgement = judge(certs, trust, target, now)
+        return Assessment(
+            judge(certs, trust, target, now),
+            tuple(describe(cert) for cert in certs),
+            chain_in_order(certs),
+        )
     except Exception as err:  # noqa: BLE001 - whatever a server sends ends in a verdict
         reason = _bounded(f"{type(err).__name__}: {err}")
-        judgement = Judgement(
-            Verdict.CERTIFICATE_REJECTED,
-            f"the served certificates could not be judged ({reason})",
-            {"reason": reason},
+        return Assessment(
+            Judgement(
+                Verdict.CERTIFICATE_REJECTED,
+                f"the served certificates could not be judged ({reason})",
+                {"reason": reason},
+            )
         )
-    return Assessment(judgement, tuple(describe(cert) for cert in certs), chain_in_order(certs))
 
 
 def judge(
@@ -419,25 +424,30 @@ def judge(
     """`ok` when the verifier accepts; otherwise why not: trust, then time, then name, then rule."""
     served = _distinct(certs)
     leaf, pool = served[0], served[1:]
-    expected = target.expected_name.rstrip(".")
-    strict = _verify(trust, leaf, pool, now, expected)
+    ok = Judgement(
+        Verdict.OK,
+        f"certificate for {target.expected_name} is trusted and valid until "
+        f"{min(cert.not_valid_after_utc for cert in certs):%Y-%m-%d}",
+    )
+    strict = _verify(trust, leaf, pool, now, target.expected_name.rstrip("."))
     if strict.path is not None:
-        return Judgement(
-            Verdict.OK,
-            f"certificate for {target.expected_name} is trusted and valid until "
-            f"{min(cert.not_valid_after_utc for cert in certs):%Y-%m-%d}",
-        )
-    if not strict.gave_up:
-        anywhere = _verify(trust, leaf, pool, now, None)
-        if anywhere.path is not None:
-            return _judge_names(leaf, target, strict)
-        for moment in _moments(served):
-            relaxed = _verify(trust, leaf, pool, moment, None)
-            if relaxed.path is not None:
-                return _judge_time(relaxed.path, leaf, target, now) or _judge_names(
-                    leaf, target, strict
-                )
-    return _explain(served, trust, target, now, strict)
+        return ok
+    if strict.gave_up:
+        return _explain(served, trust, target, now, strict.error)
+    anywhere = _verify(trust, leaf, pool, now, None)
+    if anywhere.path is not None:
+        # Valid now for some name: the expected one is the problem, unless the verifier could
+        # not take it at all (an underscore) and the certificate names it exactly.
+        return _judge_names(leaf, target, strict) or ok
+    reason = anywhere.error if strict.name_unusable else strict.error
+    for moment in _moments(served):
+        relaxed = _verify(trust, leaf, pool, moment, None)
+        if relaxed.path is not None:
+            found = _judge_time(relaxed.path, leaf, target, now)
+            if found is not None:
+                return found
+            break
+    return _explain(served, trust, target, now, reason)
 
 
 def _distinct(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
@@ -567,8 +577,11 @@ def _verifier_reason(error: str) -> str:
 # -- names ----------------------------------------------------------------------------------------
 
 
-def _judge_names(leaf: x509.Certificate, target: Target, strict: _Outcome) -> Judgement:
-    """Explain a chain valid now that the verifier refused for the expected name."""
+def _judge_names(leaf: x509.Certificate, target: Target, strict: _Outcome) -> Judgement | None:
+    """Explain a chain valid now that the verifier refused for the expected name.
+
+    None when the verifier could not take the name and a SAN of the leaf names it.
+    """
     expected = target.expected_name
     if not _has_san(leaf):
         return _no_san(leaf)
@@ -580,13 +593,7 @@ def _judge_names(leaf: x509.Certificate, target: Target, strict: _Outcome) -> Ju
             {"expected_name": expected, "names": names},
         )
     if strict.name_unusable:
-        # The verifier cannot take this name (an underscore, say): it validated the chain
-        # at this time, and the certificate names it exactly as RFC 6125 asks.
-        return Judgement(
-            Verdict.OK,
-            f"certificate for {expected} is trusted and valid until "
-            f"{leaf.not_valid_after_utc:%Y-%m-%d}",
-        )
+        return None
     reason = _verifier_reason(strict.error)
     return Judgement(
         Verdict.CERTIFICATE_REJECTED,
@@ -615,7 +622,7 @@ def _explain(
     trust: TrustStore,
     target: Target,
     now: datetime,
-    strict: _Outcome,
+    error: str,
 ) -> Judgement:
     """Why the verifier refused the chain at every time and for any name."""
     leaf = served[0]
@@ -629,7 +636,7 @@ def _explain(
         _broken_rule(path, leaf, target)
         or _judge_time(path, leaf, target, now)
         or (None if _has_san(leaf) else _no_san(leaf))
-        or _from_message(strict.error, leaf)
+        or _from_message(error, leaf)
     )
 
 
