@@ -109,6 +109,23 @@ def nc_excluded_ip(pki: Pki) -> Case:
     return Case((leaf,), Verdict.CHAIN_CONSTRAINT_VIOLATED, "127.0.0.1", "constrained.pem")
 
 
+def nc_malformed_in_ca_file(pki: Pki) -> Case:
+    """A trusted root whose name constraint `cryptography` cannot even parse (a wildcard)."""
+    tree = b"\x30\x0b\x82\x09*.example"  # GeneralSubtree { dNSName "*.example" }
+    value = b"\x30\x0f\xa0\x0d" + tree  # NameConstraints { permittedSubtrees [0] }
+    odd = x509.UnrecognizedExtension(ExtensionOID.NAME_CONSTRAINTS, value)
+    root = issue("Odd Constrained Root", ca=True, extra=((odd, True),))
+    pki.write("constrained.pem", root)
+    leaf = issue("nas.example", issuer=root, names=("nas.example",))
+    return Case(
+        (leaf,),
+        Verdict.CERTIFICATE_REJECTED,
+        "nas.example",
+        "constrained.pem",
+        says="root certificate Odd Constrained Root has extensions that cannot be parsed",
+    )
+
+
 def nc_intermediate(pki: Pki) -> Case:
     """Constraints on a served intermediate bind too."""
     lower = issue(
@@ -289,6 +306,7 @@ CASES: dict[str, Callable[[Pki], Case]] = {
     "nc_excluded_dns": nc_excluded_dns,
     "nc_permitted_ip": nc_permitted_ip,
     "nc_excluded_ip": nc_excluded_ip,
+    "nc_malformed_in_ca_file": nc_malformed_in_ca_file,
     "nc_intermediate": nc_intermediate,
     "path_length": path_length,
     "not_a_ca": not_a_ca,

@@ -787,12 +787,23 @@ class _PathSearch:
         )
 
 
+def _extensions(cert: x509.Certificate) -> x509.Extensions | None:
+    """Return the certificate's extensions; None when they cannot be parsed (a trusted one's)."""
+    try:
+        return cert.extensions
+    except x509.DuplicateExtension, ValueError, TypeError:
+        return None
+
+
 def _extension(
     cert: x509.Certificate, kind: type[x509.ExtensionType]
 ) -> x509.Extension[Any] | None:
+    extensions = _extensions(cert)
+    if extensions is None:
+        return None
     try:
-        return cert.extensions.get_extension_for_class(kind)
-    except x509.ExtensionNotFound, x509.DuplicateExtension, ValueError:
+        return extensions.get_extension_for_class(kind)
+    except x509.ExtensionNotFound, ValueError, TypeError:
         return None
 
 
@@ -841,10 +852,11 @@ def _refused(cert: x509.Certificate, issued: x509.Certificate | None) -> str | N
         return "has a negative serial number, which RFC 5280 forbids"
     if serial.bit_length() // 8 + 1 > _MAX_SERIAL_OCTETS:
         return "has a serial number longer than 20 octets, which RFC 5280 forbids"
+    extensions = _extensions(cert)
+    if extensions is None:
+        return "has extensions that cannot be parsed"
     unknown = [
-        ext.oid.dotted_string
-        for ext in cert.extensions
-        if ext.critical and ext.oid not in _UNDERSTOOD
+        ext.oid.dotted_string for ext in extensions if ext.critical and ext.oid not in _UNDERSTOOD
     ]
     if unknown:
         return f"carries a critical extension clients do not know ({', '.join(unknown[:3])})"
