@@ -473,7 +473,7 @@ def _moments(served: Sequence[x509.Certificate]) -> list[datetime]:
     leaf_begin, leaf_end = windows[0]
     if leaf_begin <= leaf_end:
         moments.append(leaf_begin + (leaf_end - leaf_begin) / 2)
-    return moments
+    return list(dict.fromkeys(moments))
 
 
 @dataclass(frozen=True, slots=True)
