@@ -233,6 +233,13 @@ def duplicate_extension(pki: Pki) -> Case:
     )
 
 
+def forged_signature(pki: Pki) -> Case:
+    """Signed by another key under the intermediate's name (a chain mixed up after a re-key)."""
+    impostor = issue("TLS Health Test Intermediate R1", issuer=pki.root, ca=True)
+    leaf = pki.leaf(HOST, issuer=impostor)
+    return Case((leaf, pki.intermediate), Verdict.CERTIFICATE_REJECTED, says="does not verify")
+
+
 def no_san(pki: Pki) -> Case:
     leaf = issue(HOST, issuer=pki.intermediate)
     return Case((leaf, pki.intermediate), Verdict.NO_SUBJECT_ALT_NAME, says="no subject alt")
@@ -321,6 +328,7 @@ CASES: dict[str, Callable[[Pki], Case]] = {
     "negative_serial": negative_serial,
     "overlong_serial": overlong_serial,
     "duplicate_extension": duplicate_extension,
+    "forged_signature": forged_signature,
     "no_san": no_san,
     "underscore_name": underscore_name,
     "underscore_name_elsewhere": underscore_name_elsewhere,
