@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from custom_components.tls_health.probe import Prober, Target
+from custom_components.tls_health.probe import ProbeOptions, Prober, Target
 from custom_components.tls_health.probe.verify import TrustStore, judge
 
 HOST = "bench.example.test"
@@ -180,7 +180,9 @@ def longest_callback(run: Callable[[], object]) -> tuple[float, object]:
 async def probe(target: Target) -> tuple[str, float]:
     prober = await Prober.create()
     started = time.perf_counter()
-    report = await prober.probe(target, timeout=10, scan_legacy=False, check_http=False)
+    report = await prober.probe(
+        target, ProbeOptions(timeout=10, scan_legacy=False, check_http=False)
+    )
     return report.verdict, time.perf_counter() - started
 
 
