@@ -185,6 +185,14 @@ def test_unreachable_judges_only_reachability(verdict: Verdict) -> None:
     assert judged_keys(report(), DEFAULTS) == ENTRY_KEYS - PROXY_KEYS
 
 
+def test_unparsable_certificate_keeps_the_expiry_unjudged() -> None:
+    """A certificate that cannot be parsed is rejected; its expiry is not known, so not cleared."""
+    rejected = report(Verdict.CERTIFICATE_REJECTED, expires_in=None)
+    assert keys(current_findings(rejected, DEFAULTS, NOW)) == {"certificate_rejected"}
+    assert "certificate_expiring_soon" not in judged_keys(rejected, DEFAULTS)
+    assert "certificate_rejected" in judged_keys(rejected, DEFAULTS)
+
+
 def test_placeholders_cover_every_name_and_prefer_probe_details() -> None:
     values = issue_placeholders(
         report(Verdict.INCOMPLETE_CHAIN, details={"missing_issuer": "CN=Missing R1"}), NOW

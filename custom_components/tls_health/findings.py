@@ -85,6 +85,8 @@ def judged_keys(
     keys = set(ENTRY_KEYS)
     if proxy is None:
         keys -= c.PROXY_KEYS
+    if not report.chain:  # a certificate that cannot be parsed: its expiry is unknown
+        keys.discard(c.CERTIFICATE_EXPIRING_SOON.key)
     protocols = report.protocols
     if options.scan_legacy and protocols.tls1_0 is None and protocols.tls1_1 is None:
         keys.discard(c.LEGACY_TLS_ENABLED.key)
