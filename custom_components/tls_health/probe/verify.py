@@ -355,6 +355,7 @@ _CONSTRAINT_MESSAGES = (
     "path length",
     "basicConstraints.cA",
     "keyCertSign",
+    "nameConstraints",
     "EKU",
     f"{ExtensionOID.BASIC_CONSTRAINTS.dotted_string}: Certificate is missing",
     f"{ExtensionOID.KEY_USAGE.dotted_string}: Certificate is missing",
@@ -423,7 +424,7 @@ def judge(
 ) -> Judgement:
     """`ok` when the verifier accepts; otherwise why not: trust, then time, then name, then rule."""
     served = _distinct(certs)
-    leaf, pool = served[0], served[1:]
+    leaf, pool = served.certs[0], served.certs[1:]
     ok = Judgement(
         Verdict.OK,
         f"certificate for {target.expected_name} is trusted and valid until "
@@ -439,29 +440,37 @@ def judge(
         # Valid now for some name: the expected one is the problem, unless the verifier could
         # not take it at all (an underscore) and the certificate names it exactly.
         return _judge_names(leaf, target, strict) or ok
-    reason = anywhere.error if strict.name_unusable else strict.error
-    for moment in _moments(served):
+    # The verifier's words without the name and the time in them tell the rule best.
+    reason = anywhere.error
+    for moment in _moments(served.certs):
         relaxed = _verify(trust, leaf, pool, moment, None)
         if relaxed.path is not None:
             found = _judge_time(relaxed.path, leaf, target, now)
             if found is not None:
                 return found
             break
+        reason = relaxed.error or reason
     return _explain(served, trust, target, now, reason)
 
 
-def _distinct(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """The served certificates considered (distinct, at most MAX_SERVED), leaf first."""
+
+    certs: list[x509.Certificate]
+    names: frozenset[x509.Name]  # subjects of every served certificate, also those cut off
+
+
+def _distinct(certs: Sequence[x509.Certificate]) -> _Served:
     """Drop repeated certificates and cut the served chain to MAX_SERVED."""
     seen: set[bytes] = set()
-    distinct = []
+    considered: list[x509.Certificate] = []
     for cert in certs:
         fingerprint = cert.fingerprint(hashes.SHA256())
-        if fingerprint not in seen:
+        if fingerprint not in seen and len(considered) < MAX_SERVED:
             seen.add(fingerprint)
-            distinct.append(cert)
-            if len(distinct) == MAX_SERVED:
-                break
-    return distinct
+            considered.append(cert)
+    return _Served(considered, frozenset(cert.subject for cert in certs))
 
 
 def _moments(served: Sequence[x509.Certificate]) -> list[datetime]:
@@ -618,14 +627,14 @@ def _no_san(leaf: x509.Certificate) -> Judgement:
 
 
 def _explain(
-    served: Sequence[x509.Certificate],
+    served: _Served,
     trust: TrustStore,
     target: Target,
     now: datetime,
     error: str,
 ) -> Judgement:
     """Why the verifier refused the chain at every time and for any name."""
-    leaf = served[0]
+    leaf = served.certs[0]
     search = _PathSearch(served, trust)
     if not trust.contains(leaf) and leaf.subject == leaf.issuer and search.signed(leaf, leaf):
         return _self_signed(leaf)
@@ -664,11 +673,12 @@ class _PathSearch:
     MAX_SIGNATURE_CHECKS signatures verified (each pair once).
     """
 
-    def __init__(self, served: Sequence[x509.Certificate], trust: TrustStore) -> None:
+    def __init__(self, served: _Served, trust: TrustStore) -> None:
         self._trust = trust
-        self._leaf = served[0]
+        self._served_names = served.names
+        self._leaf = served.certs[0]
         self._by_subject: dict[x509.Name, list[x509.Certificate]] = {}
-        for cert in served[1:]:
+        for cert in served.certs[1:]:
             self._by_subject.setdefault(cert.subject, []).append(cert)
         self._signatures: dict[tuple[int, int], bool] = {}
         self._issuers: dict[int, list[x509.Certificate]] = {}
@@ -678,6 +688,7 @@ class _PathSearch:
         self.untrusted_root: x509.Certificate | None = None
         self.missing: x509.Certificate | None = None
         self.too_long: x509.Certificate | None = None
+        self.circle: x509.Certificate | None = None
         self.bad_signature: x509.Certificate | None = None
 
     def signed(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
@@ -721,7 +732,8 @@ class _PathSearch:
             self.exhausted = True
             return None
         self._steps -= 1
-        candidates = [cert for cert in self._candidates(current) if cert not in path]
+        named = self._candidates(current)
+        candidates = [cert for cert in named if cert not in path]
         signed_any = False
         for candidate in candidates:
             signed = self.signed(current, candidate)
@@ -736,13 +748,21 @@ class _PathSearch:
             if found is not None or self.exhausted:
                 return found
         if not signed_any:
-            if current.subject == current.issuer and self.signed(current, current):
-                self.untrusted_root = self.untrusted_root or current
-            elif candidates:
-                self.bad_signature = self.bad_signature or current
-            else:
-                self.missing = self.missing or current
+            self._stopped_at(current, named=bool(named), unsigned=bool(candidates))
         return None
+
+    def _stopped_at(self, current: x509.Certificate, *, named: bool, unsigned: bool) -> None:
+        """Note why no issuer continues the path at `current`."""
+        if current.subject == current.issuer and self.signed(current, current):
+            self.untrusted_root = self.untrusted_root or current
+        elif unsigned:  # certificates of the issuer's name, none of whose keys signed it
+            self.bad_signature = self.bad_signature or current
+        elif named:  # its issuers are on the path already
+            self.circle = self.circle or current
+        elif current.issuer in self._served_names:  # served, past MAX_SERVED
+            self.too_long = self.too_long or current
+        else:
+            self.missing = self.missing or current
 
     def dead_end(self, leaf: x509.Certificate) -> Judgement:
         """Why no path reaches a trusted certificate."""
@@ -770,6 +790,13 @@ class _PathSearch:
                 f"the served chain goes on for more than {MAX_PATH_LENGTH} certificates "
                 "without reaching a trusted root; clients give up on such a path",
                 {"issuer": self.too_long.issuer.rfc4514_string()},
+            )
+        if self.circle is not None:
+            return Judgement(
+                Verdict.UNTRUSTED_ISSUER,
+                "the served chain goes round in a circle (its certificates issue each other) "
+                "without reaching a trusted root",
+                {"issuer": self.circle.issuer.rfc4514_string()},
             )
         cert = self.bad_signature or leaf
         subject = cert.subject.rfc4514_string()
