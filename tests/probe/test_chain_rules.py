@@ -298,6 +298,15 @@ def cross_signed_dead_end(pki: Pki) -> Case:
     return Case((leaf, dead_end, cross), Verdict.CHAIN_CONSTRAINT_VIOLATED, says="lacks serverAuth")
 
 
+def issued_in_a_circle(pki: Pki) -> Case:
+    """Two CAs that issued each other, and nothing trusted above them: not a missing issuer."""
+    first_b = issue("Circle B", ca=True)
+    a = issue("Circle A", issuer=first_b, ca=True)
+    b = issue(None, subject=first_b.cert.subject, issuer=a, ca=True, key=first_b.key)
+    leaf = pki.leaf(HOST, issuer=a)
+    return Case((leaf, a, b), Verdict.UNTRUSTED_ISSUER, says="goes round in a circle")
+
+
 def cross_signed_ok(pki: Pki) -> Case:
     """An untrusted root served with its cross-certificate from a trusted one: valid."""
     other = issue("Other Root", ca=True)
@@ -340,6 +349,7 @@ CASES: dict[str, Callable[[Pki], Case]] = {
     "name_constraint_budget": name_constraint_budget,
     "cross_signed_dead_end": cross_signed_dead_end,
     "cross_signed_ok": cross_signed_ok,
+    "issued_in_a_circle": issued_in_a_circle,
 }
 
 
