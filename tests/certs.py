@@ -119,12 +119,14 @@ def issue(
     name_constraints: x509.NameConstraints | None = None,
     extra: tuple[tuple[x509.ExtensionType, bool], ...] = (),
     algorithm: hashes.HashAlgorithm | None = None,
+    key_identifier: bool = True,
 ) -> Issued:
     """Issue a certificate; without `issuer` it is self-signed.
 
     `basic_ca` overrides the cA flag of basicConstraints (the rest follows `ca`); `eku` replaces
     the extended key usages (() leaves the extension out); `key` may be an existing private key
-    (a cross-certificate reuses its subject's key); `algorithm` is the signature's hash.
+    (a cross-certificate reuses its subject's key); `algorithm` is the signature's hash;
+    `key_identifier=False` leaves the authority key identifier out.
     """
     private = _key(key) if isinstance(key, str) else key
     public = private.public_key()
@@ -141,17 +143,18 @@ def issue(
         .not_valid_after(not_after or NOW + 60 * DAY)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                issuer.key.public_key() if issuer else public  # type: ignore[arg-type]
-            ),
-            critical=False,
-        )
-        .add_extension(
             x509.BasicConstraints(ca=ca if basic_ca is None else basic_ca, path_length=path_length),
             critical=True,
         )
         .add_extension(_key_usage(ca=ca, rsa=isinstance(private, rsa.RSAPrivateKey)), critical=True)
     )
+    if key_identifier:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                issuer.key.public_key() if issuer else public  # type: ignore[arg-type]
+            ),
+            critical=False,
+        )
     usages = eku if eku is not None else (() if ca else (ExtendedKeyUsageOID.SERVER_AUTH,))
     if usages:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)

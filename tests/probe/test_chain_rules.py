@@ -13,7 +13,11 @@ import ssl
 import warnings
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    ExtensionOID,
+)
 import pytest
 
 from custom_components.tls_health.probe import Prober, Target, Verdict
@@ -240,6 +244,26 @@ def forged_signature(pki: Pki) -> Case:
     return Case((leaf, pki.intermediate), Verdict.CERTIFICATE_REJECTED, says="does not verify")
 
 
+def leaf_without_key_identifier(pki: Pki) -> Case:
+    leaf = pki.leaf(HOST, key_identifier=False)
+    return Case(
+        (leaf, pki.intermediate), Verdict.CERTIFICATE_REJECTED, says="authority key identifier"
+    )
+
+
+def critical_authority_access(pki: Pki) -> Case:
+    issuers = x509.AccessDescription(
+        AuthorityInformationAccessOID.CA_ISSUERS,
+        x509.UniformResourceIdentifier("http://ca.example.test/intermediate.der"),
+    )
+    leaf = pki.leaf(HOST, extra=((x509.AuthorityInformationAccess([issuers]), True),))
+    return Case(
+        (leaf, pki.intermediate),
+        Verdict.CERTIFICATE_REJECTED,
+        says="marks its authority information access extension critical",
+    )
+
+
 def no_san(pki: Pki) -> Case:
     leaf = issue(HOST, issuer=pki.intermediate)
     return Case((leaf, pki.intermediate), Verdict.NO_SUBJECT_ALT_NAME, says="no subject alt")
@@ -338,6 +362,8 @@ CASES: dict[str, Callable[[Pki], Case]] = {
     "overlong_serial": overlong_serial,
     "duplicate_extension": duplicate_extension,
     "forged_signature": forged_signature,
+    "leaf_without_key_identifier": leaf_without_key_identifier,
+    "critical_authority_access": critical_authority_access,
     "no_san": no_san,
     "underscore_name": underscore_name,
     "underscore_name_elsewhere": underscore_name_elsewhere,

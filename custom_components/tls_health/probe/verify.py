@@ -346,6 +346,13 @@ _SIGNATURES = frozenset(
         SignatureAlgorithmOID.ECDSA_WITH_SHA512,
     }
 )
+# Extensions RFC 5280 or the CA/Browser Forum profile never allow to be critical.
+_EXTENSION_NAMES = {
+    ExtensionOID.AUTHORITY_KEY_IDENTIFIER: "authority key identifier",
+    ExtensionOID.SUBJECT_KEY_IDENTIFIER: "subject key identifier",
+    ExtensionOID.AUTHORITY_INFORMATION_ACCESS: "authority information access",
+}
+_NEVER_CRITICAL = frozenset(_EXTENSION_NAMES)
 _CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
 _MIN_RSA_BITS = 2048
 _MAX_SERIAL_OCTETS = 21  # 20 octets, plus the sign octet some CAs forget to count
@@ -851,7 +858,9 @@ def _broken_rule(
     path: Sequence[x509.Certificate], leaf: x509.Certificate, target: Target
 ) -> Judgement | None:
     for index, cert in enumerate(path):
-        found = _refused(cert, issued=path[index - 1] if index else None)
+        found = _refused(cert, issued=path[index - 1] if index else None) or (
+            None if index else _leaf_without_key_identifier(path)
+        )
         if found is not None:
             return _rule(Verdict.CERTIFICATE_REJECTED, cert, leaf, target, found)
         found = _leaf_constraint(cert) if index == 0 else _ca_constraint(path, index)
@@ -887,6 +896,13 @@ def _refused(cert: x509.Certificate, issued: x509.Certificate | None) -> str | N
     ]
     if unknown:
         return f"carries a critical extension clients do not know ({', '.join(unknown[:3])})"
+    wrongly_critical = [
+        _EXTENSION_NAMES[ext.oid]
+        for ext in extensions
+        if ext.critical and ext.oid in _NEVER_CRITICAL
+    ]
+    if wrongly_critical:
+        return f"marks its {wrongly_critical[0]} extension critical, which RFC 5280 forbids"
     if issued is not None:
         if issued.signature_algorithm_oid not in _SIGNATURES:
             oid = issued.signature_algorithm_oid
@@ -912,6 +928,15 @@ def _weak_key(cert: x509.Certificate) -> str | None:
             return f"has a key on the curve {key.curve.name}, which clients do not accept"
     kind, _ = _key_description(cert)
     return f"has a {kind} key, which clients do not accept for a certificate authority"
+
+
+def _leaf_without_key_identifier(path: Sequence[x509.Certificate]) -> str | None:
+    if len(path) > 1 and _key_identifier(path[0]) is None:
+        return (
+            "lacks the authority key identifier extension, which the CA/Browser Forum profile "
+            "requires of a server certificate"
+        )
+    return None
 
 
 def _leaf_constraint(leaf: x509.Certificate) -> str | None:
