@@ -309,7 +309,9 @@ def _dns_match(pattern: str, host: str) -> bool:
 #
 # `ok` comes only from `cryptography`'s verifier (RFC 5280 path validation with the CA/Browser
 # Forum profile), run for the expected name at the time of the probe. Everything else here
-# explains a refusal: which certificate, which rule. It never turns a refusal into `ok`.
+# explains a refusal: which certificate, which rule. It never turns a refusal into `ok`. (A name
+# the verifier cannot take at all, one with an underscore, is `ok` only when it validated the
+# chain at that time for the leaf's names and a SAN covers the expected name.)
 #
 # What a served chain can cost is bounded: at most MAX_SERVED distinct certificates are
 # considered, the verifier stops after its own signature budget, and the explanation search
