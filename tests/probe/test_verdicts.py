@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 import errno
 import json
 import socket
 import ssl
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_socket
@@ -89,6 +91,29 @@ async def test_ok_rsa_leaf_with_dns(pki, prober, serve, tls_context) -> None:
     assert report.leaf is not None
     assert report.leaf.key_type == "RSA"
     assert report.leaf.key_size == 2048
+
+
+@pytest.mark.parametrize(
+    ("left", "days", "shown"),
+    [
+        (-(3 * DAY + timedelta(minutes=5)), "-3", "expired 3 days ago"),
+        (-timedelta(minutes=1), "-1", "expired 1 day ago"),
+        (timedelta(hours=11), "0", "valid until"),
+        (4 * DAY + timedelta(hours=23), "5", "valid until"),
+    ],
+)
+async def test_one_day_count_at_the_boundaries(
+    pki, prober, serve, tls_context, left: timedelta, days: str, shown: str
+) -> None:
+    """The probe counts days as the sensors do: calendar days in the time zone of `now`."""
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    leaf = pki.leaf(HOST, not_before=now - 100 * DAY, not_after=now + left)
+    server = await serve(context=tls_context(leaf, pki.intermediate))
+    report = await run(prober, target_for(pki, server.port), now=now)
+    assert report.details["days"] == days
+    assert shown in report.detail
+    if days.startswith("-"):
+        assert report.details["days_expired"] == days.removeprefix("-")
 
 
 async def test_certificate_expired_leaf(pki, prober, serve, tls_context) -> None:

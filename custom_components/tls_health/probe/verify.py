@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 import ipaddress
 import itertools
@@ -29,7 +29,7 @@ from cryptography.x509.oid import (
 )
 
 from .files import FileTooLargeError, NotARegularFileError, read_bounded
-from .models import CertificateInfo, Target, Verdict
+from .models import CertificateInfo, Target, Verdict, days_until
 
 # Names that mark a certificate nobody issued on purpose: defaults of proxies and appliances.
 PLACEHOLDER_NAMES = frozenset(
@@ -1100,22 +1100,24 @@ def _judge_time(
     if expired:
         cert = min(expired, key=lambda c: c.not_valid_after_utc)
         not_after = cert.not_valid_after_utc
-        days = (now - not_after).days
-        ago = "today" if days == 0 else f"{days} day{'s' if days != 1 else ''} ago"
+        # The day count of the sensors: calendar days in the time zone of `now`.
+        days = -days_until(not_after, now)
+        expiry = not_after.astimezone(now.tzinfo)
         return Judgement(
             Verdict.CERTIFICATE_EXPIRED,
-            f"{_label(cert, leaf, target)} expired {ago} (not after {not_after:%Y-%m-%d})",
+            f"{_label(cert, leaf, target)} expired {days} day{'s' if days != 1 else ''} ago "
+            f"(not after {expiry:%Y-%m-%d})",
             {
                 "days_expired": str(days),
                 "subject": cert.subject.rfc4514_string(),
-                "expiry": f"{not_after:%Y-%m-%d}",
+                "expiry": f"{expiry:%Y-%m-%d}",
             },
         )
     early = [cert for cert in path if now < cert.not_valid_before_utc]
     if early:
         cert = max(early, key=lambda c: c.not_valid_before_utc)
         not_before = cert.not_valid_before_utc
-        wait = _ceil_days(not_before - now)
+        wait = max(days_until(not_before, now), 0)
         return Judgement(
             Verdict.CERTIFICATE_NOT_YET_VALID,
             f"{_label(cert, leaf, target)} is not valid before {not_before:%Y-%m-%d %H:%M} UTC "
@@ -1124,7 +1126,3 @@ def _judge_time(
             {"subject": cert.subject.rfc4514_string(), "not_before": not_before.isoformat()},
         )
     return None
-
-
-def _ceil_days(delta: timedelta) -> int:
-    return -(-delta // timedelta(days=1))
