@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from homeassistant.core import HomeAssistant
+from markdown_it import MarkdownIt
 import pytest
 
+from custom_components.tls_health.catalogue import NETWORK_PLACEHOLDERS
+from custom_components.tls_health.issues import MAX_PLACEHOLDER
 from custom_components.tls_health.probe import inert
 
+from . import icu
 from .certs import issue
 from .conftest import StartServer
 from .helpers import entry_issue, next_check, setup_endpoint, state
@@ -66,3 +73,39 @@ async def test_hostile_certificate_names_reach_repairs_and_sensors_inert(
     assert len(issuer) <= 255
     assert "\n" not in issuer
     assert "`" not in issuer
+
+
+HOSTILE = (
+    "a` [click](https://evil.example) ![x](http://127.0.0.1:9/t.png) `b\n# heading\n"
+    "<img src=x onerror=alert(1)> www.evil.example **bold** | table |"
+)
+
+
+def _rendered(text: str, value: str) -> str:
+    """The HTML the frontend's Markdown makes of a repair text, network values set to `value`."""
+    values = {name: value if name in NETWORK_PLACEHOLDERS else "x" for name in icu.arguments(text)}
+    return MarkdownIt("commonmark").render(icu.render(text, values))
+
+
+def _markup(html: str) -> dict[str, int]:
+    return {tag: html.count(f"<{tag}") for tag in ("a", "img", "h1", "h2", "h3", "code", "strong")}
+
+
+@pytest.mark.parametrize("language", ["strings", "zh-Hans"])
+def test_no_repair_text_turns_network_values_into_markup(language: str) -> None:
+    """Network values become inert, and texts show them in code spans: nothing is added."""
+    component = Path(__file__).parent.parent / "custom_components" / "tls_health"
+    path = component / ("strings.json" if language == "strings" else "translations/zh-Hans.json")
+    issues = json.loads(path.read_text(encoding="utf-8"))["issues"]
+    hostile = inert(HOSTILE, MAX_PLACEHOLDER)
+    # Titles are shown as plain text; descriptions are Markdown.
+    descriptions = {
+        key: texts.get("description") or texts["fix_flow"]["step"]["confirm"]["description"]
+        for key, texts in issues.items()
+    }
+    changed = [
+        key
+        for key, text in descriptions.items()
+        if _markup(_rendered(text, hostile)) != _markup(_rendered(text, "x"))
+    ]
+    assert not changed

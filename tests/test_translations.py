@@ -303,3 +303,14 @@ def test_icu_parser_accepts(text: str, expected: set[str]) -> None:
 def test_icu_parser_refuses(text: str) -> None:
     with pytest.raises(icu.IcuError):
         icu.parse(text)
+
+
+def test_no_text_embeds_the_probes_english_prose() -> None:
+    """`detail` is the probe's English sentence: texts show structured values instead."""
+    for language in (_strings(), _load(TRANSLATIONS / "zh-Hans.json")):
+        embedding = [
+            path
+            for path, text in _leaves(language)
+            if isinstance(text, str) and "detail" in icu.arguments(text)
+        ]
+        assert not embedding

@@ -44,9 +44,16 @@ ENDPOINT_PLACEHOLDERS: Final = frozenset(
         "days_expired",
         "expiry",
         "versions",
+        "cause",
+        "fault",
+        "not_before",
     }
 )
-PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {"proxy_address", "trusted_entry"}
+PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {"proxy_address", "trusted_entry", "seen_host"}
+# Placeholders whose values a server chooses: texts show them only inside code spans.
+NETWORK_PLACEHOLDERS: Final = frozenset(
+    {"detail", "names", "subject", "issuer", "missing_issuer", "cause", "fault", "seen_host"}
+)
 TRAFFIC_PLACEHOLDERS: Final = frozenset({"proxy_address", "trusted_entry"})
 
 CONFIRMATIONS: Final = 2  # consecutive checks that must agree before an endpoint repair is raised

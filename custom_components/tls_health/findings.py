@@ -64,12 +64,37 @@ def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
             for name, accepted in (("TLS 1.0", protocols.tls1_0), ("TLS 1.1", protocols.tls1_1))
             if accepted
         ),
+        "cause": _cause(report),
+        "fault": _fault(report),
+        "not_before": _not_before(report, now),
     }
     # The probe knows which certificate is at fault; day counts stay those of the sensors.
     values.update(
         {key: value for key, value in report.details.items() if key in PROBE_NAMED and value}
     )
     return values
+
+
+def _cause(report: ProbeReport) -> str:
+    """Return the verdict, with the TLS library's reason when there is one."""
+    reason = report.details.get("reason")
+    return f"{report.verdict.value}: {reason}" if reason else report.verdict.value
+
+
+def _fault(report: ProbeReport) -> str:
+    """Return the rule a refused certificate breaks (a code), and which certificate it is."""
+    rule = report.details.get("rule") or report.verdict.value
+    subject = report.details.get("subject")
+    return f"{rule}: {subject}" if subject else rule
+
+
+def _not_before(report: ProbeReport, now: datetime) -> str:
+    """Return the local date from which the certificate at fault is valid."""
+    try:
+        moment = datetime.fromisoformat(report.details.get("not_before", ""))
+    except ValueError:
+        return ""
+    return moment.astimezone(now.tzinfo).date().isoformat()
 
 
 def judged_keys(
@@ -131,7 +156,12 @@ def _expiring(report: ProbeReport, options: EndpointOptions, now: datetime) -> b
 
 def proxy_placeholders(proxy: ProxyReport) -> dict[str, str]:
     """Return the proxy's address and the trusted_proxies entry that trusts exactly it."""
-    return {**address_placeholders(proxy.proxy_address or ""), "detail": proxy.detail}
+    seen_host = proxy.observation.host if proxy.observation is not None else ""
+    return {
+        **address_placeholders(proxy.proxy_address or ""),
+        "detail": proxy.detail,
+        "seen_host": seen_host,
+    }
 
 
 def address_placeholders(address: str) -> dict[str, str]:

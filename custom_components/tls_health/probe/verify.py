@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 import ipaddress
 import itertools
-from typing import Any
+from typing import Any, NamedTuple
 import warnings
 
 import certifi
@@ -408,7 +408,7 @@ def assess(
                 Verdict.CERTIFICATE_REJECTED,
                 f"the server sent a certificate that cannot be parsed ({reason}); clients "
                 "refuse it: reissue the certificate",
-                {"reason": reason},
+                {"reason": reason, "rule": "unparsable"},
             )
         )
     try:
@@ -423,7 +423,7 @@ def assess(
             Judgement(
                 Verdict.CERTIFICATE_REJECTED,
                 f"the served certificates could not be judged ({reason})",
-                {"reason": reason},
+                {"reason": reason, "rule": "unparsable"},
             )
         )
 
@@ -617,7 +617,7 @@ def _judge_names(leaf: x509.Certificate, target: Target, strict: _Outcome) -> Ju
         Verdict.CERTIFICATE_REJECTED,
         f"the certificate names {expected}, but clients refuse how it does ({reason}); "
         "reissue the certificate",
-        {"subject": leaf.subject.rfc4514_string(), "reason": reason},
+        {"subject": leaf.subject.rfc4514_string(), "reason": reason, "rule": "name_refused"},
     )
 
 
@@ -666,12 +666,12 @@ def _from_message(error: str, leaf: x509.Certificate) -> Judgement:
         return Judgement(
             Verdict.CHAIN_CONSTRAINT_VIOLATED,
             f"the chain breaks a constraint of its certificate authorities ({reason})",
-            {"subject": subject, "reason": reason},
+            {"subject": subject, "reason": reason, "rule": "verifier"},
         )
     return Judgement(
         Verdict.CERTIFICATE_REJECTED,
         f"clients refuse the served chain ({reason})",
-        {"subject": subject, "reason": reason},
+        {"subject": subject, "reason": reason, "rule": "verifier"},
     )
 
 
@@ -819,7 +819,11 @@ class _PathSearch:
         return Judgement(
             Verdict.CERTIFICATE_REJECTED,
             detail,
-            {"subject": subject, "reason": "signature" if self.bad_signature else "too complex"},
+            {
+                "subject": subject,
+                "reason": "signature" if self.bad_signature else "too complex",
+                "rule": "bad_signature" if self.bad_signature else "too_many_issuers",
+            },
         )
 
 
@@ -871,119 +875,169 @@ def _broken_rule(
     return None
 
 
+class Rule(NamedTuple):
+    """A rule a certificate breaks: a code for texts, and the sentence for a person."""
+
+    code: str
+    text: str
+
+
 def _rule(
-    verdict: Verdict, cert: x509.Certificate, leaf: x509.Certificate, target: Target, rule: str
+    verdict: Verdict, cert: x509.Certificate, leaf: x509.Certificate, target: Target, rule: Rule
 ) -> Judgement:
     return Judgement(
         verdict,
-        f"{_label(cert, leaf, target)} {rule}",
-        {"subject": cert.subject.rfc4514_string(), "reason": rule},
+        f"{_label(cert, leaf, target)} {rule.text}",
+        {"subject": cert.subject.rfc4514_string(), "reason": rule.text, "rule": rule.code},
     )
 
 
-def _refused(cert: x509.Certificate, issued: x509.Certificate | None) -> str | None:  # noqa: PLR0911
+def _refused(cert: x509.Certificate, issued: x509.Certificate | None) -> Rule | None:  # noqa: PLR0911
     """Tell what makes the verifier refuse this certificate itself (encoding, key, algorithm)."""
     if cert.version is not x509.Version.v3:
-        return "is an X.509 version 1 certificate; clients require version 3"
+        return Rule("version_1", "is an X.509 version 1 certificate; clients require version 3")
     serial = _serial(cert)
     if serial < 0:
-        return "has a negative serial number, which RFC 5280 forbids"
+        return Rule("negative_serial", "has a negative serial number, which RFC 5280 forbids")
     if serial.bit_length() // 8 + 1 > _MAX_SERIAL_OCTETS:
-        return "has a serial number longer than 20 octets, which RFC 5280 forbids"
+        return Rule(
+            "long_serial", "has a serial number longer than 20 octets, which RFC 5280 forbids"
+        )
     extensions = _extensions(cert)
     if extensions is None:
-        return "has extensions that cannot be parsed"
+        return Rule("unparsable_extensions", "has extensions that cannot be parsed")
     unknown = [
         ext.oid.dotted_string for ext in extensions if ext.critical and ext.oid not in _UNDERSTOOD
     ]
     if unknown:
-        return f"carries a critical extension clients do not know ({', '.join(unknown[:3])})"
+        return Rule(
+            "unknown_critical_extension",
+            f"carries a critical extension clients do not know ({', '.join(unknown[:3])})",
+        )
     wrongly_critical = [
         _EXTENSION_NAMES[ext.oid]
         for ext in extensions
         if ext.critical and ext.oid in _NEVER_CRITICAL
     ]
     if wrongly_critical:
-        return f"marks its {wrongly_critical[0]} extension critical, which RFC 5280 forbids"
+        return Rule(
+            "wrongly_critical_extension",
+            f"marks its {wrongly_critical[0]} extension critical, which RFC 5280 forbids",
+        )
     if issued is not None:
         if issued.signature_algorithm_oid not in _SIGNATURES:
             oid = issued.signature_algorithm_oid
             name = getattr(oid, "_name", None) or oid.dotted_string
-            return f"signed a certificate with {name}, an algorithm clients no longer accept"
+            return Rule(
+                "weak_signature_algorithm",
+                f"signed a certificate with {name}, an algorithm clients no longer accept",
+            )
         return _weak_key(cert)
     return None
 
 
-def _weak_key(cert: x509.Certificate) -> str | None:
+def _weak_key(cert: x509.Certificate) -> Rule | None:
     try:
         key = cert.public_key()
     except ValueError, UnsupportedAlgorithm:
-        return "has a public key clients cannot read"
+        return Rule("unreadable_key", "has a public key clients cannot read")
     match key:
         case rsa.RSAPublicKey() if key.key_size < _MIN_RSA_BITS:
-            return f"has an RSA key of {key.key_size} bits; clients require at least 2048"
+            return Rule(
+                "weak_rsa_key",
+                f"has an RSA key of {key.key_size} bits; clients require at least 2048",
+            )
         case rsa.RSAPublicKey():
             return None
         case ec.EllipticCurvePublicKey() if key.curve.name in _CURVES:
             return None
         case ec.EllipticCurvePublicKey():
-            return f"has a key on the curve {key.curve.name}, which clients do not accept"
+            return Rule(
+                "unsupported_curve",
+                f"has a key on the curve {key.curve.name}, which clients do not accept",
+            )
     kind, _ = _key_description(cert)
-    return f"has a {kind} key, which clients do not accept for a certificate authority"
+    return Rule(
+        "unsupported_key_type",
+        f"has a {kind} key, which clients do not accept for a certificate authority",
+    )
 
 
-def _leaf_without_key_identifier(path: Sequence[x509.Certificate]) -> str | None:
+def _leaf_without_key_identifier(path: Sequence[x509.Certificate]) -> Rule | None:
     if len(path) > 1 and _key_identifier(path[0]) is None:
-        return (
+        return Rule(
+            "no_authority_key_identifier",
             "lacks the authority key identifier extension, which the CA/Browser Forum profile "
-            "requires of a server certificate"
+            "requires of a server certificate",
         )
     return None
 
 
-def _leaf_constraint(leaf: x509.Certificate) -> str | None:
+def _leaf_constraint(leaf: x509.Certificate) -> Rule | None:
     basic = _extension(leaf, x509.BasicConstraints)
     if basic is not None and basic.value.ca:
-        return "is a CA certificate, not a server certificate; clients refuse it as one"
+        return Rule(
+            "ca_as_server_certificate",
+            "is a CA certificate, not a server certificate; clients refuse it as one",
+        )
     usage = _extension(leaf, x509.KeyUsage)
     if usage is not None and usage.value.key_cert_sign:
-        return "may sign certificates (key usage keyCertSign); clients refuse it as a server's"
+        return Rule(
+            "server_may_sign",
+            "may sign certificates (key usage keyCertSign); clients refuse it as a server's",
+        )
     eku = _extension(leaf, x509.ExtendedKeyUsage)
     if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku.value:
-        return "is not issued for TLS servers (its extended key usage lacks serverAuth)"
+        return Rule(
+            "not_for_tls_servers",
+            "is not issued for TLS servers (its extended key usage lacks serverAuth)",
+        )
     return None
 
 
-def _ca_constraint(path: Sequence[x509.Certificate], index: int) -> str | None:  # noqa: PLR0911
+def _ca_constraint(path: Sequence[x509.Certificate], index: int) -> Rule | None:  # noqa: PLR0911
     cert = path[index]
     basic = _extension(cert, x509.BasicConstraints)
     if basic is None or not basic.value.ca:
-        return "is not a CA certificate, yet it issued the next certificate of the chain"
+        return Rule(
+            "not_a_ca", "is not a CA certificate, yet it issued the next certificate of the chain"
+        )
     if not basic.critical:
-        return "does not mark its basic constraints critical, as RFC 5280 requires of a CA"
+        return Rule(
+            "ca_constraints_not_critical",
+            "does not mark its basic constraints critical, as RFC 5280 requires of a CA",
+        )
     usage = _extension(cert, x509.KeyUsage)
     if usage is None:
-        return "has no key usage extension, which a CA certificate must have"
+        return Rule(
+            "ca_without_key_usage", "has no key usage extension, which a CA certificate must have"
+        )
     if not usage.value.key_cert_sign:
-        return "may not sign certificates (its key usage lacks keyCertSign)"
+        return Rule(
+            "ca_may_not_sign", "may not sign certificates (its key usage lacks keyCertSign)"
+        )
     below = sum(1 for c in path[1:index] if c.subject != c.issuer)
     limit = basic.value.path_length
     if limit is not None and below > limit:
-        return (
+        return Rule(
+            "path_length",
             f"allows {limit} intermediate certificate{'s' if limit != 1 else ''} below it "
-            f"(pathLenConstraint), the chain has {below}"
+            f"(pathLenConstraint), the chain has {below}",
         )
     eku = _extension(cert, x509.ExtendedKeyUsage)
     if eku is not None and not {
         ExtendedKeyUsageOID.SERVER_AUTH,
         ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
     } & set(eku.value):
-        return "is not allowed to issue TLS server certificates (extended key usage)"
+        return Rule(
+            "ca_not_for_tls_servers",
+            "is not allowed to issue TLS server certificates (extended key usage)",
+        )
     constraints = _extension(cert, x509.NameConstraints)
     if constraints is not None:
         outside = _outside_constraints(_names_below(path, index), constraints.value)
         if outside is not None:
-            return f"does not allow the name {outside} (name constraints)"
+            return Rule("name_constraints", f"does not allow the name {outside} (name constraints)")
     return None
 
 
