@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from pathlib import Path
 
@@ -97,3 +98,17 @@ def test_unreadable(pki: Pki, tmp_path: Path, what: str, text: str) -> None:
     if what == "directory":
         assert files.placeholders == {"path": str(chain), "reason": "not a regular file"}
     assert "secret" not in repr(files)
+
+
+def test_key_of_an_unknown_algorithm_is_an_invalid_file(pki: Pki) -> None:
+    chain, key = pki.server_files("ok", pki.leaf(), pki.intermediate)
+    # PKCS#8 naming an algorithm (OID 1.2.3.4) no library knows
+    unknown = bytes.fromhex("3010020100300506032a0304040404020000")
+    key.write_bytes(
+        b"-----BEGIN PRIVATE KEY-----\n"
+        + base64.encodebytes(unknown)
+        + b"-----END PRIVATE KEY-----\n"
+    )
+    files = read_certificate_files(str(chain), str(key))
+    assert files.problem is not None
+    assert files.translation_key == "certificate_file_invalid"
