@@ -1,0 +1,612 @@
+"""A real hass with one repair of each family, seen through its frontend in headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+import json
+from pathlib import Path
+import re
+import sys
+from typing import Any
+
+from playwright.async_api import ConsoleMessage, Page, Route, async_playwright
+import yaml
+
+from tests.certs import NOW, Pki, issue
+from tests.servers import HttpHandler, Server
+
+from .hass_process import ROOT, HassProcess, run_hass
+from .proxies import NginxProxy, ProxyMode, nginx_binary
+
+CHROMIUM = "/usr/bin/chromium"
+USERNAME = "owner"
+PASSWORD = "e2e-password-not-secret"  # noqa: S105 - the throwaway owner hass_process onboards
+# The repair each family shows in a dialog; the proxy family needs nginx.
+DIALOGS = {
+    "endpoint_certificate": "self_signed_certificate",
+    "certificate_expired": "certificate_expired",
+    "endpoint_proxy": "forwarded_proto_missing",
+    "own_certificate": "certificate_file_expiring",
+    "trusted_proxies": "trusted_proxies_too_broad",
+}
+# Beyond private ranges: 172.16.0.0/12 is private, the rest of 172/8 is not.
+BROAD_TRUSTED_NETWORK = "172.0.0.0/8"
+BRAND_IMAGES = (
+    "icon.png",
+    "logo.png",
+    "icon@2x.png",
+    "logo@2x.png",
+    "dark_icon.png",
+    "dark_logo.png",
+    "dark_icon@2x.png",
+    "dark_logo@2x.png",
+)
+
+
+class HttpsUpstreamNginx(NginxProxy):
+    """nginx in front of a Home Assistant that serves TLS itself."""
+
+    def config(self) -> str:
+        """The usual configuration, speaking TLS to the upstream."""
+        return super().config().replace("proxy_pass http://", "proxy_pass https://")
+
+
+@dataclass
+class Scene:
+    """The running hass, its endpoints and the repairs they raised."""
+
+    hass: HassProcess
+    entries: dict[str, str] = field(default_factory=dict)  # endpoint role -> entry id
+    issue_ids: dict[str, str] = field(default_factory=dict)  # translation key -> issue id
+
+
+def cache_brand_misses(config_dir: Path) -> None:
+    """Mark the brands CDN as having no TLS Health images nor placeholder, as hass itself does
+    after a 404, so a missing brand folder shows as a missing image without leaving loopback."""
+    for domain in ("tls_health", "_placeholder"):
+        folder = config_dir / ".cache" / "brands" / "integrations" / domain
+        folder.mkdir(parents=True, exist_ok=True)
+        for image in BRAND_IMAGES:
+            (folder / image).write_bytes(b"")
+
+
+def onboard_all_but_the_owner(config_dir: Path) -> None:
+    """Mark onboarding's later steps done (location, analytics, default integrations), so the
+    frontend opens on the dashboard once the owner is created and nothing reaches the internet."""
+    (config_dir / ".storage").mkdir(parents=True, exist_ok=True)
+    (config_dir / ".storage" / "onboarding").write_text(
+        json.dumps(
+            {
+                "version": 4,
+                "minor_version": 1,
+                "key": "onboarding",
+                "data": {"done": ["core_config", "analytics", "integration"]},
+            }
+        )
+    )
+
+
+@contextlib.asynccontextmanager
+async def tls_server(pki: Pki, leaf: Any, *chain: Any) -> AsyncIterator[Server]:
+    """A TLS server presenting leaf + chain until the block ends."""
+    server = Server(HttpHandler(), context=pki.server_context(leaf, *chain))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
+    """hass serving TLS with a certificate near its end, behind nginx that drops
+    X-Forwarded-Proto, trusting too broad a network, watching a self-signed and an expired
+    endpoint; every repair raised."""
+    (directory / "pki").mkdir(parents=True)
+    pki = Pki(directory / "pki")
+    own = pki.leaf(not_before=NOW - timedelta(days=80), not_after=NOW + timedelta(days=10))
+    chain, key = pki.server_files("hass", own, pki.intermediate)
+    http = {
+        "ssl_certificate": str(chain),
+        "ssl_key": str(key),
+        "use_x_forwarded_for": True,
+        "trusted_proxies": ["127.0.0.5/32", BROAD_TRUSTED_NETWORK],
+    }
+    config_dir = directory / "config"
+    cache_brand_misses(config_dir)
+    onboard_all_but_the_owner(config_dir)
+    self_signed = issue("hass.example.test", names=("hass.example.test",))
+    expired = pki.leaf(
+        not_before=NOW - timedelta(days=90), not_after=NOW - timedelta(days=3, minutes=10)
+    )
+    async with (
+        tls_server(pki, self_signed) as self_signed_server,
+        tls_server(pki, expired, pki.intermediate) as expired_server,
+        run_hass(config_dir, http=http) as hass,
+    ):
+        scene = Scene(hass)
+        scene.entries["self_signed"] = await hass.watch(self_signed_server.port, pki.root_file)
+        scene.entries["expired"] = await hass.watch(expired_server.port, pki.root_file)
+        proxy = None
+        if nginx_binary():
+            proxy_chain, proxy_key = pki.server_files("proxy", pki.leaf(), pki.intermediate)
+            proxy = HttpsUpstreamNginx(
+                ProxyMode.NO_FORWARDED_PROTO,
+                chain_file=proxy_chain,
+                key_file=proxy_key,
+                upstream_port=hass.port,
+                directory=directory / "nginx",
+            )
+            await proxy.start()
+        try:
+            if proxy is not None:
+                scene.entries["proxy"] = await hass.watch(proxy.port, pki.root_file)
+            # the first check ran at set-up; a finding is raised when the second agrees
+            await hass.rest("POST", "/api/services/tls_health/check_now", {})
+            scene.issue_ids = {
+                issue["translation_key"]: issue["issue_id"] for issue in await hass.issues()
+            }
+            yield scene
+        finally:
+            if proxy is not None:
+                await proxy.stop()
+
+
+async def frontend_tokens(hass: HassProcess) -> dict[str, Any]:
+    """Log in as the owner the way the frontend does; the `hassTokens` it keeps."""
+    client_id = f"{hass.url}/"
+    flow = await _post(
+        hass,
+        "/auth/login_flow",
+        {"client_id": client_id, "handler": ["homeassistant", None], "redirect_uri": client_id},
+    )
+    done = await _post(
+        hass,
+        f"/auth/login_flow/{flow['flow_id']}",
+        {"client_id": client_id, "username": USERNAME, "password": PASSWORD},
+    )
+    async with hass.session.post(
+        f"{hass.url}/auth/token",
+        data={"grant_type": "authorization_code", "code": done["result"], "client_id": client_id},
+    ) as response:
+        response.raise_for_status()
+        tokens = dict(await response.json())
+    return tokens | {"hassUrl": hass.url, "clientId": client_id}
+
+
+async def _post(hass: HassProcess, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with hass.session.post(f"{hass.url}{path}", json=body) as response:
+        response.raise_for_status()
+        return dict(await response.json())
+
+
+# Visible text, code spans, links and images of an element and everything rendered inside it,
+# through open shadow roots. Code spans and line breaks become SEPARATOR in the text.
+COLLECT = """
+(root) => {
+  const SEPARATOR = "\\u241e";
+  const CODE = new Set(["CODE", "PRE", "KBD", "SAMP"]);
+  const out = { text: "", code: [], links: [], images: [] };
+  const visible = (element) =>
+    element.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true });
+  const walk = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) {
+      if (node.parentElement && visible(node.parentElement)) out.text += node.data;
+      return;
+    }
+    if (node.nodeType !== Node.ELEMENT_NODE && node.nodeType !== Node.DOCUMENT_FRAGMENT_NODE) {
+      return;
+    }
+    if (node.nodeType === Node.ELEMENT_NODE) {
+      if (["SCRIPT", "STYLE", "TEMPLATE"].includes(node.tagName)) return;
+      if (node.tagName === "IMG") {
+        out.images.push({
+          src: node.currentSrc || node.src,
+          complete: node.complete,
+          naturalWidth: node.naturalWidth,
+          visible: visible(node),
+        });
+      }
+      if (CODE.has(node.tagName)) {
+        if (visible(node)) {
+          out.code.push(node.textContent);
+          out.text += SEPARATOR;
+        }
+        return;
+      }
+      if (node.tagName === "A" && visible(node)) out.links.push(node.textContent);
+      const display = visible(node) ? getComputedStyle(node).display : "none";
+      const block = !display.startsWith("inline") && display !== "contents";
+      if (block) out.text += "\\n";
+      if (node.shadowRoot) walk(node.shadowRoot);
+      for (const child of node.childNodes) walk(child);
+      if (block) out.text += "\\n";
+      return;
+    }
+    for (const child of node.childNodes) walk(child);
+  };
+  walk(root);
+  return out;
+}
+"""
+
+# Elements inside `root` whose text is cut: clipped or ellipsised wider than their box.
+CUT_TEXT = """
+(root) => {
+  const cut = [];
+  const walk = (node) => {
+    for (const child of node.children) {
+      const style = getComputedStyle(child);
+      const clips = style.textOverflow === "ellipsis" || style.overflowX === "hidden"
+        || style.overflowX === "clip";
+      if (clips && child.scrollWidth > child.clientWidth + 1 && child.textContent.trim()) {
+        cut.push(child.textContent.trim());
+      }
+      if (child.shadowRoot) walk(child.shadowRoot);
+      walk(child);
+    }
+  };
+  walk(root.shadowRoot || root);
+  return cut;
+}
+"""
+
+# Clicks the Repairs list entry of one issue (list items carry their issue as a property).
+OPEN_ISSUE = """
+(issueId) => {
+  const find = (node) => {
+    for (const child of node.children) {
+      if (child.issue && child.issue.issue_id === issueId) return child;
+      const found = (child.shadowRoot && find(child.shadowRoot)) || find(child);
+      if (found) return found;
+    }
+    return null;
+  };
+  const item = find(document);
+  if (!item) return false;
+  item.click();
+  return true;
+}
+"""
+
+SEPARATOR = "\u241e"
+LANGUAGES = ("en", "zh-Hans")
+PAGES = ("integration", "device", "repairs")
+VIEWS = (*PAGES, *(f"dialog_{family}" for family in DIALOGS), "dashboard")
+CHINESE = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
+# Where a run of English words ends: Chinese text or punctuation, a code span, a line break, or
+# ASCII punctuation that ends a phrase. "Nginx Proxy Manager" or "Home Assistant" stay short.
+PHRASE_BREAK = re.compile(
+    r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef\u241e\n,;:()\[\]/|\"]"
+)
+WORD = re.compile(r"[A-Za-z]+(?:['\u2019-][A-Za-z]+)*")
+ENGLISH_RUN = 4
+# An ICU placeholder left in the text. Outside code a spaced `{ name }` counts too; inside code it
+# is configuration syntax (HAProxy's `{ ssl_fc }`).
+PLACEHOLDER_IN_TEXT = re.compile(r"\{\s*[A-Za-z_]\w*\s*\}")
+PLACEHOLDER_IN_CODE = re.compile(r"\{[A-Za-z_]\w*\}")
+# What the frontend shows for a text it cannot format; markdown may eat the colon.
+TRANSLATION_ERROR = re.compile(r"translation\s*(?:error|\[formatjs)", re.IGNORECASE)
+
+
+@dataclass
+class Seen:
+    """What one view showed: text, code spans, links, images, console errors, cut text."""
+
+    text: str = ""
+    code: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    cut: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # endpoint names that must be shown whole
+
+
+def translation_errors(seen: Seen) -> list[str]:
+    """Lines the frontend could not format ("Translation error: [formatjs Error: ...")."""
+    lines = (seen.text + "\n" + "\n".join(seen.code)).splitlines()
+    return [line.strip() for line in lines if TRANSLATION_ERROR.search(line)]
+
+
+def raw_placeholders(seen: Seen) -> list[str]:
+    """Placeholders shown as typed instead of filled in."""
+    return PLACEHOLDER_IN_TEXT.findall(seen.text) + [
+        found for code in seen.code for found in PLACEHOLDER_IN_CODE.findall(code)
+    ]
+
+
+def broken_images(seen: Seen) -> list[str]:
+    """TLS Health images that loaded nothing."""
+    return [
+        image["src"]
+        for image in seen.images
+        if "tls_health" in image["src"] and image["complete"] and image["naturalWidth"] == 0
+    ]
+
+
+def english_sentences(seen: Seen) -> list[str]:
+    """Runs of ENGLISH_RUN or more English words in running text (code spans, links, host names,
+    numbers and product names of three words or fewer do not count)."""
+    return [
+        " ".join(phrase.split())
+        for phrase in PHRASE_BREAK.split(seen.text)
+        if len(_plain_words(phrase)) >= ENGLISH_RUN
+    ]
+
+
+def _plain_words(phrase: str) -> list[str]:
+    """Whitespace-separated tokens that are words, not host names, addresses or numbers."""
+    return [token for token in phrase.split() if WORD.fullmatch(token.strip(".!?*_"))]
+
+
+def swallowing_links(seen: Seen) -> list[str]:
+    """Links whose text runs past a URL or host name into the sentence around it."""
+    return [link for link in seen.links if CHINESE.search(link) or len(link.split()) > 1]
+
+
+def console_errors(seen: Seen) -> list[str]:
+    """Console errors that name TLS Health."""
+    return [line for line in seen.console if "tls_health" in line.lower()]
+
+
+def cut_names(seen: Seen) -> list[str]:
+    """Endpoint names not shown whole: missing from the text, or inside clipped text."""
+    missing = [name for name in seen.names if name not in seen.text]
+    clipped = [text for text in seen.cut if any(name in text for name in seen.names)]
+    return missing + clipped
+
+
+CHECKS: dict[str, Callable[[Seen], list[str]]] = {
+    "translation_error": translation_errors,
+    "raw_placeholder": raw_placeholders,
+    "broken_image": broken_images,
+    "english_sentence": english_sentences,
+    "swallowing_link": swallowing_links,
+    "console_error": console_errors,
+    "cut_name": cut_names,
+}
+
+
+def checks_of(language: str, view: str) -> list[str]:
+    """The checks that apply to a view in a language."""
+    checks = ["translation_error", "raw_placeholder", "console_error"]
+    if view in PAGES:
+        checks.append("broken_image")
+    if view.startswith("dialog_"):
+        checks.append("swallowing_link")
+        if language != "en":
+            checks.append("english_sentence")
+    if view == "dashboard":
+        checks.append("cut_name")
+    return checks
+
+
+def cases() -> list[tuple[str, str, str]]:
+    """Every (language, view, check) the browser test judges."""
+    return [
+        (language, view, check)
+        for language in LANGUAGES
+        for view in VIEWS
+        for check in checks_of(language, view)
+    ]
+
+
+def readme_card() -> dict[str, Any]:
+    """The card of the README's Dashboard section."""
+    section = (ROOT / "README.md").read_text().split("\n## Dashboard\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```yaml\n", 1)[1].split("\n```", 1)[0]
+    return dict(yaml.safe_load(block))
+
+
+async def add_dashboard(hass: HassProcess, card: dict[str, Any]) -> str:
+    """A storage dashboard holding one card; its URL path."""
+    await hass.ws(
+        {
+            "type": "lovelace/dashboards/create",
+            "url_path": "tls-health",
+            "title": "TLS Health",
+            "mode": "storage",
+            "show_in_sidebar": True,
+            "require_admin": False,
+        }
+    )
+    await hass.ws(
+        {
+            "type": "lovelace/config/save",
+            "url_path": "tls-health",
+            "config": {"views": [{"title": "TLS", "path": "tls", "cards": [card]}]},
+        }
+    )
+    return "/tls-health/tls"
+
+
+async def device_of(hass: HassProcess, entry_id: str) -> dict[str, Any]:
+    """The device of a TLS Health entry."""
+    devices = await hass.ws({"type": "config/device_registry/list"})
+    return next(device for device in devices if entry_id in device["config_entries"])
+
+
+class Browser:
+    """One browser context of the owner in one language; records what each view shows."""
+
+    def __init__(self, scene: Scene, page: Page, artifacts: Path, language: str) -> None:
+        self.scene = scene
+        self.page = page
+        self.artifacts = artifacts
+        self.language = language
+        self.console: list[str] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.console.append(f"{error}"))
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        url = message.location.get("url", "")
+        if "Failed to load resource" in message.text and "/api/brands/" in url:
+            return  # a missing image is judged by the image check
+        self.console.append(f"{message.text} ({url})")
+
+    async def open(self, path: str, ready: str) -> None:
+        """Go to a frontend path and wait until `ready` shows and the network is quiet."""
+        self.console.clear()
+        await self.page.goto(f"{self.scene.hass.url}{path}")
+        await self.page.locator(ready).first.wait_for()
+        await self.page.wait_for_load_state("networkidle")
+
+    async def look(self, view: str, region: str = "body") -> Seen:
+        """What `region` shows now; a screenshot of the page is kept."""
+        await self.page.wait_for_timeout(SETTLE_MS)
+        collected = await self.page.locator(region).first.evaluate(COLLECT)
+        cut = await self.page.locator(region).first.evaluate(CUT_TEXT)
+        await self.page.screenshot(path=self.artifacts / f"{self.language}-{view}.png")
+        return Seen(
+            text=collected["text"],
+            code=collected["code"],
+            links=collected["links"],
+            images=collected["images"],
+            console=list(self.console),
+            cut=cut,
+        )
+
+    async def open_issue(self, issue_id: str) -> None:
+        """Click an issue in the Repairs list and wait for its dialog's text."""
+        self.console.clear()
+        assert await self.page.evaluate(OPEN_ISSUE, issue_id), issue_id
+        await self.page.locator(f"{DIALOG} ha-markdown-element > *").first.wait_for()
+
+    async def close_dialog(self) -> None:
+        """Close the open repair dialog."""
+        await self.page.keyboard.press("Escape")
+        await self.page.locator(f"{DIALOG} .dialog-content").first.wait_for(state="detached")
+
+
+DIALOG = "dialog-repairs-issue"
+SETTLE_MS = 300
+FLAGS = (  # headless=True adds --headless; Playwright gives each launch a fresh profile
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+async def browse(scene: Scene, artifacts: Path) -> dict[tuple[str, str], Seen]:
+    """Open every view in every language; what each showed, by (language, view)."""
+    tokens = await frontend_tokens(scene.hass)
+    dashboard = await add_dashboard(scene.hass, readme_card())
+    device = await device_of(scene.hass, scene.entries["self_signed"])
+    names = [str((await device_of(scene.hass, entry))["name"]) for entry in scene.entries.values()]
+    seen: dict[tuple[str, str], Seen] = {}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=list(FLAGS), headless=True
+        )
+        try:
+            for language in LANGUAGES:
+                context = await browser.new_context(
+                    ignore_https_errors=True,  # hass serves a certificate of the test PKI
+                    viewport={"width": 1280, "height": 900},
+                    locale="zh-CN" if language == "zh-Hans" else "en-US",
+                )
+                await context.add_init_script(logged_in(tokens, language))
+                await context.route("**/*", stay_on(scene.hass.url))
+                tab = Browser(scene, await context.new_page(), artifacts, language)
+                await tab.open("/config/integrations/integration/tls_health", "ha-config-entry-row")
+                seen[language, "integration"] = await tab.look("integration")
+                await tab.open(f"/config/devices/device/{device['id']}", "ha-device-info-card")
+                seen[language, "device"] = await tab.look("device")
+                await tab.open("/config/repairs", "ha-list-item-button")
+                seen[language, "repairs"] = await tab.look("repairs")
+                for family, key in DIALOGS.items():
+                    if key not in scene.issue_ids:
+                        continue  # not raised here (the proxy family needs nginx)
+                    await tab.open_issue(scene.issue_ids[key])
+                    view = f"dialog_{family}"
+                    seen[language, view] = await tab.look(view, f"{DIALOG} .dialog-content")
+                    await tab.close_dialog()
+                await tab.open(dashboard, "hui-markdown-card ha-markdown-element table")
+                seen[language, "dashboard"] = await tab.look("dashboard", "hui-markdown-card")
+                seen[language, "dashboard"].names = names
+                await context.close()
+        finally:
+            await browser.close()
+    return seen
+
+
+def logged_in(tokens: dict[str, Any], language: str) -> str:
+    """A script that gives every page the owner's tokens and language, as after a login."""
+    return f"""
+        const tokens = {json.dumps(tokens)};
+        tokens.expires = Date.now() + tokens.expires_in * 1000;
+        localStorage.setItem("hassTokens", JSON.stringify(tokens));
+        localStorage.setItem("selectedLanguage", JSON.stringify({json.dumps(language)}));
+    """
+
+
+def stay_on(origin: str) -> Callable[[Route], Awaitable[None]]:
+    """Route handler: nothing leaves hass; other integrations' images are not looked up."""
+
+    async def route(route: Route) -> None:
+        url = route.request.url
+        if not url.startswith(origin):
+            await route.abort()
+        elif "/api/brands/" in url and "/tls_health/" not in url:
+            await route.fulfill(status=404)
+        else:
+            await route.continue_()
+
+    return route
+
+
+def judge(seen: dict[tuple[str, str], Seen]) -> dict[str, list[str] | None]:
+    """Problems of every case, keyed "language/view/check"; None where the view was not shown."""
+    judged: dict[str, list[str] | None] = {}
+    for language, view, check in cases():
+        shown = seen.get((language, view))
+        judged[f"{language}/{view}/{check}"] = None if shown is None else CHECKS[check](shown)
+    return judged
+
+
+async def run(directory: Path, artifacts: Path) -> dict[str, list[str] | None]:
+    """Build the scene, browse it, judge what was seen."""
+    async with repairs_scene(directory) as scene:
+        seen = await browse(scene, artifacts)
+    return judge(seen)
+
+
+async def seen_in(html: str, names: list[str]) -> Seen:
+    """What the collectors see on a page of `html` (a check of the collectors themselves)."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=list(FLAGS), headless=True
+        )
+        try:
+            page = await browser.new_page()
+            await page.set_content(html)
+            body = page.locator("body")
+            collected = await body.evaluate(COLLECT)
+            return Seen(
+                text=collected["text"],
+                code=collected["code"],
+                links=collected["links"],
+                images=collected["images"],
+                cut=await body.evaluate(CUT_TEXT),
+                names=names,
+            )
+        finally:
+            await browser.close()
+
+
+if __name__ == "__main__":
+    # python -m tests.e2e.frontend WORK_DIR ARTIFACTS_DIR: writes ARTIFACTS_DIR/findings.json
+    work, artifacts = Path(sys.argv[1]), Path(sys.argv[2])
+    artifacts.mkdir(parents=True, exist_ok=True)
+    findings = asyncio.run(run(work, artifacts))
+    (artifacts / "findings.json").write_text(json.dumps(findings, indent=1, ensure_ascii=False))
