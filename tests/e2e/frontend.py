@@ -150,6 +150,10 @@ async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
             scene.issue_ids = {
                 issue["translation_key"]: issue["issue_id"] for issue in await hass.issues()
             }
+            expected = set(DIALOGS.values()) - (
+                {DIALOGS["endpoint_proxy"]} if proxy is None else set()
+            )
+            assert expected <= set(scene.issue_ids), scene.issue_ids
             yield scene
         finally:
             if proxy is not None:
@@ -255,6 +259,22 @@ CUT_TEXT = """
 }
 """
 
+# Whether the Repairs list shows every one of these issues.
+LISTS_ISSUES = """
+(issueIds) => {
+  const shown = new Set();
+  const walk = (node) => {
+    for (const child of node.children) {
+      if (child.issue) shown.add(child.issue.issue_id);
+      if (child.shadowRoot) walk(child.shadowRoot);
+      walk(child);
+    }
+  };
+  walk(document);
+  return issueIds.every((issueId) => shown.has(issueId));
+}
+"""
+
 # Clicks the Repairs list entry of one issue (list items carry their issue as a property).
 OPEN_ISSUE = """
 (issueId) => {
@@ -320,12 +340,11 @@ def raw_placeholders(seen: Seen) -> list[str]:
 
 
 def broken_images(seen: Seen) -> list[str]:
-    """TLS Health images that loaded nothing."""
-    return [
-        image["src"]
-        for image in seen.images
-        if "tls_health" in image["src"] and image["complete"] and image["naturalWidth"] == 0
-    ]
+    """TLS Health images that loaded nothing; a view without any is judged as missing its image."""
+    ours = [image for image in seen.images if "tls_health" in image["src"]]
+    if not ours:
+        return ["no TLS Health image at all"]
+    return [image["src"] for image in ours if image["complete"] and image["naturalWidth"] == 0]
 
 
 def english_sentences(seen: Seen) -> list[str]:
@@ -450,11 +469,18 @@ class Browser:
             return  # a missing image is judged by the image check
         self.console.append(f"{message.text} ({url})")
 
-    async def open(self, path: str, ready: str) -> None:
-        """Go to a frontend path and wait until `ready` shows and the network is quiet."""
+    async def open(self, path: str, ready: str, text: str = "") -> None:
+        """Go to a frontend path and wait until `ready` (holding `text`) shows and the network
+        is quiet."""
         self.console.clear()
         await self.page.goto(f"{self.scene.hass.url}{path}")
-        await self.page.locator(ready).first.wait_for()
+        await self.page.locator(ready).filter(has_text=text).first.wait_for()
+        await self.page.wait_for_load_state("networkidle")
+
+    async def open_repairs(self) -> None:
+        """Go to the Repairs list and wait until it shows every issue raised."""
+        await self.open("/config/repairs", "ha-list-item-button")
+        await self.page.wait_for_function(LISTS_ISSUES, arg=list(self.scene.issue_ids.values()))
         await self.page.wait_for_load_state("networkidle")
 
     async def look(self, view: str, region: str = "body") -> Seen:
@@ -518,11 +544,15 @@ async def browse(scene: Scene, artifacts: Path) -> dict[tuple[str, str], Seen]:
                 await context.add_init_script(logged_in(tokens, language))
                 await context.route("**/*", stay_on(scene.hass.url))
                 tab = Browser(scene, await context.new_page(), artifacts, language)
-                await tab.open("/config/integrations/integration/tls_health", "ha-config-entry-row")
+                await tab.open(
+                    "/config/integrations/integration/tls_health", "ha-config-entry-row", names[-1]
+                )
                 seen[language, "integration"] = await tab.look("integration")
-                await tab.open(f"/config/devices/device/{device['id']}", "ha-device-info-card")
+                await tab.open(
+                    f"/config/devices/device/{device['id']}", "ha-device-info-card", "TLS Health"
+                )
                 seen[language, "device"] = await tab.look("device")
-                await tab.open("/config/repairs", "ha-list-item-button")
+                await tab.open_repairs()
                 seen[language, "repairs"] = await tab.look("repairs")
                 for family, key in DIALOGS.items():
                     if key not in scene.issue_ids:
@@ -531,7 +561,7 @@ async def browse(scene: Scene, artifacts: Path) -> dict[tuple[str, str], Seen]:
                     view = f"dialog_{family}"
                     seen[language, view] = await tab.look(view, f"{DIALOG} .dialog-content")
                     await tab.close_dialog()
-                await tab.open(dashboard, "hui-markdown-card ha-markdown-element table")
+                await tab.open(dashboard, "hui-markdown-card ha-markdown-element table", names[-1])
                 seen[language, "dashboard"] = await tab.look("dashboard", "hui-markdown-card")
                 seen[language, "dashboard"].names = names
                 await context.close()
