@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
+from http import HTTPStatus
 import json
 from pathlib import Path
 import re
@@ -16,7 +17,7 @@ from typing import Any
 from playwright.async_api import ConsoleMessage, Page, Route, async_playwright
 import yaml
 
-from tests.certs import NOW, Pki, issue
+from tests.certs import NOW, Issued, Pki, issue
 from tests.servers import HttpHandler, Server
 
 from .hass_process import ROOT, HassProcess, run_hass
@@ -25,14 +26,18 @@ from .proxies import NginxProxy, ProxyMode, nginx_binary
 CHROMIUM = "/usr/bin/chromium"
 USERNAME = "owner"
 PASSWORD = "e2e-password-not-secret"  # noqa: S105 - the throwaway owner hass_process onboards
-# The repair each family shows in a dialog; the proxy family needs nginx.
+# The repairs (catalogue keys) whose dialogs are opened, one or two of each family; proxy and
+# traffic need nginx.
 DIALOGS = {
-    "endpoint_certificate": "self_signed_certificate",
-    "certificate_expired": "certificate_expired",
-    "endpoint_proxy": "forwarded_proto_missing",
-    "own_certificate": "certificate_file_expiring",
+    "endpoint_self_signed": "self_signed_certificate",  # endpoint family
+    "endpoint_expired": "certificate_expired",
+    "proxy": "forwarded_proto_missing",  # proxy family
+    "traffic": "reverse_proxy_not_trusted_traffic",  # traffic family
+    "own_certificate": "certificate_file_expiring",  # Home Assistant family
     "trusted_proxies": "trusted_proxies_too_broad",
 }
+TRUSTED_PROXY = "127.0.0.5"
+UNTRUSTED_PROXY = "127.0.0.6"
 # Beyond private ranges: 172.16.0.0/12 is private, the rest of 172/8 is not.
 BROAD_TRUSTED_NETWORK = "172.0.0.0/8"
 BRAND_IMAGES = (
@@ -61,7 +66,17 @@ class Scene:
 
     hass: HassProcess
     entries: dict[str, str] = field(default_factory=dict)  # endpoint role -> entry id
-    issue_ids: dict[str, str] = field(default_factory=dict)  # translation key -> issue id
+    issue_ids: dict[str, str] = field(default_factory=dict)  # repair key -> issue id
+
+    async def raised(self) -> dict[str, str]:
+        """Issue ids of the open TLS Health repairs, by repair key."""
+        open_ids = {issue["issue_id"] for issue in await self.hass.issues()}
+        return {
+            key: issue_id
+            for key in DIALOGS.values()
+            for issue_id in (key, *(f"{key}_{entry}" for entry in self.entries.values()))
+            if issue_id in open_ids
+        }
 
 
 def cache_brand_misses(config_dir: Path) -> None:
@@ -91,7 +106,7 @@ def onboard_all_but_the_owner(config_dir: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def tls_server(pki: Pki, leaf: Any, *chain: Any) -> AsyncIterator[Server]:
+async def tls_server(pki: Pki, leaf: Issued, *chain: Issued) -> AsyncIterator[Server]:
     """A TLS server presenting leaf + chain until the block ends."""
     server = Server(HttpHandler(), context=pki.server_context(leaf, *chain))
     await server.start()
@@ -103,9 +118,9 @@ async def tls_server(pki: Pki, leaf: Any, *chain: Any) -> AsyncIterator[Server]:
 
 @contextlib.asynccontextmanager
 async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
-    """hass serving TLS with a certificate near its end, behind nginx that drops
-    X-Forwarded-Proto, trusting too broad a network, watching a self-signed and an expired
-    endpoint; every repair raised."""
+    """hass serving TLS with a certificate near its end, trusting too broad a network, watching
+    a self-signed and an expired endpoint and one behind nginx that drops X-Forwarded-Proto, and
+    refusing traffic from an untrusted nginx; every repair raised."""
     (directory / "pki").mkdir(parents=True)
     pki = Pki(directory / "pki")
     own = pki.leaf(not_before=NOW - timedelta(days=80), not_after=NOW + timedelta(days=10))
@@ -114,7 +129,7 @@ async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
         "ssl_certificate": str(chain),
         "ssl_key": str(key),
         "use_x_forwarded_for": True,
-        "trusted_proxies": ["127.0.0.5/32", BROAD_TRUSTED_NETWORK],
+        "trusted_proxies": [f"{TRUSTED_PROXY}/32", BROAD_TRUSTED_NETWORK],
     }
     config_dir = directory / "config"
     cache_brand_misses(config_dir)
@@ -123,41 +138,51 @@ async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
     expired = pki.leaf(
         not_before=NOW - timedelta(days=90), not_after=NOW - timedelta(days=3, minutes=10)
     )
-    async with (
-        tls_server(pki, self_signed) as self_signed_server,
-        tls_server(pki, expired, pki.intermediate) as expired_server,
-        run_hass(config_dir, http=http) as hass,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        self_signed_server = await stack.enter_async_context(tls_server(pki, self_signed))
+        expired_server = await stack.enter_async_context(tls_server(pki, expired, pki.intermediate))
+        hass = await stack.enter_async_context(run_hass(config_dir, http=http))
         scene = Scene(hass)
         scene.entries["self_signed"] = await hass.watch(self_signed_server.port, pki.root_file)
         scene.entries["expired"] = await hass.watch(expired_server.port, pki.root_file)
-        proxy = None
+        expected = set(DIALOGS.values())
         if nginx_binary():
-            proxy_chain, proxy_key = pki.server_files("proxy", pki.leaf(), pki.intermediate)
-            proxy = HttpsUpstreamNginx(
-                ProxyMode.NO_FORWARDED_PROTO,
-                chain_file=proxy_chain,
-                key_file=proxy_key,
-                upstream_port=hass.port,
-                directory=directory / "nginx",
+            files = pki.server_files("proxy", pki.leaf(), pki.intermediate)
+            proxy = await stack.enter_async_context(
+                HttpsUpstreamNginx(
+                    ProxyMode.NO_FORWARDED_PROTO,
+                    chain_file=files[0],
+                    key_file=files[1],
+                    upstream_port=hass.port,
+                    directory=directory / "nginx",
+                    source_address=TRUSTED_PROXY,
+                )
             )
-            await proxy.start()
-        try:
-            if proxy is not None:
-                scene.entries["proxy"] = await hass.watch(proxy.port, pki.root_file)
-            # the first check ran at set-up; a finding is raised when the second agrees
-            await hass.rest("POST", "/api/services/tls_health/check_now", {})
-            scene.issue_ids = {
-                issue["translation_key"]: issue["issue_id"] for issue in await hass.issues()
-            }
-            expected = set(DIALOGS.values()) - (
-                {DIALOGS["endpoint_proxy"]} if proxy is None else set()
+            scene.entries["proxy"] = await hass.watch(proxy.port, pki.root_file)
+            untrusted = await stack.enter_async_context(
+                HttpsUpstreamNginx(
+                    ProxyMode.GOOD,
+                    chain_file=files[0],
+                    key_file=files[1],
+                    upstream_port=hass.port,
+                    directory=directory / "nginx-untrusted",
+                    source_address=UNTRUSTED_PROXY,
+                )
             )
-            assert expected <= set(scene.issue_ids), scene.issue_ids
-            yield scene
-        finally:
-            if proxy is not None:
-                await proxy.stop()
+            async with hass.session.get(
+                f"https://127.0.0.1:{untrusted.port}/manifest.json",
+                headers={"Host": f"hass.example.test:{untrusted.port}"},
+            ) as response:
+                assert response.status == HTTPStatus.BAD_REQUEST  # what its users get
+        else:
+            expected -= {DIALOGS["proxy"], DIALOGS["traffic"]}
+        # the first check ran at set-up; a finding is raised when the second agrees
+        await hass.rest("POST", "/api/services/tls_health/check_now", {})
+        async with asyncio.timeout(30):
+            while not expected <= set(scene.issue_ids):
+                await asyncio.sleep(0.1)
+                scene.issue_ids = await scene.raised()
+        yield scene
 
 
 async def frontend_tokens(hass: HassProcess) -> dict[str, Any]:
@@ -556,7 +581,7 @@ async def browse(scene: Scene, artifacts: Path) -> dict[tuple[str, str], Seen]:
                 seen[language, "repairs"] = await tab.look("repairs")
                 for family, key in DIALOGS.items():
                     if key not in scene.issue_ids:
-                        continue  # not raised here (the proxy family needs nginx)
+                        continue  # not raised here (proxy and traffic need nginx)
                     await tab.open_issue(scene.issue_ids[key])
                     view = f"dialog_{family}"
                     seen[language, view] = await tab.look(view, f"{DIALOG} .dialog-content")

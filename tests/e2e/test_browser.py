@@ -18,9 +18,12 @@ import sys
 
 import pytest
 
+from custom_components.tls_health.catalogue import REPAIRS, Family
+
 from .frontend import (
     CHROMIUM,
     DIALOGS,
+    LANGUAGES,
     Seen,
     broken_images,
     cases,
@@ -52,12 +55,12 @@ KNOWN: dict[tuple[str, str, str], str] = {
         for page in ("integration", "device", "repairs")
     },
     **{
-        (language, "dialog_endpoint_proxy", check): SSL_FC
+        (language, "dialog_proxy", check): SSL_FC
         for language in ("en", "zh-Hans")
         for check in ("translation_error", "raw_placeholder", "console_error")
     },
-    ("zh-Hans", "dialog_endpoint_proxy", "english_sentence"): SSL_FC,
-    ("zh-Hans", "dialog_endpoint_certificate", "english_sentence"): PROBE_DETAIL,
+    ("zh-Hans", "dialog_proxy", "english_sentence"): SSL_FC,
+    ("zh-Hans", "dialog_endpoint_self_signed", "english_sentence"): PROBE_DETAIL,
 }
 
 
@@ -100,15 +103,16 @@ def findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str] | 
 def test_view(findings: dict[str, list[str] | None], language: str, view: str, check: str) -> None:
     problems = findings[f"{language}/{view}/{check}"]
     if problems is None:
-        pytest.skip(f"{view} was not shown (the proxy repair needs nginx: scripts/setup)")
+        pytest.skip(f"{view} was not shown (proxy and traffic repairs need nginx: scripts/setup)")
     assert problems == [], f"{view} in {language}, see {ARTIFACTS}/{language}-{view}.png"
 
 
-def test_every_family_has_a_dialog_in_both_languages() -> None:
-    views = {view for _, view, _ in cases()}
-    assert {f"dialog_{family}" for family in DIALOGS} <= views
-    assert checks_of("zh-Hans", "dialog_endpoint_certificate") == [
-        *checks_of("en", "dialog_endpoint_certificate"),
+def test_a_dialog_of_every_family_in_both_languages() -> None:
+    assert {REPAIRS[key].family for key in DIALOGS.values()} == set(Family)
+    judged = {(language, view) for language, view, _ in cases()}
+    assert {(language, f"dialog_{name}") for language in LANGUAGES for name in DIALOGS} <= judged
+    assert checks_of("zh-Hans", "dialog_endpoint_self_signed") == [
+        *checks_of("en", "dialog_endpoint_self_signed"),
         "english_sentence",
     ]
 
