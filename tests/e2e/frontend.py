@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 import re
 import sys
-from typing import Any
+from typing import Any, Final
 
-from playwright.async_api import ConsoleMessage, Page, Route, async_playwright
+from playwright.async_api import ConsoleMessage, Page, Route, ViewportSize, async_playwright
 import yaml
 
 from tests.certs import NOW, Issued, Pki, issue
@@ -37,6 +37,8 @@ DIALOGS = {
     "trusted_proxies": "trusted_proxies_too_broad",
 }
 TRUSTED_PROXY = "127.0.0.5"
+# An endpoint name as long as real ones get, for the dashboard card.
+LONG_NAME = "expired-certificate.garage-door.home.example.test"
 UNTRUSTED_PROXY = "127.0.0.6"
 # Beyond private ranges: 172.16.0.0/12 is private, the rest of 172/8 is not.
 BROAD_TRUSTED_NETWORK = "172.0.0.0/8"
@@ -136,7 +138,9 @@ async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
     onboard_all_but_the_owner(config_dir)
     self_signed = issue("hass.example.test", names=("hass.example.test",))
     expired = pki.leaf(
-        not_before=NOW - timedelta(days=90), not_after=NOW - timedelta(days=3, minutes=10)
+        LONG_NAME,
+        not_before=NOW - timedelta(days=90),
+        not_after=NOW - timedelta(days=3, minutes=10),
     )
     async with contextlib.AsyncExitStack() as stack:
         self_signed_server = await stack.enter_async_context(tls_server(pki, self_signed))
@@ -144,7 +148,13 @@ async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
         hass = await stack.enter_async_context(run_hass(config_dir, http=http))
         scene = Scene(hass)
         scene.entries["self_signed"] = await hass.watch(self_signed_server.port, pki.root_file)
-        scene.entries["expired"] = await hass.watch(expired_server.port, pki.root_file)
+        created = await hass.add_endpoint(
+            f"https://{LONG_NAME}:{expired_server.port}",
+            address="127.0.0.1",
+            ca_file=str(pki.root_file),
+        )
+        scene.entries["expired"] = created["result"]["entry_id"]
+        await hass.wait_first_check(scene.entries["expired"])
         expected = set(DIALOGS.values())
         if nginx_binary():
             files = pki.server_files("proxy", pki.leaf(), pki.intermediate)
@@ -237,7 +247,6 @@ COLLECT = """
           src: node.currentSrc || node.src,
           complete: node.complete,
           naturalWidth: node.naturalWidth,
-          visible: visible(node),
         });
       }
       if (CODE.has(node.tagName)) {
@@ -263,16 +272,15 @@ COLLECT = """
 }
 """
 
-# Elements inside `root` whose text is cut: clipped or ellipsised wider than their box.
+# Text inside `root` that does not fit its box: clipped, ellipsised, or to be scrolled sideways.
 CUT_TEXT = """
 (root) => {
   const cut = [];
   const walk = (node) => {
     for (const child of node.children) {
       const style = getComputedStyle(child);
-      const clips = style.textOverflow === "ellipsis" || style.overflowX === "hidden"
-        || style.overflowX === "clip";
-      if (clips && child.scrollWidth > child.clientWidth + 1 && child.textContent.trim()) {
+      const hides = style.textOverflow === "ellipsis" || style.overflowX !== "visible";
+      if (hides && child.scrollWidth > child.clientWidth + 1 && child.textContent.trim()) {
         cut.push(child.textContent.trim());
       }
       if (child.shadowRoot) walk(child.shadowRoot);
@@ -321,7 +329,10 @@ OPEN_ISSUE = """
 SEPARATOR = "\u241e"
 LANGUAGES = ("en", "zh-Hans")
 PAGES = ("integration", "device", "repairs")
-VIEWS = (*PAGES, *(f"dialog_{family}" for family in DIALOGS), "dashboard")
+DESKTOP: Final = ViewportSize(width=1280, height=900)
+PHONE: Final = ViewportSize(width=390, height=844)
+DASHBOARDS = {"dashboard": DESKTOP, "dashboard_phone": PHONE}
+VIEWS = (*PAGES, *(f"dialog_{family}" for family in DIALOGS), *DASHBOARDS)
 CHINESE = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
 # Where a run of English words ends: Chinese text or punctuation, a code span, a line break, or
 # ASCII punctuation that ends a phrase. "Nginx Proxy Manager" or "Home Assistant" stay short.
@@ -330,6 +341,7 @@ PHRASE_BREAK = re.compile(
 )
 WORD = re.compile(r"[A-Za-z]+(?:['\u2019-][A-Za-z]+)*")
 ENGLISH_RUN = 4
+AUTOLINK = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.|[\w-]+(?:\.[\w-]+)+)", re.IGNORECASE)
 # An ICU placeholder left in the text. Outside code a spaced `{ name }` counts too; inside code it
 # is configuration syntax (HAProxy's `{ ssl_fc }`).
 PLACEHOLDER_IN_TEXT = re.compile(r"\{\s*[A-Za-z_]\w*\s*\}")
@@ -388,8 +400,12 @@ def _plain_words(phrase: str) -> list[str]:
 
 
 def swallowing_links(seen: Seen) -> list[str]:
-    """Links whose text runs past a URL or host name into the sentence around it."""
-    return [link for link in seen.links if CHINESE.search(link) or len(link.split()) > 1]
+    """Auto-links (a URL or host name made a link) whose text runs on into the sentence."""
+    return [
+        link
+        for link in seen.links
+        if AUTOLINK.match(link.strip()) and (CHINESE.search(link) or len(link.split()) > 1)
+    ]
 
 
 def console_errors(seen: Seen) -> list[str]:
@@ -397,11 +413,9 @@ def console_errors(seen: Seen) -> list[str]:
     return [line for line in seen.console if "tls_health" in line.lower()]
 
 
-def cut_names(seen: Seen) -> list[str]:
-    """Endpoint names not shown whole: missing from the text, or inside clipped text."""
-    missing = [name for name in seen.names if name not in seen.text]
-    clipped = [text for text in seen.cut if any(name in text for name in seen.names)]
-    return missing + clipped
+def cut_text(seen: Seen) -> list[str]:
+    """Endpoint names not shown, and text that does not fit (clipped or scrolled sideways)."""
+    return [f"missing: {name}" for name in seen.names if name not in seen.text] + seen.cut
 
 
 CHECKS: dict[str, Callable[[Seen], list[str]]] = {
@@ -411,7 +425,7 @@ CHECKS: dict[str, Callable[[Seen], list[str]]] = {
     "english_sentence": english_sentences,
     "swallowing_link": swallowing_links,
     "console_error": console_errors,
-    "cut_name": cut_names,
+    "cut_text": cut_text,
 }
 
 
@@ -424,8 +438,8 @@ def checks_of(language: str, view: str) -> list[str]:
         checks.append("swallowing_link")
         if language != "en":
             checks.append("english_sentence")
-    if view == "dashboard":
-        checks.append("cut_name")
+    if view in DASHBOARDS:
+        checks.append("cut_text")
     return checks
 
 
@@ -563,7 +577,7 @@ async def browse(scene: Scene, artifacts: Path) -> dict[tuple[str, str], Seen]:
             for language in LANGUAGES:
                 context = await browser.new_context(
                     ignore_https_errors=True,  # hass serves a certificate of the test PKI
-                    viewport={"width": 1280, "height": 900},
+                    viewport=DESKTOP,
                     locale="zh-CN" if language == "zh-Hans" else "en-US",
                 )
                 await context.add_init_script(logged_in(tokens, language))
@@ -586,9 +600,11 @@ async def browse(scene: Scene, artifacts: Path) -> dict[tuple[str, str], Seen]:
                     view = f"dialog_{family}"
                     seen[language, view] = await tab.look(view, f"{DIALOG} .dialog-content")
                     await tab.close_dialog()
-                await tab.open(dashboard, "hui-markdown-card ha-markdown-element table", names[-1])
-                seen[language, "dashboard"] = await tab.look("dashboard", "hui-markdown-card")
-                seen[language, "dashboard"].names = names
+                for view, size in DASHBOARDS.items():
+                    await tab.page.set_viewport_size(size)
+                    await tab.open(dashboard, "hui-markdown-card ha-markdown-element li", LONG_NAME)
+                    seen[language, view] = await tab.look(view, "hui-markdown-card")
+                    seen[language, view].names = names
                 await context.close()
         finally:
             await browser.close()

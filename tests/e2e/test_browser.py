@@ -28,7 +28,7 @@ from .frontend import (
     broken_images,
     cases,
     checks_of,
-    cut_names,
+    cut_text,
     english_sentences,
     raw_placeholders,
     seen_in,
@@ -144,7 +144,9 @@ SAMPLE = """
 <div id="host"></div>
 <div style="width:60px; white-space:nowrap; overflow:hidden; text-overflow:ellipsis">
   hass.example.test:44033</div>
-<p><a href="https://hass.example.test/">hass.example.test 后面的中文</a></p>
+<div style="width:50px; overflow-x:auto; white-space:nowrap">a wide table</div>
+<p><a href="https://hass.example.test/">hass.example.test 后面的中文</a>
+  <a href="https://www.home-assistant.io/">the documentation</a></p>
 <script>
   document.getElementById("host").attachShadow({mode: "open"}).innerHTML =
     '<b>inside a shadow root</b><img src="data:image/png;name=tls_health;base64,AAAA">';
@@ -154,7 +156,7 @@ SAMPLE = """
 
 @pytest.mark.skipif(not HAVE_CHROMIUM, reason=f"no {CHROMIUM} (scripts/setup installs it)")
 async def test_collectors_see_what_a_person_sees() -> None:
-    seen = await seen_in(SAMPLE, ["hass.example.test:44033"])
+    seen = await seen_in(SAMPLE, ["hass.example.test:44033", "not-shown.example.test"])
     assert "Shown" in seen.text
     assert "inside a shadow root" in seen.text
     assert "hidden words" not in seen.text
@@ -162,5 +164,9 @@ async def test_collectors_see_what_a_person_sees() -> None:
     assert raw_placeholders(seen) == ["{ endpoint }", "{subject}"]
     assert translation_errors(seen) == ["Translation error: [formatjs Error: MISSING_VALUE]"]
     assert broken_images(seen) == ["data:image/png;name=tls_health;base64,AAAA"]
-    assert cut_names(seen) == ["hass.example.test:44033"]
+    assert cut_text(seen) == [
+        "missing: not-shown.example.test",
+        "hass.example.test:44033",
+        "a wide table",
+    ]
     assert swallowing_links(seen) == ["hass.example.test 后面的中文"]
