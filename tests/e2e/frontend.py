@@ -11,6 +11,7 @@ from http import HTTPStatus
 import json
 from pathlib import Path
 import re
+import shutil
 import sys
 from typing import Any, Final
 
@@ -153,6 +154,7 @@ async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
             address="127.0.0.1",
             ca_file=str(pki.root_file),
         )
+        assert created["type"] == "create_entry", created
         scene.entries["expired"] = created["result"]["entry_id"]
         await hass.wait_first_check(scene.entries["expired"])
         expected = set(DIALOGS.values())
@@ -647,8 +649,13 @@ def judge(seen: dict[tuple[str, str], Seen]) -> dict[str, list[str] | None]:
 
 async def run(directory: Path, artifacts: Path) -> dict[str, list[str] | None]:
     """Build the scene, browse it, judge what was seen."""
-    async with repairs_scene(directory) as scene:
-        seen = await browse(scene, artifacts)
+    try:
+        async with repairs_scene(directory) as scene:
+            seen = await browse(scene, artifacts)
+    finally:
+        log = directory / "config" / "hass-stdout.log"
+        if log.exists():
+            shutil.copyfile(log, artifacts / "hass.log")
     return judge(seen)
 
 
