@@ -330,7 +330,7 @@ OPEN_ISSUE = """
 
 SEPARATOR = "\u241e"
 LANGUAGES = ("en", "zh-Hans")
-PAGES = ("integration", "device", "repairs")
+PAGES = ("integration", "devices", "device", "repairs")
 DESKTOP: Final = ViewportSize(width=1280, height=900)
 PHONE: Final = ViewportSize(width=390, height=844)
 DASHBOARDS = {"dashboard": DESKTOP, "dashboard_phone": PHONE}
@@ -348,6 +348,8 @@ AUTOLINK = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.|[\w-]+(?:\.[\w-]+)+)", re.
 # is configuration syntax (HAProxy's `{ ssl_fc }`).
 PLACEHOLDER_IN_TEXT = re.compile(r"\{\s*[A-Za-z_]\w*\s*\}")
 PLACEHOLDER_IN_CODE = re.compile(r"\{[A-Za-z_]\w*\}")
+# What the devices list shows for a missing manufacturer or model, in English and Chinese.
+UNKNOWN = re.compile(r"<unknown>|<未知>")
 # What the frontend shows for a text it cannot format; markdown may eat the colon.
 TRANSLATION_ERROR = re.compile(r"translation\s*(?:error|\[formatjs)", re.IGNORECASE)
 
@@ -410,6 +412,11 @@ def swallowing_links(seen: Seen) -> list[str]:
     ]
 
 
+def unknown_values(seen: Seen) -> list[str]:
+    """Lines showing a value the frontend calls unknown (a device without manufacturer or model)."""
+    return [line.strip() for line in seen.text.splitlines() if UNKNOWN.search(line)]
+
+
 def console_errors(seen: Seen) -> list[str]:
     """Console errors that name TLS Health."""
     return [line for line in seen.console if "tls_health" in line.lower()]
@@ -427,6 +434,7 @@ CHECKS: dict[str, Callable[[Seen], list[str]]] = {
     "english_sentence": english_sentences,
     "swallowing_link": swallowing_links,
     "console_error": console_errors,
+    "unknown_value": unknown_values,
     "cut_text": cut_text,
 }
 
@@ -436,6 +444,8 @@ def checks_of(language: str, view: str) -> list[str]:
     checks = ["translation_error", "raw_placeholder", "console_error"]
     if view in PAGES:
         checks.append("broken_image")
+    if view == "devices":
+        checks.append("unknown_value")
     if view.startswith("dialog_"):
         checks.append("swallowing_link")
         if language != "en":
@@ -589,6 +599,8 @@ async def browse(scene: Scene, artifacts: Path) -> dict[tuple[str, str], Seen]:
                     "/config/integrations/integration/tls_health", "ha-config-entry-row", names[-1]
                 )
                 seen[language, "integration"] = await tab.look("integration")
+                await tab.open("/config/devices/dashboard", "ha-data-table", LONG_NAME)
+                seen[language, "devices"] = await tab.look("devices")
                 await tab.open(
                     f"/config/devices/device/{device['id']}", "ha-device-info-card", "TLS Health"
                 )

@@ -34,6 +34,7 @@ from .frontend import (
     seen_in,
     swallowing_links,
     translation_errors,
+    unknown_values,
 )
 from .hass_process import ROOT
 
@@ -45,6 +46,7 @@ pytestmark = [pytest.mark.timeout(BROWSE_WITHIN + 60), pytest.mark.xdist_group("
 
 NO_BRAND = "no brand images: custom_components/tls_health/brand/ is missing"
 SSL_FC = "forwarded_proto_missing: `{ ssl_fc }` in a code span is taken for an ICU placeholder"
+NO_DEVICE_INFO = "devices have no manufacturer nor model: the devices list shows <unknown>"
 PROBE_DETAIL = "self_signed_certificate: the probe's English detail is embedded in the Chinese text"
 # Defects of the code these cases were written against; a fix makes its case pass, and the
 # strict mark then fails until it is removed here.
@@ -52,7 +54,7 @@ KNOWN: dict[tuple[str, str, str], str] = {
     **{
         (language, page, "broken_image"): NO_BRAND
         for language in ("en", "zh-Hans")
-        for page in ("integration", "device", "repairs")
+        for page in ("integration", "devices", "device", "repairs")
     },
     **{
         (language, "dialog_proxy", check): SSL_FC
@@ -60,6 +62,8 @@ KNOWN: dict[tuple[str, str, str], str] = {
         for check in ("translation_error", "raw_placeholder", "console_error")
     },
     ("zh-Hans", "dialog_proxy", "english_sentence"): SSL_FC,
+    ("en", "devices", "unknown_value"): NO_DEVICE_INFO,
+    ("zh-Hans", "devices", "unknown_value"): NO_DEVICE_INFO,
     ("zh-Hans", "dialog_endpoint_self_signed", "english_sentence"): PROBE_DETAIL,
 }
 
@@ -141,6 +145,7 @@ SAMPLE = """
 <p>Shown <span style="display:none">hidden words are not seen</span> text
   <code>if { ssl_fc }</code> and <code>{subject}</code> and { endpoint }.</p>
 <p>Translation error: [formatjs Error: MISSING_VALUE]</p>
+<p>Manufacturer &lt;unknown&gt;</p>
 <div id="host"></div>
 <div style="width:60px; white-space:nowrap; overflow:hidden; text-overflow:ellipsis">
   hass.example.test:44033</div>
@@ -163,6 +168,7 @@ async def test_collectors_see_what_a_person_sees() -> None:
     assert seen.code == ["if { ssl_fc }", "{subject}"]
     assert raw_placeholders(seen) == ["{ endpoint }", "{subject}"]
     assert translation_errors(seen) == ["Translation error: [formatjs Error: MISSING_VALUE]"]
+    assert unknown_values(seen) == ["Manufacturer <unknown>"]
     assert broken_images(seen) == ["data:image/png;name=tls_health;base64,AAAA"]
     assert cut_text(seen) == [
         "missing: not-shown.example.test",
