@@ -44,26 +44,11 @@ HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
 pytestmark = [pytest.mark.timeout(BROWSE_WITHIN + 60), pytest.mark.xdist_group("browser")]
 
-NO_BRAND = "no brand images: custom_components/tls_health/brand/ is missing"
-SSL_FC = "forwarded_proto_missing: `{ ssl_fc }` in a code span is taken for an ICU placeholder"
-NO_DEVICE_INFO = "devices have no manufacturer nor model: the devices list shows <unknown>"
 PROBE_DETAIL = "self_signed_certificate: the probe's English detail is embedded in the Chinese text"
-# Defects of the code these cases were written against; a fix makes its case pass, and the
-# strict mark then fails until it is removed here.
+# Known defects; a fix makes its case pass, and the strict mark then fails until it is removed here.
+# Fixed since the test was written: brand images, `{ ssl_fc }` taken for a placeholder (Translation
+# error), `<unknown>` device manufacturer and model.
 KNOWN: dict[tuple[str, str, str], str] = {
-    **{
-        (language, page, "broken_image"): NO_BRAND
-        for language in ("en", "zh-Hans")
-        for page in ("integration", "devices", "device", "repairs")
-    },
-    **{
-        (language, "dialog_proxy", check): SSL_FC
-        for language in ("en", "zh-Hans")
-        for check in ("translation_error", "raw_placeholder", "console_error")
-    },
-    ("zh-Hans", "dialog_proxy", "english_sentence"): SSL_FC,
-    ("en", "devices", "unknown_value"): NO_DEVICE_INFO,
-    ("zh-Hans", "devices", "unknown_value"): NO_DEVICE_INFO,
     ("zh-Hans", "dialog_endpoint_self_signed", "english_sentence"): PROBE_DETAIL,
 }
 
