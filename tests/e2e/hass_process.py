@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 import contextlib
 from dataclasses import dataclass, field
+from http import HTTPStatus
 import itertools
 import json
 from pathlib import Path
@@ -152,13 +153,17 @@ class HassProcess:
         """Until an entry has been checked (the first check runs once hass has started).
 
         Sensors show their last state until then, so the entry's diagnostics tell: they hold a
-        report only once this hass has checked the endpoint.
+        report only once this hass has checked the endpoint. They answer 404 until the entry that
+        loads the integration has registered its diagnostics platform.
         """
+        url = f"{self.url}/api/diagnostics/config_entry/{entry_id}"
         async with asyncio.timeout(60):
             while True:
-                diagnostics = await self.rest("get", f"/api/diagnostics/config_entry/{entry_id}")
-                if diagnostics["data"]["report"] is not None:
-                    return
+                async with self.session.get(url, headers=self.headers) as response:
+                    if response.status != HTTPStatus.NOT_FOUND:
+                        response.raise_for_status()
+                        if (await response.json())["data"]["report"] is not None:
+                            return
                 await asyncio.sleep(0.1)
 
     async def entities(self, entry_id: str) -> dict[str, str]:
