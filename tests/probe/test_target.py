@@ -33,6 +33,35 @@ def test_accepted_forms(text: str, host: str, port: int, sni: str | None) -> Non
     assert (target.host, target.port, target.sni) == (host, port, sni)
 
 
+@pytest.mark.parametrize(
+    ("text", "protocol", "port"),
+    [
+        ("https://hass.example.com", "https", 443),
+        ("hass.example.com:8123", "https", 8123),
+        ("tls://hass.example.com", "tls", 443),
+        ("mqtts://broker.example.com", "mqtts", 8883),
+        ("broker.example.com:8883", "mqtts", 8883),
+        ("MQTTS://broker.example.com:18883", "mqtts", 18883),
+        ("smtps://mail.example.com", "smtps", 465),
+        ("smtp://mail.example.com", "smtp", 587),
+        ("mail.example.com:25", "smtp", 25),
+        ("mail.example.com:587", "smtp", 587),
+        ("imaps://mail.example.com", "imaps", 993),
+        ("mail.example.com:143", "imap", 143),
+        ("pop3s://mail.example.com", "pop3s", 995),
+        ("pop3://mail.example.com", "pop3", 110),
+        ("ldaps://dir.example.com", "ldaps", 636),
+        ("[2001:db8::1]:389", "ldap", 389),
+        ("postgres://db.example.com", "postgres", 5432),
+        ("postgresql://user@db.example.com:6432/hass", "postgres", 6432),
+        ("db.example.com:5432", "postgres", 5432),
+    ],
+)
+def test_protocols(text: str, protocol: str, port: int) -> None:
+    target = parse_target(text)
+    assert (target.protocol, target.port) == (protocol, port)
+
+
 def test_sni_and_pinned_address() -> None:
     target = parse_target("192.168.1.10:8443", server_name="Hass.Example.com", address="[::1]")
     assert target.sni == "hass.example.com"
@@ -46,6 +75,8 @@ def test_sni_and_pinned_address() -> None:
         ("", {}, "empty"),
         ("http://hass.example.com", {}, "not_https"),
         ("ftp://hass.example.com", {}, "not_https"),
+        ("mqtt://broker.example.com", {}, "not_https"),
+        ("postgresql://hass:secret@db.example.com/hass", {}, "url_has_credentials"),
         ("hass.example.com:0", {}, "invalid_port"),
         ("hass.example.com:65536", {}, "invalid_port"),
         ("hass.example.com:https", {}, "invalid_port"),
@@ -65,7 +96,14 @@ def test_rejected_forms(text: str, kwargs: dict[str, str], reason: str) -> None:
     assert str(raised.value) == reason
 
 
-REASONS = {"empty", "invalid_url", "invalid_host", "invalid_port", "not_https"}
+REASONS = {
+    "empty",
+    "invalid_url",
+    "invalid_host",
+    "invalid_port",
+    "not_https",
+    "url_has_credentials",
+}
 
 
 @given(st.text(max_size=80))

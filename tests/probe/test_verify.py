@@ -145,5 +145,7 @@ async def test_as_dict_is_json(pki, prober, serve, tls_context) -> None:
     assert data["chain"][0]["sans"] == [HOST]
     assert data["earliest_expiry"] == report.chain[0].not_after.isoformat()
     assert data["protocols"] == {"tls1_0": False, "tls1_1": False, "tls1_3": True}
-    assert set(data["timings"]) == {"dns_ms", "connect_ms", "tls_ms", "http_ms"}
+    assert set(data["timings"]) == {"dns_ms", "connect_ms", "starttls_ms", "tls_ms", "http_ms"}
+    assert data["timings"]["starttls_ms"] is None  # HTTPS has no exchange before TLS
+    assert data["target"]["protocol"] == "https"
     assert all(isinstance(value, str) for value in data["details"].values())

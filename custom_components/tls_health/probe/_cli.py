@@ -18,7 +18,9 @@ from .models import (
     ProtocolSupport,
     Timings,
     Verdict,
+    bracketed,
 )
+from .protocols import AppProtocol
 from .target import InvalidTargetError, parse_target
 
 EXIT_OK = 0
@@ -30,11 +32,22 @@ MAX_LINE = 4096
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="scripts/probe",
-        description="Inspect the HTTPS front door of a host: certificate chain, TLS, HTTP.",
+        description="Inspect a TLS endpoint (HTTPS, MQTT, mail, LDAP, PostgreSQL): certificate "
+        "chain, TLS, and for HTTPS the HTTP answer.",
     )
-    parser.add_argument("url", help="https://host[:port] or host[:port]")
+    parser.add_argument(
+        "url",
+        help="scheme://host[:port] or host[:port]; schemes: "
+        + ", ".join(protocol.value for protocol in AppProtocol),
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--no-legacy", action="store_true", help="skip the TLS 1.0/1.1 scan")
+    legacy = parser.add_mutually_exclusive_group()
+    legacy.add_argument(
+        "--legacy",
+        action="store_true",
+        help="scan TLS 1.0/1.1 (default for https only: other servers log each try as an error)",
+    )
+    legacy.add_argument("--no-legacy", action="store_true", help="skip the TLS 1.0/1.1 scan")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTPS GET /")
     parser.add_argument(
         "--redirect", action="store_true", help="check that http:// redirects to https://"
@@ -53,6 +66,7 @@ def _timings(timings: Timings) -> str:
         for name, value in (
             ("dns", timings.dns_ms),
             ("connect", timings.connect_ms),
+            ("starttls", timings.starttls_ms),
             ("tls", timings.tls_ms),
             ("http", timings.http_ms),
         )
@@ -124,7 +138,8 @@ def format_report(report: ProbeReport) -> str:
     """Write the report for a person: verdict, timings, connection, chain and HTTP."""
     target = report.target
     lines = [
-        f"{target.host}:{target.port}  {report.verdict.value.upper()}",
+        f"{target.protocol}://{bracketed(target.host)}:{target.port}  "
+        + report.verdict.value.upper(),
         f"  {report.detail}",
         "",
         _timings(report.timings),
@@ -146,7 +161,7 @@ async def _probe(args: argparse.Namespace) -> ProbeReport:
         target,
         ProbeOptions(
             timeout=args.timeout,
-            scan_legacy=not args.no_legacy,
+            scan_legacy=True if args.legacy else False if args.no_legacy else None,
             check_http=not args.no_http,
             check_redirect=args.redirect,
             http_port=args.http_port,

@@ -14,7 +14,7 @@ import time
 from typing import Any, Final
 import warnings
 
-from . import http
+from . import http, protocols
 from .connection import HandshakeEOFError, PlainStream, Stream, TlsStream, open_tcp
 from .files import file_identity
 from .models import (
@@ -29,6 +29,7 @@ from .models import (
     days_until,
     is_ip_address,
 )
+from .protocols import AppProtocol, Conversation, StepError
 from .verify import Assessment, TrustStore, assess, load_ca_file, load_default_trust
 
 type SockAddr = tuple[str, int] | tuple[str, int, int, int]
@@ -74,6 +75,7 @@ class _Contexts:
 
     main: ssl.SSLContext
     http1: ssl.SSLContext
+    bare: ssl.SSLContext  # no ALPN: protocols other than HTTPS
     tls1_0: ssl.SSLContext
     tls1_1: ssl.SSLContext
 
@@ -178,6 +180,7 @@ def _build() -> tuple[_Contexts, TrustStore]:
     contexts = _Contexts(
         main=_client_context(ALPN_PROTOCOLS),
         http1=_client_context(["http/1.1"]),
+        bare=_client_context(None),
         tls1_0=_legacy_context(ssl.TLSVersion.TLSv1),
         tls1_1=_legacy_context(ssl.TLSVersion.TLSv1_1),
     )
@@ -240,7 +243,7 @@ class Prober:
             return report.finish(failure.verdict, failure.detail)
         try:
             try:
-                await self._handshake(stream, options.timeout, report)
+                await self._handshake(stream, target.protocol, options.timeout, report)
             except _StepFailedError as failure:
                 stream.close()
                 return await self._handshake_failed(failure, address, options, report)
@@ -288,13 +291,47 @@ class Prober:
         addresses = await self._resolve(target, budget, report)
         sock, address = await self._connect(addresses, budget, report)
         report.address = address[1][0]
+        await self._before_handshake(sock, target.protocol, budget, report)
+        context = self._contexts.main if target.protocol.spec.http else self._contexts.bare
         try:
-            return address, TlsStream(sock, self._contexts.main, target.sni)
+            return address, TlsStream(sock, context, target.sni)
         except (ValueError, UnicodeError) as err:
             sock.close()
             raise _StepFailedError(
                 Verdict.HANDSHAKE_FAILED, f"server name {target.sni!r} cannot be sent ({err})"
             ) from err
+
+    async def _before_handshake(
+        self, sock: socket.socket, protocol: AppProtocol, budget: float, report: _Report
+    ) -> None:
+        """Speak the protocol's plain part up to the handshake (STARTTLS); close sock on failure."""
+        if not protocol.spec.starttls:
+            return
+        label = protocol.spec.label
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget):
+                await protocols.upgrade(protocol, Conversation(PlainStream(sock)), sock)
+        except StepError as err:
+            sock.close()
+            verdict = (
+                Verdict.STARTTLS_NOT_OFFERED
+                if err.kind == StepError.NOT_OFFERED
+                else Verdict.HANDSHAKE_FAILED
+            )
+            raise _StepFailedError(verdict, err.detail, err.kind) from err
+        except TimeoutError as err:
+            sock.close()
+            raise _StepFailedError(
+                Verdict.TIMEOUT, f"no complete {label} answer within {budget:g} s"
+            ) from err
+        except OSError as err:
+            sock.close()
+            reason = err.strerror or str(err)
+            raise _StepFailedError(
+                Verdict.HANDSHAKE_FAILED, f"the connection failed before TLS started ({reason})"
+            ) from err
+        report.time(starttls_ms=_ms(started))
 
     async def _resolve(self, target: Target, budget: float, report: _Report) -> list[Address]:
         literal = target.address or (target.host if is_ip_address(target.host) else None)
@@ -360,17 +397,23 @@ class Prober:
         assert failure is not None  # noqa: S101 - at least one address was tried
         raise failure
 
-    async def _handshake(self, stream: TlsStream, budget: float, report: _Report) -> None:
+    async def _handshake(
+        self, stream: TlsStream, protocol: AppProtocol, budget: float, report: _Report
+    ) -> None:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(budget):
                 await stream.handshake()
         except TimeoutError as err:
             detail = f"the TLS handshake did not complete within {budget:g} s"
+            if _plain_text_answer(stream, protocol):
+                raise _plaintext_on_tls_port(stream, protocol) from err
             if stream.first_bytes.startswith(b"HTTP/"):
                 detail = f"{_PLAIN_HTTP_DETAIL}: {detail}"
             raise _StepFailedError(Verdict.TIMEOUT, detail) from err
         except (ssl.SSLError, OSError) as err:
+            if _plain_text_answer(stream, protocol):
+                raise _plaintext_on_tls_port(stream, protocol) from err
             raise _handshake_error(stream, err) from err
         report.time(tls_ms=_ms(started))
         ssl_object = stream.ssl_object
@@ -390,7 +433,10 @@ class Prober:
         if failure.reason:
             report.details["reason"] = failure.reason
         detail = failure.detail
-        if options.scan_legacy and failure.reason in _LEGACY_SUSPECT_REASONS:
+        if (
+            options.scans_legacy(report.target.protocol)
+            and failure.reason in _LEGACY_SUSPECT_REASONS
+        ):
             report.protocols = await self._scan_legacy(
                 address, report.target, options.timeout, tls1_3=None
             )
@@ -411,22 +457,23 @@ class Prober:
         tls1_3 = report.tls_version == "TLSv1.3"
         report.protocols = ProtocolSupport(tls1_3=tls1_3)
         ders = _chain_bytes(stream.ssl_object)
-        if not options.check_http:
-            stream.close()
+        check_http = options.checks_http(target.protocol)
         async with asyncio.TaskGroup() as group:
+            if not check_http:
+                group.create_task(_goodbye(stream, target.protocol, budget))
             legacy = (
                 group.create_task(self._scan_legacy(address, target, budget, tls1_3=tls1_3))
-                if options.scan_legacy
+                if options.scans_legacy(target.protocol)
                 else None
             )
             https = (
                 group.create_task(self._http(stream, address, report, budget))
-                if options.check_http
+                if check_http
                 else None
             )
             redirect = (
                 group.create_task(self._redirect(address, target, budget, options.http_port))
-                if options.check_redirect
+                if options.checks_redirect(target.protocol)
                 else None
             )
             # Judged in the executor: a hostile chain costs more CPU than the loop may spend.
@@ -447,18 +494,26 @@ class Prober:
         self,
         context: ssl.SSLContext,
         address: Address,
-        sni: str | None,
+        target: Target,
         budget: float,
         use: Callable[[TlsStream], Awaitable[None]] | None = None,
     ) -> None:
-        """Connect and handshake (then `use` the stream) within budget; always closes."""
+        """Connect, upgrade and handshake (then `use` the stream) within budget; always closes."""
         async with asyncio.timeout(budget):
             sock = await open_tcp(*address)
-            stream = TlsStream(sock, context, sni)
+            protocol = target.protocol
+            try:
+                await protocols.upgrade(protocol, Conversation(PlainStream(sock)), sock)
+                stream = TlsStream(sock, context, target.sni)
+            except BaseException:
+                sock.close()
+                raise
             try:
                 await stream.handshake()
                 if use is not None:
                     await use(stream)
+                else:
+                    await protocols.goodbye(protocol, Conversation(stream))
             finally:
                 stream.close()
 
@@ -469,10 +524,10 @@ class Prober:
 
         async def accepts(context: ssl.SSLContext) -> bool | None:
             try:
-                await self._tls_session(context, address, target.sni, budget)
+                await self._tls_session(context, address, target, budget)
             except ssl.SSLError, HandshakeEOFError, ConnectionResetError, BrokenPipeError:
                 return False
-            except OSError, TimeoutError:
+            except OSError, TimeoutError, StepError:
                 return None
             return True
 
@@ -513,7 +568,7 @@ class Prober:
 
         only_h2 = "server speaks only HTTP/2"
         try:
-            await self._tls_session(self._contexts.http1, address, target.sni, budget, get)
+            await self._tls_session(self._contexts.http1, address, target, budget, get)
         except TimeoutError:
             return HttpInfo(error=f"{only_h2}? no HTTP/1.1 answer within {budget:g} s"), None
         except http.HttpError as err:
@@ -552,6 +607,33 @@ def _addresses(infos: Sequence[tuple[Any, ...]]) -> list[Address]:
         if item not in seen:
             seen.append(item)
     return seen
+
+
+async def _goodbye(stream: TlsStream, protocol: AppProtocol, budget: float) -> None:
+    """End the session as the protocol expects, then close; the verdict does not depend on it."""
+    try:
+        async with asyncio.timeout(budget):
+            await protocols.goodbye(protocol, Conversation(stream))
+    except StepError, ssl.SSLError, OSError, TimeoutError:
+        pass
+    finally:
+        stream.close()
+
+
+def _plain_text_answer(stream: TlsStream, protocol: AppProtocol) -> bool:
+    """Tell whether a protocol that starts with TLS was answered by a plain-text greeting."""
+    spec = protocol.spec
+    return not spec.http and not spec.starttls and protocols.plain_greeting(stream.first_bytes)
+
+
+def _plaintext_on_tls_port(stream: TlsStream, protocol: AppProtocol) -> _StepFailedError:
+    shown = protocols.printable(stream.first_bytes)
+    return _StepFailedError(
+        Verdict.PLAINTEXT_ON_TLS_PORT,
+        f"the server answered in plain text ({shown!r}) where {protocol.spec.label} "
+        "starts with a TLS handshake: is the port or the scheme wrong?",
+        "plain text",
+    )
 
 
 def _where(address: Address) -> str:

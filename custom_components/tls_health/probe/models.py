@@ -8,6 +8,8 @@ from enum import StrEnum
 import ipaddress
 from typing import Any
 
+from .protocols import AppProtocol
+
 
 class Verdict(StrEnum):
     """The one classification of a probe. Values are a public contract (sensor states)."""
@@ -27,6 +29,10 @@ class Verdict(StrEnum):
     TIMEOUT = "timeout"
     DNS_FAILURE = "dns_failure"
     NETWORK_UNREACHABLE = "network_unreachable"
+    # The server speaks its protocol but offers no STARTTLS: that traffic goes in plain text.
+    STARTTLS_NOT_OFFERED = "starttls_not_offered"
+    # A port meant for TLS from the first byte answers in plain text.
+    PLAINTEXT_ON_TLS_PORT = "plaintext_on_tls_port"
 
     @property
     def reached_tls(self) -> bool:
@@ -41,6 +47,8 @@ UNREACHED_VERDICTS = frozenset(
         Verdict.TIMEOUT,
         Verdict.DNS_FAILURE,
         Verdict.NETWORK_UNREACHABLE,
+        Verdict.STARTTLS_NOT_OFFERED,
+        Verdict.PLAINTEXT_ON_TLS_PORT,
     }
 )
 
@@ -74,10 +82,11 @@ def is_ip_address(value: str) -> bool:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
-    """What to inspect: host and port, with an optional SNI name, pinned IP and private CA file."""
+    """What to inspect: host, port and protocol; optional SNI name, pinned IP and CA file."""
 
     host: str
     port: int = DEFAULT_PORT
+    protocol: AppProtocol = AppProtocol.HTTPS
     server_name: str | None = None
     address: str | None = None
     ca_file: str | None = None
@@ -99,10 +108,23 @@ class ProbeOptions:
     """What one probe does besides the handshake, and its time budget per step."""
 
     timeout: float = 10.0
-    scan_legacy: bool = True  # TLS 1.0 and 1.1 handshakes in parallel
-    check_http: bool = True  # GET / over HTTPS: status and HSTS
-    check_redirect: bool = False  # whether http:// redirects to https://
+    # TLS 1.0 and 1.1 handshakes in parallel; None: the protocol's default (HTTPS only).
+    scan_legacy: bool | None = None
+    check_http: bool = True  # GET / over HTTPS: status and HSTS (HTTPS only)
+    check_redirect: bool = False  # whether http:// redirects to https:// (HTTPS only)
     http_port: int = 80
+
+    def scans_legacy(self, protocol: AppProtocol) -> bool:
+        """Whether the legacy scan runs for this protocol."""
+        return protocol.spec.scan_legacy if self.scan_legacy is None else self.scan_legacy
+
+    def checks_http(self, protocol: AppProtocol) -> bool:
+        """Whether GET / runs: only where HTTP is spoken."""
+        return self.check_http and protocol.spec.http
+
+    def checks_redirect(self, protocol: AppProtocol) -> bool:
+        """Whether the http:// redirect is checked: only for HTTPS."""
+        return self.check_redirect and protocol.spec.http
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +133,7 @@ class Timings:
 
     dns_ms: float | None = None
     connect_ms: float | None = None
+    starttls_ms: float | None = None  # the plain exchange before the handshake
     tls_ms: float | None = None
     http_ms: float | None = None
 
@@ -201,6 +224,7 @@ class ProbeReport:
             cert["sans"] = list(cert["sans"])
         data["chain"] = list(data["chain"])
         data["verdict"] = str(self.verdict)
+        data["target"]["protocol"] = str(self.target.protocol)
         return data
 
 

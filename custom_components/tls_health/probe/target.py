@@ -6,14 +6,18 @@ from urllib.parse import urlsplit
 
 import idna
 
-from .models import DEFAULT_PORT, Target, is_ip_address
+from .models import Target, is_ip_address
+from .protocols import WELL_KNOWN_PORTS, AppProtocol
 
 MAX_HOST_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 
 
 class InvalidTargetError(ValueError):
-    """The text is not a usable https URL or host[:port]; the message is the reason key."""
+    """The text is not a usable URL or host[:port]; the message is the reason key."""
+
+
+SCHEME_ALIASES = {"postgresql": AppProtocol.POSTGRES}
 
 
 def parse_target(
@@ -23,18 +27,23 @@ def parse_target(
     address: str | None = None,
     ca_file: str | None = None,
 ) -> Target:
-    """Parse `https://host[:port][/path]`, `host[:port]`, `[v6]:port` or a bare IPv6 literal."""
-    host, port = _host_and_port(text)
+    """Parse `scheme://host[:port][/path]`, `host[:port]`, `[v6]:port` or a bare IPv6 literal.
+
+    The scheme names the protocol (https, tls, mqtts, smtps, smtp, imaps, imap, pop3s, pop3,
+    ldaps, ldap, postgres); without one, a well-known port picks it, and HTTPS is the default.
+    """
+    host, port, protocol = _host_port_protocol(text)
     return Target(
         host=host,
         port=port,
+        protocol=protocol,
         server_name=_server_name(server_name),
         address=_address(address),
         ca_file=(ca_file or "").strip() or None,
     )
 
 
-def _host_and_port(text: str) -> tuple[str, int]:
+def _host_port_protocol(text: str) -> tuple[str, int, AppProtocol]:
     text = text.strip()
     if not text:
         raise InvalidTargetError("empty")
@@ -47,14 +56,27 @@ def _host_and_port(text: str) -> tuple[str, int]:
         raise InvalidTargetError(
             "invalid_port" if "port" in str(err).lower() else "invalid_url"
         ) from err
-    if parts.scheme not in ("", "https"):
-        raise InvalidTargetError("not_https")
+    if parts.password is not None:
+        raise InvalidTargetError("url_has_credentials")  # never stored, never logged
+    protocol = _protocol(parts.scheme.lower(), port)
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise InvalidTargetError("invalid_url")
     if port == 0:
         raise InvalidTargetError("invalid_port")
-    return (host if is_ip_address(host) else _idna(host)), port or DEFAULT_PORT
+    host = host if is_ip_address(host) else _idna(host)
+    return host, port or protocol.spec.port, protocol
+
+
+def _protocol(scheme: str, port: int | None) -> AppProtocol:
+    if not scheme:
+        return WELL_KNOWN_PORTS.get(port or 0, AppProtocol.HTTPS)
+    if (alias := SCHEME_ALIASES.get(scheme)) is not None:
+        return alias
+    try:
+        return AppProtocol(scheme)
+    except ValueError:
+        raise InvalidTargetError("not_https") from None
 
 
 def _address(address: str | None) -> str | None:
