@@ -19,8 +19,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
+from .certs import DAY, NOW, Pki
 from .e2e.proxies import _binary
 
 START_WITHIN = 10.0
@@ -169,11 +171,11 @@ class Dovecot(Daemon):
     error_pattern = re.compile(r": (Error|Fatal|Panic|Warning):")
     harmless = re.compile(r"Killed with signal 15|Shutting down logging")
 
-    def __init__(self, directory: Path, cert: CertFiles | None) -> None:
+    def __init__(self, directory: Path, cert: CertFiles | None, ports: Sequence[int] = ()) -> None:
         """With cert None, TLS is off: nothing offers STARTTLS and there are no TLS ports."""
         self.port: dict[str, int] = {}
         listeners = []
-        ports = iter(free_ports(6))
+        ports = iter(ports or free_ports(6))
         for service, plain, tls in DOVECOT_SERVICES:
             self.port[plain] = next(ports)
             block = f"  inet_listener {plain} {{\n    port = {self.port[plain]}\n  }}\n"
@@ -356,6 +358,31 @@ def _required(name: str) -> str:
 def installed(*names: str) -> bool:
     """Whether every named server binary is installed (scripts/setup installs them)."""
     return all(_binary(name) is not None for name in names)
+
+
+@contextlib.contextmanager
+def service_directory() -> Iterator[Path]:
+    """A directory the servers' unprivileged users can read (pytest's tmp_path is 0700)."""
+    directory = Path(tempfile.mkdtemp(prefix="tls-health-"))
+    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def cert_files(pki: Pki, directory: Path, host: str, *, expired: bool = False) -> CertFiles:
+    """Leaf and intermediate for host, readable by the servers."""
+    dates = {"not_before": NOW - 100 * DAY, "not_after": NOW - 3 * DAY} if expired else {}
+    leaf = pki.leaf(host, **dates)  # type: ignore[arg-type]
+    name = "expired" if expired else "good"
+    chain = directory / f"{name}-chain.pem"
+    chain.write_bytes(leaf.pem + pki.intermediate.pem)
+    key = directory / f"{name}-key.pem"
+    key.write_bytes(leaf.key_pem)
+    chain.chmod(0o644)
+    key.chmod(0o644)
+    return CertFiles(chain, key)
 
 
 @contextlib.contextmanager

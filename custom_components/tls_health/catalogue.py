@@ -47,6 +47,7 @@ ENDPOINT_PLACEHOLDERS: Final = frozenset(
         "cause",
         "fault",
         "not_before",
+        "scheme",
     }
 )
 PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {"proxy_address", "trusted_entry", "seen_host"}
@@ -101,6 +102,7 @@ def _endpoint(
     *,
     escalates: bool = False,
     confirmations: int = CONFIRMATIONS,
+    texts: tuple[str, ...] = (),
 ) -> Repair:
     return Repair(
         key=key,
@@ -109,6 +111,7 @@ def _endpoint(
         escalates=escalates,
         confirmations=confirmations,
         placeholders=ENDPOINT_PLACEHOLDERS,
+        texts=texts,
     )
 
 
@@ -151,7 +154,10 @@ def _traffic(proxy_key: str) -> Repair:
 
 
 # Endpoint: certificate, protocols, reachability.
-CERTIFICATE_EXPIRED: Final = _endpoint("certificate_expired")
+# `_service` texts: where MQTT, mail, directory and database servers keep their certificate.
+CERTIFICATE_EXPIRED: Final = _endpoint(
+    "certificate_expired", texts=("certificate_expired", "certificate_expired_service")
+)
 CERTIFICATE_NOT_YET_VALID: Final = _endpoint("certificate_not_yet_valid")
 HOSTNAME_MISMATCH: Final = _endpoint("hostname_mismatch")
 INCOMPLETE_CHAIN: Final = _endpoint("incomplete_chain")
@@ -161,12 +167,18 @@ CHAIN_CONSTRAINT_VIOLATED: Final = _endpoint("chain_constraint_violated")
 CERTIFICATE_REJECTED: Final = _endpoint("certificate_rejected")
 NO_SUBJECT_ALT_NAME: Final = _endpoint("no_subject_alt_name")
 CERTIFICATE_EXPIRING_SOON: Final = _endpoint(
-    "certificate_expiring_soon", IssueSeverity.WARNING, escalates=True
+    "certificate_expiring_soon",
+    IssueSeverity.WARNING,
+    escalates=True,
+    texts=("certificate_expiring_soon", "certificate_expiring_soon_service"),
 )
 LEGACY_TLS_ENABLED: Final = _endpoint("legacy_tls_enabled", IssueSeverity.WARNING)
 ENDPOINT_UNREACHABLE: Final = _endpoint(
     "endpoint_unreachable", confirmations=UNREACHABLE_CONFIRMATIONS
 )
+# The server answered, in plain text: no certificate to judge, and traffic is not protected.
+STARTTLS_NOT_OFFERED: Final = _endpoint("starttls_not_offered")
+PLAINTEXT_ON_TLS_PORT: Final = _endpoint("plaintext_on_tls_port")
 
 # Endpoint: its reverse proxy, as this Home Assistant receives it.
 REVERSE_PROXY_SUPPORT_DISABLED: Final = _proxy(
@@ -229,6 +241,8 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         CERTIFICATE_EXPIRING_SOON,
         LEGACY_TLS_ENABLED,
         ENDPOINT_UNREACHABLE,
+        STARTTLS_NOT_OFFERED,
+        PLAINTEXT_ON_TLS_PORT,
         REVERSE_PROXY_SUPPORT_DISABLED,
         REVERSE_PROXY_NOT_TRUSTED,
         FORWARDED_FOR_MISSING,

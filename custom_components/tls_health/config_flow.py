@@ -42,13 +42,16 @@ from .const import (
     PROBE_TIMEOUT,
 )
 from .endpoint import entry_target, title_of, unique_id_of
+from .options import default_scan_legacy
 from .probe import InvalidTargetError, ProbeOptions, Target, Verdict, check_ca_file
 from .prober import async_get_prober
 
 SECTION_ADVANCED = "advanced"
 # Whether the endpoint answers TLS at all: its certificate is judged, nothing else is probed.
 HANDSHAKE_ONLY = ProbeOptions(timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False)
-URL_ERRORS = frozenset({"empty", "invalid_url", "invalid_host", "invalid_port", "not_https"})
+URL_ERRORS = frozenset(
+    {"empty", "invalid_url", "invalid_host", "invalid_port", "not_https", "url_has_credentials"}
+)
 ADVANCED_KEYS = (CONF_SERVER_NAME, CONF_ADDRESS, CONF_CA_FILE)
 
 # Verdicts that mean nothing answered TLS: the entry is not created. Certificate problems are.
@@ -58,6 +61,8 @@ UNREACHED_ERRORS: Mapping[Verdict, str] = {
     Verdict.TIMEOUT: "timeout",
     Verdict.NETWORK_UNREACHABLE: "network_unreachable",
     Verdict.HANDSHAKE_FAILED: "not_tls",
+    Verdict.STARTTLS_NOT_OFFERED: "starttls_not_offered",
+    Verdict.PLAINTEXT_ON_TLS_PORT: "plaintext_on_tls_port",
 }
 
 
@@ -243,10 +248,13 @@ class TlsHealthOptionsFlow(OptionsFlowWithReload):
                     }
                 )
 
+        # The legacy scan's default depends on the protocol: on for HTTPS only.
+        protocol = entry_target(self.config_entry.data).protocol
+        suggested = {CONF_SCAN_LEGACY: default_scan_legacy(protocol), **self.config_entry.options}
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                OPTIONS_SCHEMA, user_input or self.config_entry.options
+                OPTIONS_SCHEMA, user_input or suggested
             ),
             errors=errors,
             description_placeholders={"endpoint": self.config_entry.title},

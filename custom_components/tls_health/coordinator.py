@@ -43,7 +43,7 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         self.prober = prober
         self._known = known
         self.target = entry_target(entry.data)
-        self.options = EndpointOptions.from_options(entry.options)
+        self.options = EndpointOptions.from_options(entry.options, self.target.protocol)
         super().__init__(
             hass,
             LOGGER,
@@ -95,8 +95,8 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         )
 
     async def _check_proxy(self, report: ProbeReport) -> ProxyReport | None:
-        """Ask this Home Assistant what arrives through the endpoint, when it answers TLS."""
-        if not report.verdict.reached_tls:
+        """Ask this Home Assistant what arrives through the endpoint, when it answers HTTPS."""
+        if not report.verdict.reached_tls or not self.target.protocol.spec.http:
             return None
         async with async_get_proxy_check_slots(self.hass):
             return await ProxyCheck(self.hass, async_get_self_probe(self.hass), self.target).run()

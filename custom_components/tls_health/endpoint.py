@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .const import CONF_ADDRESS, CONF_CA_FILE, CONF_SERVER_NAME, CONF_URL
-from .probe import DEFAULT_PORT, Target, parse_target
+from .probe import Target, bracketed, parse_target
 
 
 def entry_target(data: Mapping[str, Any]) -> Target:
@@ -26,8 +26,12 @@ def unique_id_of(target: Target) -> str:
 
 def title_of(target: Target) -> str:
     """Short name of an endpoint for its device and entry."""
-    port = "" if target.port == DEFAULT_PORT else f":{target.port}"
-    name = f"{target.host}{port}"
+    spec = target.protocol.spec
+    if spec.http:
+        port = "" if target.port == spec.port else f":{target.port}"
+        name = f"{target.host}{port}"
+    else:
+        name = f"{target.protocol}://{bracketed(target.host)}:{target.port}"
     if target.server_name and target.server_name != target.host:
         return f"{target.server_name} ({name})"
     return name

@@ -23,11 +23,14 @@ class TlsHealthEntity(CoordinatorEntity[TlsHealthCoordinator]):
         entry = coordinator.config_entry
         target = coordinator.target
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
+        spec = target.protocol.spec
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, entry.entry_id)},
             name=entry.title,
             entry_type=DeviceEntryType.SERVICE,
             manufacturer="TLS Health",
-            model="HTTPS endpoint",
-            configuration_url=f"https://{bracketed(target.host)}:{target.port}/",
+            model=f"{spec.label} endpoint",
+            configuration_url=(
+                f"https://{bracketed(target.host)}:{target.port}/" if spec.http else None
+            ),
         )

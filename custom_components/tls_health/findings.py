@@ -25,6 +25,17 @@ VERDICT_REPAIRS: Final[Mapping[Verdict, Repair]] = {
     Verdict.CERTIFICATE_REJECTED: c.CERTIFICATE_REJECTED,
     Verdict.NO_SUBJECT_ALT_NAME: c.NO_SUBJECT_ALT_NAME,
 }
+# Verdicts of a server that answered without TLS: its own repair, not "unreachable".
+PLAIN_TEXT_REPAIRS: Final[Mapping[Verdict, Repair]] = {
+    Verdict.STARTTLS_NOT_OFFERED: c.STARTTLS_NOT_OFFERED,
+    Verdict.PLAINTEXT_ON_TLS_PORT: c.PLAINTEXT_ON_TLS_PORT,
+}
+PLAIN_TEXT_KEYS: Final = c.keys_of(PLAIN_TEXT_REPAIRS.values())
+# Repairs whose text differs for services other than HTTPS (where their certificate lives).
+SERVICE_TEXTS: Final[Mapping[str, str]] = {
+    c.CERTIFICATE_EXPIRED.key: "certificate_expired_service",
+    c.CERTIFICATE_EXPIRING_SOON.key: "certificate_expiring_soon_service",
+}
 # The repair of each reverse proxy verdict that is a problem.
 PROXY_REPAIRS: Final[Mapping[ProxyVerdict, Repair]] = {
     ProxyVerdict.SUPPORT_DISABLED: c.REVERSE_PROXY_SUPPORT_DISABLED,
@@ -59,6 +70,7 @@ def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
         "days": "" if days is None else str(days),
         "days_expired": "" if days is None else str(max(-days, 0)),
         "expiry": expiry.astimezone(now.tzinfo).date().isoformat() if expiry else "",
+        "scheme": str(target.protocol),
         "versions": ", ".join(
             name
             for name, accepted in (("TLS 1.0", protocols.tls1_0), ("TLS 1.1", protocols.tls1_1))
@@ -105,6 +117,9 @@ def judged_keys(
     An unreachable endpoint says nothing about its certificate or protocols, and the proxy is
     judged only when its check ran.
     """
+    if report.verdict in PLAIN_TEXT_REPAIRS:
+        # It answered: reachable, and whether it speaks TLS is known.
+        return frozenset({c.ENDPOINT_UNREACHABLE.key, *PLAIN_TEXT_KEYS})
     if not report.verdict.reached_tls:
         return frozenset({c.ENDPOINT_UNREACHABLE.key})
     keys = set(ENTRY_KEYS)
@@ -126,18 +141,29 @@ def current_findings(
 ) -> list[Finding]:
     """Every problem this one check shows."""
     placeholders = issue_placeholders(report, now)
+    if (repair := PLAIN_TEXT_REPAIRS.get(report.verdict)) is not None:
+        return [Finding(repair, placeholders)]
     if not report.verdict.reached_tls:
         return [Finding(c.ENDPOINT_UNREACHABLE, placeholders)]
     found: list[Finding] = []
+    service = not report.target.protocol.spec.http
     if (repair := VERDICT_REPAIRS.get(report.verdict)) is not None:
-        found.append(Finding(repair, placeholders))
+        found.append(Finding(repair, placeholders, text=_text(repair, service=service)))
     if (expiring := _expiring(report, options, now)) is not None:
-        found.append(Finding(c.CERTIFICATE_EXPIRING_SOON, placeholders, critical=expiring))
+        repair = c.CERTIFICATE_EXPIRING_SOON
+        found.append(
+            Finding(repair, placeholders, critical=expiring, text=_text(repair, service=service))
+        )
     if options.scan_legacy and report.protocols.legacy_enabled:
         found.append(Finding(c.LEGACY_TLS_ENABLED, placeholders))
     if proxy is not None and (repair := PROXY_REPAIRS.get(proxy.verdict)) is not None:
         found.append(Finding(repair, {**placeholders, **proxy_placeholders(proxy)}))
     return found
+
+
+def _text(repair: Repair, *, service: bool) -> str | None:
+    """Return the text for a service other than HTTPS, where the repair has one."""
+    return SERVICE_TEXTS.get(repair.key) if service else None
 
 
 def _expiring(report: ProbeReport, options: EndpointOptions, now: datetime) -> bool | None:

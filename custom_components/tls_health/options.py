@@ -18,7 +18,12 @@ from .const import (
     DEFAULT_WARNING_DAYS,
     PROBE_TIMEOUT,
 )
-from .probe import ProbeOptions
+from .probe import AppProtocol, ProbeOptions
+
+
+def default_scan_legacy(protocol: AppProtocol) -> bool:
+    """Return whether the legacy scan runs by default: HTTPS only (others log it as an error)."""
+    return DEFAULT_SCAN_LEGACY and protocol.spec.scan_legacy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,13 +41,15 @@ class EndpointOptions:
         return ProbeOptions(timeout=PROBE_TIMEOUT, scan_legacy=self.scan_legacy)
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> EndpointOptions:
-        """Read a config entry's options; what is not set keeps its default."""
+    def from_options(
+        cls, options: Mapping[str, Any], protocol: AppProtocol = AppProtocol.HTTPS
+    ) -> EndpointOptions:
+        """Read a config entry's options; what is not set keeps the protocol's default."""
         return cls(
             interval=timedelta(
                 minutes=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL_MINUTES)
             ),
             warning_days=int(options.get(CONF_WARNING_DAYS, DEFAULT_WARNING_DAYS)),
             critical_days=int(options.get(CONF_CRITICAL_DAYS, DEFAULT_CRITICAL_DAYS)),
-            scan_legacy=bool(options.get(CONF_SCAN_LEGACY, DEFAULT_SCAN_LEGACY)),
+            scan_legacy=bool(options.get(CONF_SCAN_LEGACY, default_scan_legacy(protocol))),
         )

@@ -45,6 +45,7 @@ class TlsHealthSensorEntityDescription(SensorEntityDescription):
     # Read from the newest report: until the first check after a reload or restart, the entity
     # shows its last state instead of unknown.
     restore: bool = False
+    https_only: bool = False  # not created for endpoints of other protocols
 
 
 def from_report(read: Callable[[ProbeReport], StateType | datetime]) -> ValueFn:
@@ -89,6 +90,7 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
     TlsHealthSensorEntityDescription(
         key="reverse_proxy",
         translation_key="reverse_proxy",
+        https_only=True,
         device_class=SensorDeviceClass.ENUM,
         options=[verdict.value for verdict in ProxyVerdict],
         value_fn=proxy_verdict,
@@ -130,8 +132,14 @@ async def async_setup_entry(
     entry: TlsHealthConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of an endpoint."""
-    async_add_entities(TlsHealthSensor(entry.runtime_data, description) for description in SENSORS)
+    """Add the sensors of an endpoint; the reverse proxy sensor only where HTTPS is spoken."""
+    coordinator = entry.runtime_data
+    https = coordinator.target.protocol.spec.http
+    async_add_entities(
+        TlsHealthSensor(coordinator, description)
+        for description in SENSORS
+        if https or not description.https_only
+    )
 
 
 class TlsHealthSensor(TlsHealthEntity, RestoreSensor):

@@ -98,6 +98,7 @@ async def _async_inspect(call: ServiceCall) -> ServiceResponse:
                 translation_key="invalid_target",
                 translation_placeholders={"url": call.data[CONF_URL], "reason": str(err)},
             ) from err
+        options = EndpointOptions.from_options({}, target.protocol)
     prober = await async_get_prober(hass)
     report = await prober.probe(target, options.probe)
     result: dict[str, Any] = report.as_dict()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+import re
 import shutil
 import tempfile
 
@@ -20,7 +21,8 @@ from custom_components.tls_health.probe import (
     Verdict,
     parse_target,
 )
-from tests.certs import DAY, NOW, Pki
+from tests import daemons
+from tests.certs import Pki
 from tests.daemons import (
     CertFiles,
     Daemon,
@@ -31,6 +33,7 @@ from tests.daemons import (
     installed,
     postgres_bin,
     running,
+    service_directory,
 )
 
 HOST = "services.example.test"
@@ -46,27 +49,12 @@ DOVECOT_SCHEMES = {
 
 @pytest.fixture
 def service_dir() -> Iterator[Path]:
-    """A directory the servers' unprivileged users can read (pytest's tmp_path is 0700)."""
-    directory = Path(tempfile.mkdtemp(prefix="tls-health-"))
-    directory.chmod(0o755)
-    try:
+    with service_directory() as directory:
         yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def cert_files(pki: Pki, directory: Path, *, expired: bool = False) -> CertFiles:
-    """Leaf and intermediate for HOST, readable by the servers."""
-    dates = {"not_before": NOW - 100 * DAY, "not_after": NOW - 3 * DAY} if expired else {}
-    leaf = pki.leaf(HOST, **dates)  # type: ignore[arg-type]
-    name = "expired" if expired else "good"
-    chain = directory / f"{name}-chain.pem"
-    chain.write_bytes(leaf.pem + pki.intermediate.pem)
-    key = directory / f"{name}-key.pem"
-    key.write_bytes(leaf.key_pem)
-    chain.chmod(0o644)
-    key.chmod(0o644)
-    return CertFiles(chain, key)
+    return daemons.cert_files(pki, directory, HOST, expired=expired)
 
 
 async def probe(prober: Prober, pki: Pki, scheme: str, port: int) -> ProbeReport:
@@ -80,7 +68,7 @@ async def probe(prober: Prober, pki: Pki, scheme: str, port: int) -> ProbeReport
 def assert_clean(daemon: Daemon, since: int, closed: str, count: int = 1) -> None:
     """The server saw `count` sessions end and logged no error."""
     written = daemon.wait_for(closed, since, count)
-    assert len(__import__("re").findall(closed, written)) >= count, written
+    assert len(re.findall(closed, written)) >= count, written
     assert daemon.errors(since) == [], written
 
 

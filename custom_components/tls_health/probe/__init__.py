@@ -16,6 +16,7 @@ from .models import (
     bracketed,
     days_until,
 )
+from .protocols import AppProtocol
 from .target import InvalidTargetError, parse_target
 from .verify import CaFileProblem, check_ca_file
 
@@ -23,6 +24,7 @@ __all__ = [
     "DEFAULT_PORT",
     "MAX_CONCURRENT",
     "MAX_FILE_BYTES",
+    "AppProtocol",
     "CaFileProblem",
     "CertificateInfo",
     "HttpInfo",
