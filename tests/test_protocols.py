@@ -63,7 +63,7 @@ async def test_mqtts_endpoint(hass: HomeAssistant, pki: Pki, service_dir: Path) 
         since = broker.mark()
         entry = await setup_endpoint(hass, data("mqtts", broker.port, pki))
         assert state(hass, entry, "handshake") == "ok"
-        assert state(hass, entry, "days_until_expiry") == "59"
+        assert state(hass, entry, "days_until_expiry") == "60"
         keys = entity_keys(hass, entry.entry_id)
         assert "reverse_proxy" not in keys
         assert {"handshake", "certificate_expiry", "days_until_expiry", "problem"} <= keys

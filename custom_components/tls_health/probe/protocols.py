@@ -14,6 +14,7 @@ import socket
 from typing import Final
 
 from .connection import READ_SIZE, Stream
+from .inert import inert
 
 MAX_LINE: Final = 4096
 MAX_LINES: Final = 100
@@ -96,9 +97,8 @@ def plain_greeting(first_bytes: bytes) -> bool:
 
 
 def printable(data: bytes, limit: int = 60) -> str:
-    """Inert, short form of what a server sent, for a detail text."""
-    text = data[:limit].decode("ascii", "replace")
-    return "".join(char if char.isprintable() and char != "\ufffd" else "?" for char in text)
+    """Return an inert, short form of what a server sent, for a detail text."""
+    return inert(data[: limit * 4].decode("ascii", "replace"), limit)
 
 
 class Conversation:
