@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers.recorder import DATA_INSTANCE
+from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tls_health.const import CONF_ADDRESS, CONF_CA_FILE, CONF_URL, DOMAIN
+from custom_components.tls_health.discovery import database_url, mqtt_url
 
 from .certs import Pki
 from .daemons import (
@@ -161,3 +166,99 @@ async def test_config_flow(hass: HomeAssistant, pki: Pki, service_dir: Path) -> 
             )
             assert result["type"] is FlowResultType.FORM
             assert result["errors"] == {"base": error}
+
+
+# -- offered from what Home Assistant knows -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("db_url", "offered"),
+    [
+        ("postgresql://hass:secret@db.lan/ha", "postgres://db.lan:5432"),
+        (
+            "postgresql+psycopg2://hass:secret@[2001:db8::5]:6432/ha",
+            "postgres://[2001:db8::5]:6432",
+        ),
+        ("postgresql://hass@db.lan/ha?sslmode=require", "postgres://db.lan:5432"),
+        ("postgresql://hass@db.lan/ha?sslmode=disable", None),
+        ("postgresql://hass@/ha?host=/run/postgresql", None),
+        ("mysql://hass:secret@db.lan/ha", None),
+        ("sqlite:////config/home-assistant_v2.db", None),
+        ("postgresql://db.lan:99999/ha", None),
+        (None, None),
+    ],
+)
+def test_database_url(db_url: str | None, offered: str | None) -> None:
+    assert database_url(db_url) == offered
+
+
+@pytest.mark.parametrize(
+    ("entry_data", "offered"),
+    [
+        ({"broker": "broker.lan", "port": 8883, "certificate": "auto"}, "mqtts://broker.lan:8883"),
+        ({"broker": "broker.lan", "port": 1883}, None),  # no TLS
+        ({"broker": "broker.lan", "certificate": "auto", "transport": "websockets"}, None),
+        ({"certificate": "auto"}, None),
+    ],
+)
+def test_mqtt_url(entry_data: dict[str, object], offered: str | None) -> None:
+    assert mqtt_url(entry_data) == offered
+
+
+@needs_mosquitto
+@needs_dovecot
+async def test_offers_services_home_assistant_uses(
+    hass: HomeAssistant, pki: Pki, service_dir: Path
+) -> None:
+    """MQTT and IMAP entries and the recorder's database become offers; no secret travels."""
+    cert = cert_files(pki, service_dir, HOST)
+    mail_dir = service_dir / "mail"
+    mail_dir.mkdir()
+    mail_dir.chmod(0o755)
+    with running(Mosquitto(service_dir, cert)) as broker, running(Dovecot(mail_dir, cert)) as mail:
+        MockConfigEntry(
+            domain="mqtt",
+            data={
+                "broker": "127.0.0.1",
+                "port": broker.port,
+                "certificate": "auto",
+                "username": "hass",
+                "password": "mqtt-secret",
+            },
+        ).add_to_hass(hass)
+        MockConfigEntry(
+            domain="imap",
+            data={
+                "server": "127.0.0.1",
+                "port": mail.port["imaps"],
+                "username": "me",
+                "password": "imap-secret",
+            },
+        ).add_to_hass(hass)
+        hass.data[DATA_INSTANCE] = SimpleNamespace(  # type: ignore[assignment]
+            db_url="postgresql://hass:db-secret@127.0.0.1:5/ha"
+        )
+        assert await async_setup_component(hass, DOMAIN, {DOMAIN: {}})
+        await hass.async_block_till_done()
+        flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        offered = {flow["context"]["title_placeholders"]["name"]: flow for flow in flows}
+        assert set(offered) == {
+            f"mqtts://127.0.0.1:{broker.port}",
+            f"imaps://127.0.0.1:{mail.port['imaps']}",
+            "postgres://127.0.0.1:5",
+        }
+        assert "secret" not in repr(flows)
+        flow = offered[f"mqtts://127.0.0.1:{broker.port}"]
+        assert flow["step_id"] == "service_confirm"
+        result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"] == {CONF_URL: f"mqtts://127.0.0.1:{broker.port}"}
+        await hass.async_block_till_done(wait_background_tasks=True)
+        # nothing listens on the database's port: the offer says so instead of adding it
+        flow = offered["postgres://127.0.0.1:5"]
+        result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
+        assert result["errors"] == {"base": "connection_refused"}
+        assert result["description_placeholders"] == {
+            "url": "postgres://127.0.0.1:5",
+            "service": "PostgreSQL",
+        }

@@ -218,6 +218,7 @@ def _provided() -> dict[str, set[str]]:
     provided |= {
         "config.flow_title": {"name"},
         "config.step.discovery_confirm.description": {"url"},
+        "config.step.service_confirm.description": {"url", "service"},
         "options.step.init.description": {"endpoint"},
         "exceptions.entry_not_found": {"entry_id"},
         "exceptions.entry_not_loaded": {"title"},

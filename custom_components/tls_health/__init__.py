@@ -14,6 +14,7 @@ import probatio as vol
 
 from .const import CONF_URL, DOMAIN
 from .coordinator import TlsHealthConfigEntry, TlsHealthCoordinator
+from .discovery import CONF_SERVICE, known_services
 from .endpoint import unique_id_of
 from .http_settings import async_check_trusted_proxies, async_raise_refused_traffic
 from .issues import async_delete_entry_issues
@@ -39,20 +40,24 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
     async_watch_own_tls(hass)
     async_get_self_probe(hass).on_traffic_refused = partial(async_raise_refused_traffic, hass)
 
-    async def offer_external_url(hass: HomeAssistant) -> None:
-        url = hass.config.external_url
-        if not url or not url.startswith("https://"):
-            return
+    def offer(url: str, **extra: str) -> None:
         try:
             unique_id = unique_id_of(parse_target(url))
         except InvalidTargetError:
             return
         if hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, unique_id) is None:
             discovery_flow.async_create_flow(
-                hass, DOMAIN, {"source": SOURCE_INTEGRATION_DISCOVERY}, {CONF_URL: url}
+                hass, DOMAIN, {"source": SOURCE_INTEGRATION_DISCOVERY}, {CONF_URL: url, **extra}
             )
 
-    async_at_started(hass, offer_external_url)
+    async def offer_known(hass: HomeAssistant) -> None:
+        url = hass.config.external_url
+        if url and url.startswith("https://"):
+            offer(url)
+        for service in known_services(hass):
+            offer(service.url, **{CONF_SERVICE: service.service})
+
+    async_at_started(hass, offer_known)
     return True
 
 

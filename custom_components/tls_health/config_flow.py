@@ -41,6 +41,7 @@ from .const import (
     MIN_SCAN_INTERVAL_MINUTES,
     PROBE_TIMEOUT,
 )
+from .discovery import CONF_SERVICE
 from .endpoint import entry_target, title_of, unique_id_of
 from .options import default_scan_legacy
 from .probe import InvalidTargetError, ProbeOptions, Target, Verdict, check_ca_file
@@ -101,6 +102,7 @@ class TlsHealthConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         """Start with nothing discovered."""
         self._discovered_url = ""
+        self._discovered_service = ""
 
     @staticmethod
     @callback
@@ -127,18 +129,38 @@ class TlsHealthConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_integration_discovery(
         self, discovery_info: dict[str, Any]
     ) -> ConfigFlowResult:
-        """Home Assistant's own external URL is https and nothing watches it yet."""
-        target = entry_target(discovery_info)
+        """HA's own https URL, or a TLS service HA talks to, that nothing watches yet."""
+        target = entry_target({CONF_URL: discovery_info[CONF_URL]})
         await self.async_set_unique_id(unique_id_of(target))
         self._abort_if_unique_id_configured()
         self._discovered_url = discovery_info[CONF_URL]
         self.context["title_placeholders"] = {"name": title_of(target)}
+        if service := discovery_info.get(CONF_SERVICE):
+            self._discovered_service = str(service)
+            return await self.async_step_service_confirm()
         return await self.async_step_discovery_confirm()
+
+    async def async_step_service_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer to watch a TLS service another part of Home Assistant connects to."""
+        return await self._async_confirm(
+            "service_confirm",
+            user_input,
+            {"url": self._discovered_url, "service": self._discovered_service},
+        )
 
     async def async_step_discovery_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Offer to watch this Home Assistant's address."""
+        return await self._async_confirm(
+            "discovery_confirm", user_input, {"url": self._discovered_url}
+        )
+
+    async def _async_confirm(
+        self, step_id: str, user_input: dict[str, Any] | None, placeholders: dict[str, str]
+    ) -> ConfigFlowResult:
         data = {CONF_URL: self._discovered_url}
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -146,9 +168,7 @@ class TlsHealthConfigFlow(ConfigFlow, domain=DOMAIN):
             if target is not None:
                 return self.async_create_entry(title=title_of(target), data=data)
         return self.async_show_form(
-            step_id="discovery_confirm",
-            description_placeholders={"url": self._discovered_url},
-            errors=errors,
+            step_id=step_id, description_placeholders=placeholders, errors=errors
         )
 
     async def async_step_reconfigure(
