@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from custom_components.tls_health.probe import AppProtocol, ProbeOptions, Target, Verdict
+from custom_components.tls_health.probe import AppProtocol, ProbeOptions, Target, Verdict, engine
 from custom_components.tls_health.probe.protocols import MAX_LINE, MAX_LINES
 
 BUDGET = 1.0
@@ -141,3 +141,28 @@ async def test_plain_greeting_on_tls_port(prober, serve) -> None:
     report, _ = await timed(prober, serve, handle, AppProtocol.POP3S)
     assert report.verdict is Verdict.PLAINTEXT_ON_TLS_PORT
     assert "+OK POP3 ready" in report.detail
+
+
+async def test_silent_goodbye_does_not_hold_the_probe(
+    prober, serve, pki, tls_context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SMTPS that never greets after the handshake: the verdict comes within the goodbye cap."""
+    monkeypatch.setattr(engine, "GOODBYE_TIMEOUT", 0.5)
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    server = await serve(
+        silent, context=tls_context(pki.leaf("mail.example.test"), pki.intermediate)
+    )
+    target = Target(
+        host="mail.example.test",
+        port=server.port,
+        address="127.0.0.1",
+        protocol=AppProtocol.SMTPS,
+        ca_file=str(pki.root_file),
+    )
+    started = time.perf_counter()
+    report = await prober.probe(target, ProbeOptions(timeout=5))
+    assert report.verdict is Verdict.OK, report.detail
+    assert time.perf_counter() - started < 2

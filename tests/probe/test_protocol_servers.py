@@ -95,6 +95,23 @@ async def test_mosquitto(
 
 
 @mosquitto
+async def test_mosquitto_legacy_scan_logs_errors(
+    prober: Prober, pki: Pki, service_dir: Path
+) -> None:
+    """Why the legacy scan is off by default outside HTTPS: each refused try is a logged error."""
+    with running(Mosquitto(service_dir, cert_files(pki, service_dir))) as broker:
+        since = broker.mark()
+        target = parse_target(
+            f"mqtts://{HOST}:{broker.port}", address="127.0.0.1", ca_file=str(pki.root_file)
+        )
+        report = await prober.probe(target, ProbeOptions(timeout=5, scan_legacy=True))
+        assert report.verdict is Verdict.OK, report.detail
+        assert (report.protocols.tls1_0, report.protocols.tls1_1) == (False, False)
+        broker.wait_for("Protocol error", since, 2)
+        assert broker.errors(since), broker.text()[since:]
+
+
+@mosquitto
 async def test_mosquitto_bare_host_port_is_mqtts(
     prober: Prober, pki: Pki, service_dir: Path
 ) -> None:

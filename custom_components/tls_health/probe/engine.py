@@ -44,6 +44,8 @@ HTTP_PORT: Final = 80
 DEFAULT_OPTIONS: Final = ProbeOptions()
 CA_CACHE_SIZE: Final = 8
 FILE_READ_TIMEOUT: Final = 5.0
+# The verdict is known before the goodbye: a server slow to say goodbye does not hold the probe.
+GOODBYE_TIMEOUT: Final = 3.0
 _DER: Final = 2  # _ssl.ENCODING_DER
 _UNREACHABLE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
 _PLAIN_HTTP_DETAIL: Final = "server answered plain HTTP, not TLS"
@@ -612,7 +614,7 @@ def _addresses(infos: Sequence[tuple[Any, ...]]) -> list[Address]:
 async def _goodbye(stream: TlsStream, protocol: AppProtocol, budget: float) -> None:
     """End the session as the protocol expects, then close; the verdict does not depend on it."""
     try:
-        async with asyncio.timeout(budget):
+        async with asyncio.timeout(min(budget, GOODBYE_TIMEOUT)):
             await protocols.goodbye(protocol, Conversation(stream))
     except StepError, ssl.SSLError, OSError, TimeoutError:
         pass
