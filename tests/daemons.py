@@ -71,6 +71,7 @@ class Daemon:
     error_pattern: re.Pattern[str] = re.compile(r"error|fatal|panic", re.IGNORECASE)
     # Lines that match error_pattern but are harmless (e.g. the daemon's own shutdown).
     harmless: re.Pattern[str] | None = None
+    stop_signal: signal.Signals = signal.SIGTERM
 
     def __init__(
         self, argv: Sequence[str], log: Path, ports: Sequence[int], user: str | None = None
@@ -124,7 +125,7 @@ class Daemon:
         """SIGTERM, then SIGKILL if it lingers."""
         if self._process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGTERM)
+                os.killpg(self._process.pid, self.stop_signal)
             try:
                 self._process.wait(STOP_WITHIN)
             except subprocess.TimeoutExpired:
@@ -323,6 +324,7 @@ class Postgres(Daemon):
     """postgres in the foreground, listening on 127.0.0.1 and a socket in its directory."""
 
     error_pattern = re.compile(r"\b(ERROR|FATAL|PANIC|WARNING):|could not", re.IGNORECASE)
+    stop_signal = signal.SIGINT  # fast shutdown
 
     def __init__(self, cluster: PostgresCluster, directory: Path, *, tls: bool) -> None:
         """Start on a free port; TLS settings as given."""

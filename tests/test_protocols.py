@@ -262,3 +262,25 @@ async def test_offers_services_home_assistant_uses(
             "url": "postgres://127.0.0.1:5",
             "service": "PostgreSQL",
         }
+
+
+@needs_dovecot
+async def test_inspect_a_starttls_url(hass: HomeAssistant, pki: Pki, service_dir: Path) -> None:
+    """`inspect` speaks the URL's protocol, with the protocol's defaults (no legacy scan)."""
+    assert await async_setup_component(hass, DOMAIN, {DOMAIN: {}})
+    with running(Dovecot(service_dir, cert_files(pki, service_dir, HOST))) as mail:
+        since = mail.mark()
+        report = await hass.services.async_call(
+            DOMAIN,
+            "inspect",
+            {**data("pop3", mail.port["pop3"], pki)},
+            blocking=True,
+            return_response=True,
+        )
+        assert report["verdict"] == "ok"
+        assert report["target"]["protocol"] == "pop3"
+        assert report["timings"]["starttls_ms"] is not None
+        assert report["protocols"]["tls1_0"] is None
+        assert report["http"] is None
+        mail.wait_for("Aborted login by logging out", since)
+        assert mail.errors(since) == [], mail.text()[since:]

@@ -7,6 +7,10 @@ import json
 from pathlib import Path
 import sys
 
+import pytest
+
+from tests.daemons import Dovecot, cert_files, installed, running, service_directory
+
 from .test_verdicts import HOST
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,3 +99,24 @@ async def test_engine_imports_nothing_of_home_assistant() -> None:
     stdout, _ = await process.communicate()
     assert process.returncode == 0
     assert stdout.decode().strip() == "[]"
+
+
+async def test_cli_speaks_the_scheme(pki, tmp_path: Path) -> None:
+    """A STARTTLS URL against real Dovecot: the header names the scheme, no legacy scan."""
+    if not installed("dovecot"):
+        pytest.skip("dovecot not installed")
+    with service_directory() as directory:
+        cert = cert_files(pki, directory, HOST)
+        with running(Dovecot(directory, cert)) as mail:
+            url = f"imap://{HOST}:{mail.port['imap']}"
+            common = ("--address", "127.0.0.1", "--ca-file", str(pki.root_file), "--timeout", "5")
+            code, out, err = await cli(url, *common)
+            assert code == 0, err
+            assert out.startswith(f"{url}  OK"), out
+            assert "starttls " in out
+            assert "Legacy:" not in out
+            code, out, err = await cli(url, "--json", "--legacy", *common)
+            assert code == 0, err
+            assert json.loads(out)["protocols"]["tls1_0"] is False
+            code, _, err = await cli(url, "--legacy", "--no-legacy", *common)
+            assert code == 2, err
