@@ -117,6 +117,10 @@ async def test_starttls_not_offered_raised_then_cleared(
         assert open_issues(hass, entry) == {"starttls_not_offered"}
         issue = entry_issue(hass, entry, "starttls_not_offered")
         assert "does not offer STARTTLS" in issue.translation_placeholders["detail"]
+        assert (
+            issue.translation_placeholders["cause"]
+            == "starttls_not_offered: CAPABILITY: no STARTTLS"
+        )
         assert state(hass, entry, "problem") == "on"
     tls_dir = service_dir / "tls"
     tls_dir.mkdir()

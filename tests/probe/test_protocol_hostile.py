@@ -84,6 +84,7 @@ async def test_starttls_refused(prober, serve) -> None:
     )
     assert report.verdict is Verdict.STARTTLS_NOT_OFFERED
     assert "454" in report.detail
+    assert report.details["reason"] == "STARTTLS: 454"
 
 
 async def test_silent_server_times_out_within_budget(prober, serve) -> None:
@@ -141,6 +142,7 @@ async def test_plain_greeting_on_tls_port(prober, serve) -> None:
     report, _ = await timed(prober, serve, handle, AppProtocol.POP3S)
     assert report.verdict is Verdict.PLAINTEXT_ON_TLS_PORT
     assert "+OK POP3 ready" in report.detail
+    assert report.details["reason"] == "+OK POP3 ready"  # the server's words, inert
 
 
 async def test_silent_goodbye_does_not_hold_the_probe(

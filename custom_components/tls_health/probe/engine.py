@@ -242,6 +242,8 @@ class Prober:
         try:
             address, stream = await self._open(target, options.timeout, report)
         except _StepFailedError as failure:
+            if failure.reason:
+                report.details["reason"] = failure.reason
             return report.finish(failure.verdict, failure.detail)
         try:
             try:
@@ -321,7 +323,7 @@ class Prober:
                 if err.kind == StepError.NOT_OFFERED
                 else Verdict.HANDSHAKE_FAILED
             )
-            raise _StepFailedError(verdict, err.detail, err.kind) from err
+            raise _StepFailedError(verdict, err.detail, err.reason) from err
         except TimeoutError as err:
             sock.close()
             raise _StepFailedError(
@@ -634,7 +636,7 @@ def _plaintext_on_tls_port(stream: TlsStream, protocol: AppProtocol) -> _StepFai
         Verdict.PLAINTEXT_ON_TLS_PORT,
         f"the server answered in plain text ({shown!r}) where {protocol.spec.label} "
         "starts with a TLS handshake: is the port or the scheme wrong?",
-        "plain text",
+        shown.strip(),  # the server's own first words
     )
 
 

@@ -84,11 +84,12 @@ class StepError(Exception):
     NOT_OFFERED = "not_offered"  # the server speaks the protocol but offers no TLS upgrade
     FAILED = "failed"  # the server did not speak the protocol as expected
 
-    def __init__(self, kind: str, detail: str) -> None:
-        """Keep the kind and the sentence for the report."""
+    def __init__(self, kind: str, detail: str, reason: str = "protocol_error") -> None:
+        """Keep the kind, the sentence, and a short reason in the protocol's own words."""
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
+        self.reason = reason
 
 
 def plain_greeting(first_bytes: bytes) -> bool:
@@ -179,7 +180,9 @@ async def smtp_starttls(talk: Conversation, sock: socket.socket) -> None:
         raise StepError(StepError.FAILED, f"the SMTP server refused EHLO: {code}")
     if not any(text.split(" ", 1)[0].upper() == "STARTTLS" for text in texts[1:]):
         await _smtp_quit(talk)
-        raise StepError(StepError.NOT_OFFERED, "the SMTP server does not offer STARTTLS")
+        raise StepError(
+            StepError.NOT_OFFERED, "the SMTP server does not offer STARTTLS", "EHLO: no STARTTLS"
+        )
     await talk.send(b"STARTTLS\r\n")
     code, texts = await _smtp_reply(talk)
     if code != 220:  # noqa: PLR2004
@@ -187,6 +190,7 @@ async def smtp_starttls(talk: Conversation, sock: socket.socket) -> None:
         raise StepError(
             StepError.NOT_OFFERED,
             f"the SMTP server refused STARTTLS ({code} {printable(texts[0].encode())})",
+            f"STARTTLS: {code}",
         )
 
 
@@ -233,12 +237,18 @@ async def imap_starttls(talk: Conversation) -> None:
     }
     if status != "OK" or "STARTTLS" not in words:
         await _imap_logout(talk, "a2")
-        raise StepError(StepError.NOT_OFFERED, "the IMAP server does not offer STARTTLS")
+        raise StepError(
+            StepError.NOT_OFFERED,
+            "the IMAP server does not offer STARTTLS",
+            "CAPABILITY: no STARTTLS",
+        )
     await talk.send(b"a2 STARTTLS\r\n")
     status, _ = await _imap_tagged(talk, "a2")
     if status != "OK":
         await _imap_logout(talk, "a3")
-        raise StepError(StepError.NOT_OFFERED, "the IMAP server refused STARTTLS")
+        raise StepError(
+            StepError.NOT_OFFERED, "the IMAP server refused STARTTLS", f"STARTTLS: {status}"
+        )
 
 
 async def _imap_logout(talk: Conversation, tag: str) -> None:
@@ -285,7 +295,11 @@ async def pop3_starttls(talk: Conversation) -> None:
         if await _pop3_status(talk):
             return
     await _pop3_quit(talk)
-    raise StepError(StepError.NOT_OFFERED, "the POP3 server does not offer STLS")
+    raise StepError(
+        StepError.NOT_OFFERED,
+        "the POP3 server does not offer STLS",
+        "STLS: -ERR" if offered else "CAPA: no STLS",
+    )
 
 
 async def _pop3_quit(talk: Conversation) -> None:
@@ -374,7 +388,9 @@ async def ldap_starttls(talk: Conversation) -> None:
         await talk.send(LDAP_UNBIND)
         name = _LDAP_RESULT_CODES.get(code, "error")
         raise StepError(
-            StepError.NOT_OFFERED, f"the LDAP server refused StartTLS (result {code}, {name})"
+            StepError.NOT_OFFERED,
+            f"the LDAP server refused StartTLS (result {code}, {name})",
+            f"StartTLS: {code} {name}",
         )
 
 
@@ -394,7 +410,9 @@ async def postgres_starttls(talk: Conversation) -> None:
     answer = await talk.exact(1)
     if answer == b"N":
         raise StepError(
-            StepError.NOT_OFFERED, "the PostgreSQL server has TLS turned off (ssl = off)"
+            StepError.NOT_OFFERED,
+            "the PostgreSQL server has TLS turned off (ssl = off)",
+            "SSLRequest: N",
         )
     if answer != b"S":
         raise StepError(
