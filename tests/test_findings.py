@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from homeassistant.helpers.issue_registry import IssueSeverity
@@ -16,9 +16,11 @@ from custom_components.tls_health.findings import (
     days_until,
     issue_placeholders,
     judged_keys,
+    renewal_due,
 )
 from custom_components.tls_health.known import issuer_label
 from custom_components.tls_health.options import EndpointOptions
+from custom_components.tls_health.probe import Lifetime
 from custom_components.tls_health.probe.models import (
     CertificateInfo,
     ProbeReport,
@@ -34,14 +36,19 @@ ENDPOINT_UNREACHABLE = "endpoint_unreachable"
 LEGACY_TLS_ENABLED = "legacy_tls_enabled"
 
 
-def certificate(not_after: datetime, subject: str = "CN=hass.example.test") -> CertificateInfo:
+YEAR = timedelta(days=365)
+
+
+def certificate(
+    not_after: datetime, subject: str = "CN=hass.example.test", lifetime: timedelta = YEAR
+) -> CertificateInfo:
     return CertificateInfo(
         subject=subject,
         issuer="CN=Test Intermediate,O=Test CA",
         common_name="hass.example.test",
         sans=("hass.example.test", "www.example.test"),
         serial="01",
-        not_before=not_after - timedelta(days=90),
+        not_before=not_after - lifetime,
         not_after=not_after,
         key_type="EC",
         key_size=256,
@@ -58,6 +65,7 @@ def report(
     expires_in: timedelta | None = timedelta(days=60),
     protocols: ProtocolSupport | None = None,
     details: dict[str, str] | None = None,
+    lifetime: timedelta = YEAR,
 ) -> ProbeReport:
     return ProbeReport(
         target=Target(host="hass.example.test", port=8443),
@@ -65,7 +73,7 @@ def report(
         verdict=verdict,
         detail=f"{verdict} detail",
         details=details or {},
-        chain=() if expires_in is None else (certificate(NOW + expires_in),),
+        chain=() if expires_in is None else (certificate(NOW + expires_in, lifetime=lifetime),),
         protocols=protocols or ProtocolSupport(tls1_0=False, tls1_1=False, tls1_3=True),
     )
 
@@ -126,6 +134,72 @@ def test_expiring_soon_follows_thresholds(
 
 def test_not_expiring_soon_outside_warning_days() -> None:
     assert current_findings(report(expires_in=timedelta(days=15, hours=1)), DEFAULTS, NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "left", "key", "severity"),
+    [
+        # 6-day certificates: renewed with 2 days left, critical with 1 day left
+        (timedelta(days=6), timedelta(days=5), None, None),
+        (timedelta(days=6), timedelta(days=2, hours=1), None, None),
+        (timedelta(days=6), timedelta(hours=30), "certificate_renewal_overdue", "warning"),
+        (timedelta(days=6), timedelta(hours=12), "certificate_renewal_overdue", "error"),
+        # 90-day certificates: renewed with 30 days left (a day's slack), critical with 15 left
+        (timedelta(days=90), timedelta(days=45), None, None),
+        (timedelta(days=90), timedelta(days=29, hours=1), None, None),
+        (timedelta(days=90), timedelta(days=25), "certificate_renewal_overdue", "warning"),
+        (timedelta(days=90), timedelta(days=14), "certificate_renewal_overdue", "error"),
+        # 24-hour certificates never fall inside the fixed 14 days as such
+        (timedelta(hours=24), timedelta(hours=20), None, None),
+        (timedelta(hours=24), timedelta(hours=3), "certificate_renewal_overdue", "error"),
+        # 200 days is still renewed automatically; longer is judged by fixed days
+        (timedelta(days=200), timedelta(days=60), "certificate_renewal_overdue", "warning"),
+        (timedelta(days=201), timedelta(days=60), None, None),
+        (YEAR, timedelta(days=30), None, None),
+        (YEAR, timedelta(days=10), "certificate_expiring_soon", "warning"),
+        (YEAR, timedelta(days=5), "certificate_expiring_soon", "error"),
+    ],
+)
+def test_expiry_judged_by_lifetime(
+    lifetime: timedelta, left: timedelta, key: str | None, severity: str | None
+) -> None:
+    found = current_findings(report(expires_in=left, lifetime=lifetime), DEFAULTS, NOW)
+    assert [(finding.key, finding.severity.value) for finding in found] == (
+        [] if key is None else [(key, severity)]
+    )
+
+
+def test_renewal_overdue_says_when_renewal_was_due() -> None:
+    (finding,) = current_findings(
+        report(expires_in=timedelta(days=25), lifetime=timedelta(days=90)), DEFAULTS, NOW
+    )
+    # issued 65 days ago; renewal at 60 days of age, plus a day's slack
+    assert finding.placeholders["renew_by"] == "2026-11-19 12:00 UTC"
+    assert finding.placeholders["expires_at"] == "2026-12-18 12:00 UTC"
+
+
+@pytest.mark.parametrize("zone", [UTC, ZoneInfo("Pacific/Auckland"), ZoneInfo("America/New_York")])
+def test_renewal_due_moment(zone: tzinfo) -> None:
+    short = Lifetime(NOW, NOW + timedelta(days=6))
+    assert renewal_due(short, DEFAULTS, zone) == NOW + timedelta(days=4, hours=14, minutes=24)
+    long = Lifetime(NOW, NOW + YEAR)
+    due = renewal_due(long, DEFAULTS, zone)
+    # the warning starts at the local midnight from which 14 calendar days are left
+    assert (due.astimezone(zone).hour, due.astimezone(zone).minute) == (0, 0)
+    assert days_until(long.not_after, (due - timedelta(seconds=1)).astimezone(zone)) == 15
+    assert days_until(long.not_after, due.astimezone(zone)) == 14
+    assert current_findings(report(expires_in=YEAR), DEFAULTS, due - timedelta(seconds=1)) == []
+    (finding,) = current_findings(
+        report(expires_in=long.not_after - NOW), DEFAULTS, due.astimezone(zone)
+    )
+    assert finding.key == "certificate_expiring_soon"
+
+
+def test_expiry_of_an_intermediate_expiring_first_is_judged_by_its_lifetime() -> None:
+    leaf = certificate(NOW + timedelta(days=60), lifetime=timedelta(days=90))
+    intermediate = certificate(NOW + timedelta(days=10), subject="CN=Intermediate")
+    chained = replace(report(), chain=(leaf, intermediate))
+    assert keys(current_findings(chained, DEFAULTS, NOW)) == {"certificate_expiring_soon"}
 
 
 def test_expired_verdict_is_not_also_expiring_soon() -> None:

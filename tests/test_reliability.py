@@ -170,7 +170,13 @@ async def self_signed_expiring_endpoint(
     evening = NOW.astimezone(dt_util.get_default_time_zone()).replace(hour=20, minute=0, second=0)
     freezer.move_to(evening)
     expiry = (evening + timedelta(days=10, hours=3)).astimezone(UTC)
-    leaf = issue("hass.example.test", names=("hass.example.test",), not_after=expiry)
+    # long-lived: judged by the fixed days
+    leaf = issue(
+        "hass.example.test",
+        names=("hass.example.test",),
+        not_before=expiry - timedelta(days=365),
+        not_after=expiry,
+    )
     server = await endpoint_server(leaf)
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     await scheduled_check(hass, freezer, entry)

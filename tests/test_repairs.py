@@ -106,7 +106,9 @@ async def test_certificate_repairs_raise_and_clear(
     other_root = issue("Other Root", ca=True)
     chains = {
         "expiring": lambda: (
-            pki.leaf(not_after=NOW + timedelta(days=5, hours=1)),
+            pki.leaf(
+                not_before=NOW - timedelta(days=360), not_after=NOW + timedelta(days=5, hours=1)
+            ),
             pki.intermediate,
         ),
         "wrong_name": lambda: (pki.leaf("other.example.test"), pki.intermediate),
@@ -134,7 +136,9 @@ async def test_certificate_repairs_raise_and_clear(
 async def test_expiring_soon_severity_follows_options(
     hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    leaf = pki.leaf(not_after=NOW + timedelta(days=20, hours=1))
+    leaf = pki.leaf(
+        not_before=NOW - timedelta(days=345), not_after=NOW + timedelta(days=20, hours=1)
+    )
     server = await endpoint_server(leaf, pki.intermediate)
     entry = await setup_endpoint(
         hass, endpoint_data(server, pki), {"warning_days": 30, "critical_days": 21}

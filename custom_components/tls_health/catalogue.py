@@ -43,6 +43,8 @@ ENDPOINT_PLACEHOLDERS: Final = frozenset(
         "days",
         "days_expired",
         "expiry",
+        "expires_at",
+        "renew_by",
         "versions",
         "cause",
         "fault",
@@ -172,6 +174,10 @@ CERTIFICATE_EXPIRING_SOON: Final = _endpoint(
     escalates=True,
     texts=("certificate_expiring_soon", "certificate_expiring_soon_service"),
 )
+# A certificate renewed automatically (at most 200 days of lifetime) still served past its renewal.
+CERTIFICATE_RENEWAL_OVERDUE: Final = _endpoint(
+    "certificate_renewal_overdue", IssueSeverity.WARNING, escalates=True
+)
 LEGACY_TLS_ENABLED: Final = _endpoint("legacy_tls_enabled", IssueSeverity.WARNING)
 ENDPOINT_UNREACHABLE: Final = _endpoint(
     "endpoint_unreachable", confirmations=UNREACHABLE_CONFIRMATIONS
@@ -239,6 +245,7 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         CERTIFICATE_REJECTED,
         NO_SUBJECT_ALT_NAME,
         CERTIFICATE_EXPIRING_SOON,
+        CERTIFICATE_RENEWAL_OVERDUE,
         LEGACY_TLS_ENABLED,
         ENDPOINT_UNREACHABLE,
         STARTTLS_NOT_OFFERED,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Final
 
 from . import catalogue as c
 from .catalogue import Repair
 from .options import EndpointOptions
-from .probe import ProbeReport, Verdict, days_until
+from .probe import Lifetime, ProbeReport, Verdict, days_until
 from .proxy import ProxyReport, ProxyVerdict
 from .tracker import Finding
 
@@ -51,12 +51,31 @@ ENTRY_KEYS: Final = c.keys_of(c.ENTRY_REPAIRS)
 PROBE_NAMED: Final = frozenset({"expected_name", "names", "subject", "issuer", "missing_issuer"})
 
 
+def moment(value: datetime, zone: tzinfo | None) -> str:
+    """Format a moment as texts show it: to the minute (short certificates need the hour)."""
+    return f"{value.astimezone(zone):%Y-%m-%d %H:%M %Z}".rstrip()
+
+
+def renewal_due(lifetime: Lifetime, options: EndpointOptions, zone: tzinfo | None) -> datetime:
+    """When a certificate still served raises a warning: renewal-aware, or fixed days ahead.
+
+    Fixed days count calendar days in `zone`: the warning starts at the local midnight from
+    which `warning_days` or fewer are left.
+    """
+    if lifetime.renewal_aware:
+        return lifetime.renew_by
+    last_day = lifetime.not_after.astimezone(zone).date()
+    start = datetime.combine(last_day - timedelta(days=options.warning_days), time())
+    return start.replace(tzinfo=zone) if zone is not None else start.astimezone()
+
+
 def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
     """Values for every endpoint placeholder: from the certificate, then the probe's details."""
     target = report.target
     leaf = report.leaf
     expiry = report.earliest_expiry
     days = days_until(expiry, now) if expiry else None
+    lifetime = report.lifetime
     protocols = report.protocols
     values = {
         "host": target.expected_name,
@@ -71,6 +90,8 @@ def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
         "days_expired": "" if days is None else str(max(-days, 0)),
         "expiry": expiry.astimezone(now.tzinfo).date().isoformat() if expiry else "",
         "scheme": str(target.protocol),
+        "expires_at": moment(expiry, now.tzinfo) if expiry else "",
+        "renew_by": moment(lifetime.renew_by, now.tzinfo) if lifetime else "",
         "versions": ", ".join(
             name
             for name, accepted in (("TLS 1.0", protocols.tls1_0), ("TLS 1.1", protocols.tls1_1))
@@ -150,9 +171,9 @@ def current_findings(
     if (repair := VERDICT_REPAIRS.get(report.verdict)) is not None:
         found.append(Finding(repair, placeholders, text=_text(repair, service=service)))
     if (expiring := _expiring(report, options, now)) is not None:
-        repair = c.CERTIFICATE_EXPIRING_SOON
+        repair, critical = expiring
         found.append(
-            Finding(repair, placeholders, critical=expiring, text=_text(repair, service=service))
+            Finding(repair, placeholders, critical=critical, text=_text(repair, service=service))
         )
     if options.scan_legacy and report.protocols.legacy_enabled:
         found.append(Finding(c.LEGACY_TLS_ENABLED, placeholders))
@@ -166,18 +187,29 @@ def _text(repair: Repair, *, service: bool) -> str | None:
     return SERVICE_TEXTS.get(repair.key) if service else None
 
 
-def _expiring(report: ProbeReport, options: EndpointOptions, now: datetime) -> bool | None:
-    """None when not expiring soon; otherwise whether it is critical."""
-    expiry = report.earliest_expiry
-    if expiry is None or report.verdict in (
+def _expiring(
+    report: ProbeReport, options: EndpointOptions, now: datetime
+) -> tuple[Repair, bool] | None:
+    """Return the expiry repair due now and whether it is critical; None in its normal life.
+
+    A certificate of at most 200 days is renewed automatically: it is overdue once past its
+    renewal point (with slack), critical with a sixth of its lifetime left. A longer one is
+    renewed by hand and judged by the warning and critical days.
+    """
+    lifetime = report.lifetime
+    if lifetime is None or report.verdict in (
         Verdict.CERTIFICATE_EXPIRED,
         Verdict.CERTIFICATE_NOT_YET_VALID,
     ):
         return None
-    days = days_until(expiry, now)
+    if lifetime.renewal_aware:
+        if now < lifetime.renew_by:
+            return None
+        return c.CERTIFICATE_RENEWAL_OVERDUE, now >= lifetime.critical_from
+    days = days_until(lifetime.not_after, now)
     if days > options.warning_days:
         return None
-    return days <= options.critical_days
+    return c.CERTIFICATE_EXPIRING_SOON, days <= options.critical_days
 
 
 def proxy_placeholders(proxy: ProxyReport) -> dict[str, str]:

@@ -18,16 +18,18 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .probe import ProbeReport, inert
+from .probe import Lifetime, ProbeReport, inert
 
 STORAGE_VERSION: Final = 1
 SAVE_DELAY_SECONDS: Final = 10
 MAX_STATE_LENGTH: Final = 255
 
 
-class _Stored(TypedDict):
+class _Stored(TypedDict, total=False):
     expiry: str | None
     issuer: str | None
+    # Added with renewal judgement; missing in what older versions stored.
+    valid_from: str | None
 
 
 def issuer_label(report: ProbeReport) -> str | None:
@@ -56,24 +58,50 @@ class KnownCertificate:
 
     expiry: datetime | None
     issuer: str | None
+    # not_before of the certificate that expires first (its lifetime ends at `expiry`).
+    valid_from: datetime | None = None
 
     @classmethod
     def of(cls, report: ProbeReport) -> KnownCertificate:
         """Read a report that carried a chain."""
-        return cls(report.earliest_expiry, issuer_label(report))
+        lifetime = report.lifetime
+        return cls(
+            report.earliest_expiry,
+            issuer_label(report),
+            valid_from=None if lifetime is None else lifetime.not_before,
+        )
+
+    @property
+    def lifetime(self) -> Lifetime | None:
+        """Lifetime of the certificate that expires first; None when stored without it."""
+        if self.valid_from is None or self.expiry is None:
+            return None
+        return Lifetime(self.valid_from, self.expiry)
 
     def stored(self) -> _Stored:
         """JSON-ready form."""
         return {
-            "expiry": None if self.expiry is None else self.expiry.isoformat(),
+            "expiry": _iso(self.expiry),
             "issuer": self.issuer,
+            "valid_from": _iso(self.valid_from),
         }
 
     @classmethod
     def from_stored(cls, stored: _Stored) -> KnownCertificate:
-        """Read the JSON-ready form back."""
-        expiry = stored.get("expiry")
-        return cls(None if expiry is None else dt_util.parse_datetime(expiry), stored.get("issuer"))
+        """Read the JSON-ready form back (also as older versions stored it)."""
+        return cls(
+            _parsed(stored.get("expiry")),
+            stored.get("issuer"),
+            valid_from=_parsed(stored.get("valid_from")),
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parsed(value: str | None) -> datetime | None:
+    return None if value is None else dt_util.parse_datetime(value)
 
 
 class KnownCertificates:

@@ -20,6 +20,7 @@ from homeassistant.util import dt as dt_util
 
 from .coordinator import TlsHealthConfigEntry
 from .entity import TlsHealthEntity
+from .findings import renewal_due
 from .known import KnownCertificate
 from .probe import ProbeReport, Verdict, days_until
 from .proxy import ProxyVerdict
@@ -58,6 +59,14 @@ def from_certificate(read: Callable[[KnownCertificate], StateType | datetime]) -
     return lambda state: None if (known := state.known_certificate) is None else read(known)
 
 
+def certificate_renewal_due(state: EndpointState) -> datetime | None:
+    """When the certificate served should have been renewed by (the repair's judgement)."""
+    known = state.known_certificate
+    if known is None or (lifetime := known.lifetime) is None:
+        return None
+    return renewal_due(lifetime, state.options, dt_util.get_default_time_zone())
+
+
 def proxy_verdict(state: EndpointState) -> str | None:
     """Read the last reverse proxy verdict."""
     return None if state.proxy is None else state.proxy.verdict.value
@@ -78,6 +87,12 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         value_fn=from_certificate(
             lambda known: None if known.expiry is None else days_until(known.expiry, dt_util.now())
         ),
+    ),
+    TlsHealthSensorEntityDescription(
+        key="renewal_due",
+        translation_key="renewal_due",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=certificate_renewal_due,
     ),
     TlsHealthSensorEntityDescription(
         key="handshake",

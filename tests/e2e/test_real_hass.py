@@ -27,6 +27,7 @@ async def test_endpoint_lifecycle_in_real_hass(
         assert set(entities) == {
             "certificate_expiry",
             "days_until_expiry",
+            "renewal_due",
             "handshake",
             "tls_version",
             "handshake_time",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 import json
 from pathlib import Path
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from tests.daemons import Dovecot, cert_files, installed, running, service_directory
 
+from ..certs import NOW
 from .test_verdicts import HOST
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +51,11 @@ async def test_cli_json_ok_and_problem(pki, serve, tls_context) -> None:
     assert data["http"]["status"] == 200
     assert data["protocols"]["tls1_3"] is True
     assert data["chain"][0]["sans"] == [HOST]
+    # the leaf lives 90 days (30 behind, 60 ahead): renewed with 30 days left
+    lifetime = data["lifetime"]
+    assert (lifetime["days"], lifetime["renewal_aware"]) == (90, True)
+    assert lifetime["not_after"] == data["chain"][0]["not_after"]
+    assert lifetime["renewal_point"] == (NOW + timedelta(days=30)).isoformat()
 
     code, out, _ = await cli(
         f"{HOST}:{good.port}", "--json", "--address", "127.0.0.1", "--no-legacy", "--no-http"
@@ -75,6 +82,8 @@ async def test_cli_human_output(pki, serve, tls_context) -> None:
     assert "other.example.test" in detail
     assert "Chain as served" in out
     assert "HTTP:      status 200" in out
+    renewal = NOW + timedelta(days=30)
+    assert f"Lifetime:  90 days; an ACME client renews it at {renewal:%Y-%m-%d %H:%M} UTC" in out
 
 
 async def test_cli_bad_url() -> None:

@@ -3,6 +3,7 @@
 from .engine import MAX_CONCURRENT, Prober
 from .files import MAX_FILE_BYTES, read_bounded
 from .inert import inert
+from .lifetime import RENEWAL_AWARE_MAX_LIFETIME, Lifetime
 from .models import (
     DEFAULT_PORT,
     CertificateInfo,
@@ -24,11 +25,13 @@ __all__ = [
     "DEFAULT_PORT",
     "MAX_CONCURRENT",
     "MAX_FILE_BYTES",
+    "RENEWAL_AWARE_MAX_LIFETIME",
     "AppProtocol",
     "CaFileProblem",
     "CertificateInfo",
     "HttpInfo",
     "InvalidTargetError",
+    "Lifetime",
     "ProbeOptions",
     "ProbeReport",
     "Prober",

@@ -120,6 +120,16 @@ def _chain(report: ProbeReport) -> list[str]:
     return lines
 
 
+def _lifetime(report: ProbeReport) -> list[str]:
+    if (lifetime := report.lifetime) is None:
+        return []
+    days = lifetime.length.total_seconds() / 86400
+    if not lifetime.renewal_aware:
+        return [f"Lifetime:  {days:.0f} days, renewed by hand (judged by days before expiry)"]
+    renewal = f"{lifetime.renewal_point:%Y-%m-%d %H:%M} UTC"
+    return [f"Lifetime:  {days:.4g} days; an ACME client renews it at {renewal} (a third left)"]
+
+
 def _http(http: HttpInfo | None) -> list[str]:
     if http is None:
         return []
@@ -146,6 +156,7 @@ def format_report(report: ProbeReport) -> str:
         *_connection(report),
         *_legacy(report.protocols),
         *_chain(report),
+        *_lifetime(report),
         *_http(report.http),
     ]
     # Names, details and HTTP errors come from the server: no terminal control sequences.

@@ -8,6 +8,7 @@ from enum import StrEnum
 import ipaddress
 from typing import Any
 
+from .lifetime import Lifetime
 from .protocols import AppProtocol
 
 
@@ -212,11 +213,18 @@ class ProbeReport:
         """The first not_after of the served chain (an intermediate may expire first)."""
         return min((cert.not_after for cert in self.chain), default=None)
 
+    @property
+    def lifetime(self) -> Lifetime | None:
+        """Validity period of the certificate of the served chain that expires first."""
+        first = min(self.chain, key=lambda cert: cert.not_after, default=None)
+        return None if first is None else Lifetime(first.not_before, first.not_after)
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form: the stable schema of `scripts/probe --json` and `tls_health.inspect`."""
         data = asdict(self)
         data["checked_at"] = self.checked_at.isoformat()
         data["earliest_expiry"] = _iso(self.earliest_expiry)
+        data["lifetime"] = None if (lifetime := self.lifetime) is None else lifetime.as_dict()
         data["target"]["ca_file"] = self.target.ca_file
         for cert in data["chain"]:
             cert["not_before"] = cert["not_before"].isoformat()
