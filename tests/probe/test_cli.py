@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
+from tests.certs import NOW
 from tests.daemons import Dovecot, cert_files, installed, running, service_directory
 
-from ..certs import NOW
 from .test_verdicts import HOST
 
 ROOT = Path(__file__).resolve().parents[2]
