@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.tls_health.known import KnownCertificate
+from custom_components.tls_health.const import DOMAIN
+from custom_components.tls_health.known import SAVE_DELAY_SECONDS, KnownCertificate
 from custom_components.tls_health.probe import days_until
 
-from .certs import NOW, Pki
+from .certs import NOW, Pki, issue
 from .conftest import EndpointServer
-from .helpers import endpoint_data, entry_issue, next_check, open_issues, setup_endpoint, state
+from .helpers import (
+    endpoint_data,
+    entry_issue,
+    next_check,
+    open_issues,
+    present,
+    setup_endpoint,
+    state,
+)
+
+KNOWN_STORE = f"{DOMAIN}.certificates"
+KNOWN_SINGLETON = f"{DOMAIN}_known_certificates"
+ATTRIBUTES = (
+    "old_expiry",
+    "new_expiry",
+    "old_serial",
+    "new_serial",
+    "old_fingerprint",
+    "new_fingerprint",
+)
 
 DAY = timedelta(days=1)
 
@@ -100,3 +129,154 @@ def test_known_certificate_stored_before_lifetimes_still_reads() -> None:
     assert older.expiry == datetime(2027, 1, 22, 12, tzinfo=UTC)
     assert older.lifetime is None
     assert KnownCertificate.from_stored(older.stored()) == older
+
+
+def certificate_events(hass: HomeAssistant, entry: MockConfigEntry) -> list[State]:
+    """Every state the certificate event entity has had since `record_events`."""
+    return hass.data["tls_health_test_events"][entry.entry_id]  # type: ignore[no-any-return]
+
+
+def record_events(hass: HomeAssistant, entry: MockConfigEntry) -> str:
+    """Record each new state of the entry's certificate event entity; return its entity id."""
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "event", DOMAIN, f"{entry.entry_id}_certificate_changed"
+    )
+    assert entity_id is not None
+    seen: list[State] = []
+    hass.data.setdefault("tls_health_test_events", {})[entry.entry_id] = seen
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        if (new := event.data["new_state"]) is not None and new.state not in (
+            STATE_UNKNOWN,
+            STATE_UNAVAILABLE,
+        ):
+            seen.append(new)
+
+    async_track_state_change_event(hass, entity_id, changed)
+    return entity_id
+
+
+async def test_renewal_fires_renewed_once(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    old = pki.leaf(not_before=NOW - 60 * DAY, not_after=NOW + 30 * DAY)
+    server = await endpoint_server(old, pki.intermediate)
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    entity_id = record_events(hass, entry)
+    assert hass.states.get(entity_id).state == STATE_UNKNOWN  # type: ignore[union-attr]
+    await next_check(hass, minutes=61)
+    assert certificate_events(hass, entry) == []
+
+    renewed = pki.leaf(not_before=NOW, not_after=NOW + 90 * DAY)
+    present(server, pki, renewed, pki.intermediate)
+    await next_check(hass, minutes=61)
+    (fired,) = certificate_events(hass, entry)
+    assert fired.attributes["event_type"] == "renewed"
+    assert fired.attributes["event_types"] == ["renewed", "replaced"]
+    assert {key: fired.attributes[key] for key in ATTRIBUTES} == {
+        "old_expiry": old.cert.not_valid_after_utc.isoformat(),
+        "new_expiry": renewed.cert.not_valid_after_utc.isoformat(),
+        "old_serial": format(old.cert.serial_number, "x"),
+        "new_serial": format(renewed.cert.serial_number, "x"),
+        "old_fingerprint": old.cert.fingerprint(hashes.SHA256()).hex(),
+        "new_fingerprint": renewed.cert.fingerprint(hashes.SHA256()).hex(),
+    }
+    assert state(hass, entry, "certificate_fingerprint") == fired.attributes["new_fingerprint"]
+    assert state(hass, entry, "certificate_serial") == fired.attributes["new_serial"]
+
+    # the same certificate again, check after check: nothing more
+    await next_check(hass, minutes=61)
+    await hass.services.async_call(DOMAIN, "check_now", {}, blocking=True)
+    assert len(certificate_events(hass, entry)) == 1
+
+
+@pytest.mark.parametrize(
+    "other",
+    ["other_names", "other_issuer", "earlier_expiry"],
+)
+async def test_other_certificate_fires_replaced(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer, other: str
+) -> None:
+    server = await endpoint_server()
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    record_events(hass, entry)
+    other_ca = issue(
+        None,
+        ca=True,
+        subject=x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Other CA"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Other CA R1"),
+            ]
+        ),
+    )
+    chains = {
+        "other_names": lambda: (
+            pki.leaf("hass.example.test", "www.example.test", not_after=NOW + 90 * DAY),
+            pki.intermediate,
+        ),
+        "other_issuer": lambda: (
+            issue(
+                "hass.example.test",
+                issuer=other_ca,
+                names=("hass.example.test",),
+                not_after=NOW + 90 * DAY,
+            ),
+            other_ca,
+        ),
+        "earlier_expiry": lambda: (pki.leaf(not_after=NOW + 50 * DAY), pki.intermediate),
+    }
+    present(server, pki, *chains[other]())
+    await next_check(hass, minutes=61)
+    (fired,) = certificate_events(hass, entry)
+    assert fired.attributes["event_type"] == "replaced"
+
+
+async def test_no_event_on_reload_or_restart_with_the_same_certificate(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    pki: Pki,
+    endpoint_server: EndpointServer,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    server = await endpoint_server()
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    record_events(hass, entry)
+    freezer.tick(timedelta(seconds=SAVE_DELAY_SECONDS + 1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass_storage[KNOWN_STORE]["data"][entry.entry_id]["sha256"]
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # A restart as far as TLS Health can tell: unloaded and its memory gone.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass.data.pop(KNOWN_SINGLETON)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass, entry, "handshake") == "ok"
+    assert certificate_events(hass, entry) == []
+
+    # renewed while Home Assistant was down: told at the first check after the start
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass.data.pop(KNOWN_SINGLETON)
+    present(server, pki, pki.leaf(not_after=NOW + 90 * DAY), pki.intermediate)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (fired,) = certificate_events(hass, entry)
+    assert fired.attributes["event_type"] == "renewed"
+
+
+def test_change_needs_fingerprints_on_both_sides() -> None:
+    stored_before = KnownCertificate(datetime(2027, 1, 22, tzinfo=UTC), "Let's Encrypt (R11)")
+    served = replace(stored_before, sha256="ab" * 32, serial="1f", leaf_expiry=stored_before.expiry)
+    assert stored_before.change_to(served) is None
+    assert served.change_to(served) is None
+    assert served.change_to(replace(served, sha256="cd" * 32)) is not None
+
+
+def test_network_values_that_are_not_hex_are_not_kept() -> None:
+    stored = KnownCertificate(None, None, serial="1f", sha256="ab" * 32).stored()
+    hostile = KnownCertificate.from_stored({**stored, "serial": "<b>1f</b>", "sha256": "x" * 64})
+    assert (hostile.serial, hostile.sha256) == (None, None)

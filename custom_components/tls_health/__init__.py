@@ -25,7 +25,7 @@ from .prober import async_get_prober
 from .selfprobe import async_get_self_probe
 from .services import async_setup_services
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 # Endpoints come from config entries. An empty `tls_health:` in configuration.yaml only loads the
 # integration, so that HA's own certificate and proxy refusals are watched with no endpoint at all.
 CONFIG_SCHEMA = vol.Schema(

@@ -65,8 +65,11 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         report = await self.prober.probe(self.target, self.options.probe, now=now)
         self._log_reachability_change(previous.report, report)
         known = previous.known_certificate
+        change = None
         if report.chain:
-            known = KnownCertificate.of(report)
+            served = KnownCertificate.of(report)
+            change = None if known is None else known.change_to(served)
+            known = served
             self._known.async_set(self.config_entry.entry_id, known)
         proxy = previous.proxy
         checked_proxy = await self._check_proxy(report)
@@ -90,6 +93,7 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
             report=report,
             proxy=proxy,
             known_certificate=known,
+            certificate_change=change,
             open_repairs=open_repairs,
             streaks=decision.streaks,
         )

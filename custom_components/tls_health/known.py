@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+import re
 from typing import Final, TypedDict
 
 from cryptography import x509
@@ -23,27 +25,48 @@ from .probe import Lifetime, ProbeReport, inert
 STORAGE_VERSION: Final = 1
 SAVE_DELAY_SECONDS: Final = 10
 MAX_STATE_LENGTH: Final = 255
+_HEX: Final = re.compile(r"[0-9a-f]{1,128}")
 
 
 class _Stored(TypedDict, total=False):
     expiry: str | None
     issuer: str | None
-    # Added with renewal judgement; missing in what older versions stored.
+    # Added with renewal judgement and the renewal event; missing in what older versions stored.
     valid_from: str | None
+    serial: str | None
+    sha256: str | None
+    leaf_expiry: str | None
+    names: list[str]
+    issuer_organization: str | None
+
+
+class RenewalKind(StrEnum):
+    """How the served certificate changed (event types of the endpoint's event entity)."""
+
+    RENEWED = "renewed"  # same names and issuer organization, expiring later
+    REPLACED = "replaced"  # anything else
+
+
+def _issuer_parts(issuer: str) -> tuple[str | None, str | None] | None:
+    """Organization and common name of an RFC 4514 issuer; None when it does not parse."""
+    try:
+        name = x509.Name.from_rfc4514_string(issuer)
+    except ValueError:
+        return None
+    organization, common_name = (
+        next((str(attr.value) for attr in name.get_attributes_for_oid(oid)), None)
+        for oid in (NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME)
+    )
+    return organization, common_name
 
 
 def issuer_label(report: ProbeReport) -> str | None:
     """Organization and common name of the leaf's issuer, e.g. "Let's Encrypt (R11)"."""
     if (leaf := report.leaf) is None:
         return None
-    try:
-        name = x509.Name.from_rfc4514_string(leaf.issuer)
-    except ValueError:
+    if (parts := _issuer_parts(leaf.issuer)) is None:
         return inert(leaf.issuer, MAX_STATE_LENGTH)
-    organization, common_name = (
-        next((str(attr.value) for attr in name.get_attributes_for_oid(oid)), None)
-        for oid in (NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME)
-    )
+    organization, common_name = parts
     if organization and common_name and common_name != organization:
         label = f"{organization} ({common_name})"
     else:
@@ -52,23 +75,45 @@ def issuer_label(report: ProbeReport) -> str | None:
     return inert(label, MAX_STATE_LENGTH)
 
 
+def _hex(value: str | None) -> str | None:
+    """Keep a serial or fingerprint of hex digits only; anything else is dropped."""
+    return value if value and _HEX.fullmatch(value) else None
+
+
 @dataclass(frozen=True, slots=True)
 class KnownCertificate:
-    """What the sensors show of the newest served chain."""
+    """What the sensors show of the newest served chain, and what tells a renewal apart."""
 
     expiry: datetime | None
     issuer: str | None
     # not_before of the certificate that expires first (its lifetime ends at `expiry`).
     valid_from: datetime | None = None
+    # The leaf: serial and SHA-256 fingerprint (hex), expiry, names and issuer organization.
+    serial: str | None = None
+    sha256: str | None = None
+    leaf_expiry: datetime | None = None
+    names: tuple[str, ...] = ()
+    issuer_organization: str | None = None
 
     @classmethod
     def of(cls, report: ProbeReport) -> KnownCertificate:
         """Read a report that carried a chain."""
         lifetime = report.lifetime
+        leaf = report.leaf
+        parts = None if leaf is None else _issuer_parts(leaf.issuer)
         return cls(
             report.earliest_expiry,
             issuer_label(report),
             valid_from=None if lifetime is None else lifetime.not_before,
+            serial=None if leaf is None else _hex(leaf.serial),
+            sha256=None if leaf is None else _hex(leaf.sha256),
+            leaf_expiry=None if leaf is None else leaf.not_after,
+            names=()
+            if leaf is None
+            else tuple(sorted(leaf.sans or ((leaf.common_name,) if leaf.common_name else ()))),
+            issuer_organization=None
+            if parts is None or parts[0] is None
+            else inert(parts[0], MAX_STATE_LENGTH),
         )
 
     @property
@@ -78,12 +123,32 @@ class KnownCertificate:
             return None
         return Lifetime(self.valid_from, self.expiry)
 
+    def change_to(self, new: KnownCertificate) -> CertificateChange | None:
+        """How the served leaf changed since this one; None when it did not or cannot be told."""
+        if self.sha256 is None or new.sha256 is None or self.sha256 == new.sha256:
+            return None
+        renewed = (
+            self.names == new.names
+            and self.issuer_organization == new.issuer_organization
+            and self.leaf_expiry is not None
+            and new.leaf_expiry is not None
+            and new.leaf_expiry > self.leaf_expiry
+        )
+        return CertificateChange(
+            RenewalKind.RENEWED if renewed else RenewalKind.REPLACED, old=self, new=new
+        )
+
     def stored(self) -> _Stored:
         """JSON-ready form."""
         return {
             "expiry": _iso(self.expiry),
             "issuer": self.issuer,
             "valid_from": _iso(self.valid_from),
+            "serial": self.serial,
+            "sha256": self.sha256,
+            "leaf_expiry": _iso(self.leaf_expiry),
+            "names": list(self.names),
+            "issuer_organization": self.issuer_organization,
         }
 
     @classmethod
@@ -93,7 +158,32 @@ class KnownCertificate:
             _parsed(stored.get("expiry")),
             stored.get("issuer"),
             valid_from=_parsed(stored.get("valid_from")),
+            serial=_hex(stored.get("serial")),
+            sha256=_hex(stored.get("sha256")),
+            leaf_expiry=_parsed(stored.get("leaf_expiry")),
+            names=tuple(stored.get("names", ())),
+            issuer_organization=stored.get("issuer_organization"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateChange:
+    """The served leaf changed: how, and from which certificate to which."""
+
+    kind: RenewalKind
+    old: KnownCertificate
+    new: KnownCertificate
+
+    def attributes(self) -> dict[str, str | None]:
+        """Event attributes: expiry, serial and fingerprint before and after (hex and ISO only)."""
+        return {
+            "old_expiry": _iso(self.old.leaf_expiry),
+            "new_expiry": _iso(self.new.leaf_expiry),
+            "old_serial": self.old.serial,
+            "new_serial": self.new.serial,
+            "old_fingerprint": self.old.sha256,
+            "new_fingerprint": self.new.sha256,
+        }
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -139,6 +139,18 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=from_certificate(lambda known: known.issuer),
     ),
+    TlsHealthSensorEntityDescription(
+        key="certificate_fingerprint",
+        translation_key="certificate_fingerprint",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=from_certificate(lambda known: known.sha256),
+    ),
+    TlsHealthSensorEntityDescription(
+        key="certificate_serial",
+        translation_key="certificate_serial",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=from_certificate(lambda known: known.serial),
+    ),
 )
 
 

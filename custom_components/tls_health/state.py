@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .known import KnownCertificate
+from .known import CertificateChange, KnownCertificate
 from .options import EndpointOptions
 from .probe import ProbeReport
 from .proxy import ProxyReport
@@ -23,6 +23,8 @@ class EndpointState:
     proxy: ProxyReport | None = None
     # The newest certificate served: neither a network blip nor a restart erases it.
     known_certificate: KnownCertificate | None = None
+    # How the served certificate changed at this check; None when it did not.
+    certificate_change: CertificateChange | None = None
     open_repairs: frozenset[str] = frozenset()
     # Consecutive checks that saw each finding not yet cleared.
     streaks: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))

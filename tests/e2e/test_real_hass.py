@@ -32,6 +32,9 @@ async def test_endpoint_lifecycle_in_real_hass(
             "tls_version",
             "handshake_time",
             "issuer",
+            "certificate_fingerprint",
+            "certificate_serial",
+            "certificate_changed",
             "reverse_proxy",
             "problem",
         }
