@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 import os
 from pathlib import Path
+import socket
 import ssl
 from typing import Any
 import warnings
@@ -12,6 +13,7 @@ import warnings
 from hypothesis import settings
 import pytest
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+import pytest_socket
 from syrupy.assertion import SnapshotAssertion
 
 # Imported before the `hass` fixture, so this repository's custom_components is found first.
@@ -35,6 +37,12 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     """Snapshots with Home Assistant's serializer (registry ids and times left out)."""
     return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def loopback_range(socket_enabled: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let sockets connect to 127.0.0.2 and beyond too (phcc allows only 127.0.0.1)."""
+    monkeypatch.setattr(socket.socket, "connect", pytest_socket._true_connect)
 
 
 @pytest.fixture

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 import contextlib
 import os
 from pathlib import Path
+import socket
 import ssl
 
 type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -276,3 +277,18 @@ def tls12_certificate_message(certificates: list[bytes]) -> Handler:
         await reader.read()
 
     return handler
+
+
+@contextlib.contextmanager
+def black_hole(host: str = "127.0.0.2") -> Iterator[int]:
+    """A port on host whose connections never complete, like a route that drops packets.
+
+    Its accept queue is full (backlog 0, one connection never accepted), so the kernel drops
+    every further SYN and a connect waits until the client gives up.
+    """
+    with socket.socket() as listener:
+        listener.bind((host, 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        with socket.create_connection((host, port), timeout=1):
+            yield port

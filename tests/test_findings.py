@@ -22,6 +22,7 @@ from custom_components.tls_health.known import issuer_label
 from custom_components.tls_health.options import EndpointOptions
 from custom_components.tls_health.probe import Lifetime
 from custom_components.tls_health.probe.models import (
+    AddressCheck,
     CertificateInfo,
     ProbeReport,
     ProtocolSupport,
@@ -37,6 +38,7 @@ LEGACY_TLS_ENABLED = "legacy_tls_enabled"
 
 
 YEAR = timedelta(days=365)
+DAY = timedelta(days=1)
 
 
 def certificate(
@@ -299,3 +301,75 @@ def test_issuer_label(issuer: str, label: str) -> None:
     )
     assert issuer_label(with_issuer) == label
     assert issuer_label(report(expires_in=None)) is None
+
+
+def with_addresses(*others: AddressCheck, main_lifetime: timedelta = YEAR) -> ProbeReport:
+    served = report(lifetime=main_lifetime)
+    leaf = served.chain[0]
+    main = AddressCheck(
+        address="192.0.2.1",
+        verdict=Verdict.OK,
+        detail="",
+        main=True,
+        sha256=leaf.sha256,
+        not_before=leaf.not_before,
+        not_after=leaf.not_after,
+    )
+    return replace(served, address="192.0.2.1", addresses=(main, *others))
+
+
+def other_address(
+    verdict: Verdict = Verdict.OK,
+    *,
+    sha256: str = "11" * 32,
+    left: timedelta = timedelta(days=60),
+    lifetime: timedelta = YEAR,
+) -> AddressCheck:
+    return AddressCheck(
+        address="2001:db8::1",
+        verdict=verdict,
+        detail="",
+        sha256=None if not verdict.reached_tls else sha256,
+        not_before=NOW + left - lifetime,
+        not_after=NOW + left,
+    )
+
+
+def test_address_that_does_not_answer() -> None:
+    found = current_findings(with_addresses(other_address(Verdict.TIMEOUT)), DEFAULTS, NOW)
+    (finding,) = found
+    assert (finding.key, finding.severity) == ("address_not_answering", IssueSeverity.WARNING)
+    assert finding.placeholders["addresses"] == "2001:db8::1 (timeout)"
+    assert finding.placeholders["served_address"] == "192.0.2.1"
+    assert finding.repair.confirmations == 3
+
+
+def test_addresses_serving_the_same_certificate_agree() -> None:
+    same = other_address(sha256="00" * 32)
+    assert current_findings(with_addresses(same), DEFAULTS, NOW) == []
+
+
+def test_different_valid_certificates_are_not_a_problem() -> None:
+    assert current_findings(with_addresses(other_address()), DEFAULTS, NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("other", "severity"),
+    [
+        (other_address(Verdict.CERTIFICATE_EXPIRED, left=-DAY), IssueSeverity.ERROR),
+        (other_address(Verdict.HOSTNAME_MISMATCH), IssueSeverity.ERROR),
+        # still valid, but past its renewal: the listener was not reloaded
+        (other_address(left=20 * DAY, lifetime=90 * DAY), IssueSeverity.WARNING),
+    ],
+)
+def test_address_serving_a_worse_certificate(other: AddressCheck, severity: IssueSeverity) -> None:
+    (finding,) = current_findings(with_addresses(other), DEFAULTS, NOW)
+    assert (finding.key, finding.severity) == ("address_other_certificate", severity)
+    assert finding.placeholders["addresses"] == (
+        f"192.0.2.1 (ok, 2027-01-22 12:00 UTC), 2001:db8::1 ({other.verdict}, "
+        f"{other.not_after:%Y-%m-%d %H:%M} UTC)"
+    )
+
+
+def test_address_repairs_are_judged_whenever_tls_was_reached() -> None:
+    assert {"address_not_answering", "address_other_certificate"} <= judged_keys(report(), DEFAULTS)

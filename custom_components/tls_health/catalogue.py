@@ -50,12 +50,25 @@ ENDPOINT_PLACEHOLDERS: Final = frozenset(
         "fault",
         "not_before",
         "scheme",
+        "served_address",
+        "addresses",
     }
 )
 PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {"proxy_address", "trusted_entry", "seen_host"}
 # Placeholders whose values a server chooses: texts show them only inside code spans.
 NETWORK_PLACEHOLDERS: Final = frozenset(
-    {"detail", "names", "subject", "issuer", "missing_issuer", "cause", "fault", "seen_host"}
+    {
+        "detail",
+        "names",
+        "subject",
+        "issuer",
+        "missing_issuer",
+        "cause",
+        "fault",
+        "seen_host",
+        "served_address",
+        "addresses",
+    }
 )
 TRAFFIC_PLACEHOLDERS: Final = frozenset({"proxy_address", "trusted_entry"})
 
@@ -178,6 +191,13 @@ CERTIFICATE_EXPIRING_SOON: Final = _endpoint(
 CERTIFICATE_RENEWAL_OVERDUE: Final = _endpoint(
     "certificate_renewal_overdue", IssueSeverity.WARNING, escalates=True
 )
+# Addresses of the endpoint's name that disagree with the one the check connected to.
+ADDRESS_NOT_ANSWERING: Final = _endpoint(
+    "address_not_answering", IssueSeverity.WARNING, confirmations=UNREACHABLE_CONFIRMATIONS
+)
+ADDRESS_OTHER_CERTIFICATE: Final = _endpoint(
+    "address_other_certificate", IssueSeverity.WARNING, escalates=True
+)
 LEGACY_TLS_ENABLED: Final = _endpoint("legacy_tls_enabled", IssueSeverity.WARNING)
 ENDPOINT_UNREACHABLE: Final = _endpoint(
     "endpoint_unreachable", confirmations=UNREACHABLE_CONFIRMATIONS
@@ -246,6 +266,8 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         NO_SUBJECT_ALT_NAME,
         CERTIFICATE_EXPIRING_SOON,
         CERTIFICATE_RENEWAL_OVERDUE,
+        ADDRESS_NOT_ANSWERING,
+        ADDRESS_OTHER_CERTIFICATE,
         LEGACY_TLS_ENABLED,
         ENDPOINT_UNREACHABLE,
         STARTTLS_NOT_OFFERED,

@@ -92,6 +92,8 @@ def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
         "scheme": str(target.protocol),
         "expires_at": moment(expiry, now.tzinfo) if expiry else "",
         "renew_by": moment(lifetime.renew_by, now.tzinfo) if lifetime else "",
+        "served_address": report.address or "",
+        "addresses": "",
         "versions": ", ".join(
             name
             for name, accepted in (("TLS 1.0", protocols.tls1_0), ("TLS 1.1", protocols.tls1_1))
@@ -175,6 +177,7 @@ def current_findings(
         found.append(
             Finding(repair, placeholders, critical=critical, text=_text(repair, service=service))
         )
+    found += _address_findings(report, options, now, placeholders)
     if options.scan_legacy and report.protocols.legacy_enabled:
         found.append(Finding(c.LEGACY_TLS_ENABLED, placeholders))
     if proxy is not None and (repair := PROXY_REPAIRS.get(proxy.verdict)) is not None:
@@ -187,8 +190,64 @@ def _text(repair: Repair, *, service: bool) -> str | None:
     return SERVICE_TEXTS.get(repair.key) if service else None
 
 
+def _address_findings(
+    report: ProbeReport, options: EndpointOptions, now: datetime, placeholders: dict[str, str]
+) -> list[Finding]:
+    """Addresses of the name that disagree with the one the check connected to.
+
+    An address that does not answer is a problem for the clients that pick it. Another
+    certificate is one only when some address serves a certificate that is wrong or due for
+    renewal: sites behind several servers may serve different valid certificates on purpose.
+    """
+    main = next((check for check in report.addresses if check.main), None)
+    if main is None:
+        return []
+    found: list[Finding] = []
+    others = [check for check in report.addresses if not check.main]
+    if silent := [check for check in others if not check.verdict.reached_tls]:
+        listed = ", ".join(f"{check.address} ({check.verdict})" for check in silent)
+        found.append(Finding(c.ADDRESS_NOT_ANSWERING, {**placeholders, "addresses": listed}))
+    differing = [
+        check for check in others if check.verdict.reached_tls and check.sha256 != main.sha256
+    ]
+    if not differing:
+        return found
+    serving = [main, *differing]
+    problems = [check for check in serving if check.verdict is not Verdict.OK]
+    due = [
+        check
+        for check in serving
+        if check.lifetime is not None
+        and _expiry_due(check.lifetime, check.verdict, options, now) is not None
+    ]
+    if problems or due:
+        listed = ", ".join(
+            f"{check.address} ({check.verdict}"
+            + (f", {moment(check.not_after, now.tzinfo)})" if check.not_after else ")")
+            for check in serving
+        )
+        found.append(
+            Finding(
+                c.ADDRESS_OTHER_CERTIFICATE,
+                {**placeholders, "addresses": listed},
+                critical=bool(problems),
+            )
+        )
+    return found
+
+
 def _expiring(
     report: ProbeReport, options: EndpointOptions, now: datetime
+) -> tuple[Repair, bool] | None:
+    """Return the expiry repair due now and whether it is critical; None in its normal life."""
+    lifetime = report.lifetime
+    if lifetime is None:
+        return None
+    return _expiry_due(lifetime, report.verdict, options, now)
+
+
+def _expiry_due(
+    lifetime: Lifetime, verdict: Verdict, options: EndpointOptions, now: datetime
 ) -> tuple[Repair, bool] | None:
     """Return the expiry repair due now and whether it is critical; None in its normal life.
 
@@ -196,11 +255,7 @@ def _expiring(
     renewal point (with slack), critical with a sixth of its lifetime left. A longer one is
     renewed by hand and judged by the warning and critical days.
     """
-    lifetime = report.lifetime
-    if lifetime is None or report.verdict in (
-        Verdict.CERTIFICATE_EXPIRED,
-        Verdict.CERTIFICATE_NOT_YET_VALID,
-    ):
+    if verdict in (Verdict.CERTIFICATE_EXPIRED, Verdict.CERTIFICATE_NOT_YET_VALID):
         return None
     if lifetime.renewal_aware:
         if now < lifetime.renew_by:

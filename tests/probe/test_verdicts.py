@@ -546,10 +546,11 @@ async def test_connect_errors_classified(pki, prober, monkeypatch, error, verdic
     assert report.address is None
 
 
+@pytest.mark.usefixtures("loopback_range")
 async def test_first_address_failing_then_next_connects(
     pki, prober, serve, tls_context, monkeypatch
 ) -> None:
-    """Addresses are tried in order until one connects."""
+    """Addresses are tried in order until one connects; then the other is checked on its own."""
     server = await serve(context=tls_context(pki.leaf(HOST), pki.intermediate))
     real_open_tcp = engine.open_tcp
     tried: list[object] = []
@@ -571,8 +572,15 @@ async def test_first_address_failing_then_next_connects(
     monkeypatch.setattr(loop, "getaddrinfo", two_addresses)
     report = await run(prober, Target(host=HOST, port=server.port, ca_file=str(pki.root_file)))
     assert report.verdict is Verdict.OK, report.detail
-    assert tried == [("127.0.0.2", server.port), ("127.0.0.1", server.port)]
+    # in order until one connects, then the other address on its own
+    main_connection, per_address = tried[:2], tried[2:]
+    assert main_connection == [("127.0.0.2", server.port), ("127.0.0.1", server.port)]
+    assert per_address == [("127.0.0.2", server.port)]
     assert report.address == "127.0.0.1"
+    assert [(check.address, check.verdict) for check in report.addresses] == [
+        ("127.0.0.1", Verdict.OK),
+        ("127.0.0.2", Verdict.CONNECTION_REFUSED),
+    ]
     assert report.timings.dns_ms is not None
 
 

@@ -130,6 +130,26 @@ def _lifetime(report: ProbeReport) -> list[str]:
     return [f"Lifetime:  {days:.4g} days; an ACME client renews it at {renewal} (a third left)"]
 
 
+def _addresses(report: ProbeReport) -> list[str]:
+    if not report.addresses:
+        return []
+    lines = ["", "Addresses:"]
+    for check in report.addresses:
+        expiry = f"  expires {check.not_after:%Y-%m-%d %H:%M}" if check.not_after else ""
+        same = ""
+        if not check.main and check.sha256 and report.leaf:
+            same = (
+                "  same certificate"
+                if check.sha256 == report.leaf.sha256
+                else "  OTHER certificate"
+            )
+        used = "  (this probe's connection)" if check.main else ""
+        lines.append(f"  {check.address:<39} {check.verdict.value}{expiry}{same}{used}")
+        if check.verdict is not Verdict.OK and not check.main:
+            lines.append(f"  {'':<39} {check.detail}")
+    return lines
+
+
 def _http(http: HttpInfo | None) -> list[str]:
     if http is None:
         return []
@@ -157,6 +177,7 @@ def format_report(report: ProbeReport) -> str:
         *_legacy(report.protocols),
         *_chain(report),
         *_lifetime(report),
+        *_addresses(report),
         *_http(report.http),
     ]
     # Names, details and HTTP errors come from the server: no terminal control sequences.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 import errno
@@ -18,6 +19,7 @@ from . import http, protocols
 from .connection import HandshakeEOFError, PlainStream, Stream, TlsStream, open_tcp
 from .files import file_identity
 from .models import (
+    AddressCheck,
     HttpInfo,
     ProbeOptions,
     ProbeReport,
@@ -46,6 +48,11 @@ CA_CACHE_SIZE: Final = 8
 FILE_READ_TIMEOUT: Final = 5.0
 # The verdict is known before the goodbye: a server slow to say goodbye does not hold the probe.
 GOODBYE_TIMEOUT: Final = 3.0
+# Happy Eyeballs (RFC 8305): the next address is tried after this long, or at once on a failure.
+CONNECT_DELAY: Final = 0.25
+# Addresses of one name checked on their own (the main one included), and the time each may take.
+MAX_ADDRESSES: Final = 4
+ADDRESS_TIMEOUT: Final = 5.0
 _DER: Final = 2  # _ssl.ENCODING_DER
 _UNREACHABLE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
 _PLAIN_HTTP_DETAIL: Final = "server answered plain HTTP, not TLS"
@@ -102,6 +109,9 @@ class _Report:
     alpn: str | None = None
     protocols: ProtocolSupport = field(default_factory=ProtocolSupport)
     note: str | None = None
+    # Every address the name resolved to, and the chain the main connection received (DER).
+    resolved: list[Address] = field(default_factory=list)
+    served: list[bytes] | None = None
 
     def time(self, **values: float | None) -> None:
         self.timings = replace(self.timings, **values)
@@ -245,9 +255,30 @@ class Prober:
             if failure.reason:
                 report.details["reason"] = failure.reason
             return report.finish(failure.verdict, failure.detail)
+        others = [other for other in report.resolved if other != address][: MAX_ADDRESSES - 1]
+        budget = min(options.timeout, ADDRESS_TIMEOUT)
+        async with asyncio.TaskGroup() as group:
+            served = [group.create_task(self._served_at(other, target, budget)) for other in others]
+            result = await self._through(stream, address, trust, options, report)
+        if not others:
+            return result
+        checks = await _address_checks(
+            result, report.served, [task.result() for task in served], trust
+        )
+        return replace(result, addresses=checks)
+
+    async def _through(
+        self,
+        stream: TlsStream,
+        address: Address,
+        trust: TrustStore,
+        options: ProbeOptions,
+        report: _Report,
+    ) -> ProbeReport:
+        """Handshake on the connected stream, then everything after it; always closes it."""
         try:
             try:
-                await self._handshake(stream, target.protocol, options.timeout, report)
+                await self._handshake(stream, report.target.protocol, options.timeout, report)
             except _StepFailedError as failure:
                 stream.close()
                 return await self._handshake_failed(failure, address, options, report)
@@ -293,6 +324,7 @@ class Prober:
     ) -> tuple[Address, TlsStream]:
         """Resolve, connect, and wrap the connected socket for the TLS handshake."""
         addresses = await self._resolve(target, budget, report)
+        report.resolved = addresses
         sock, address = await self._connect(addresses, budget, report)
         report.address = address[1][0]
         await self._before_handshake(sock, target.protocol, budget, report)
@@ -349,11 +381,10 @@ class Prober:
                     Verdict.NETWORK_UNREACHABLE, f"address {literal} is not usable: {err}"
                 ) from err
             return _addresses(infos)
-        loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
             async with asyncio.timeout(budget):
-                infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+                infos = await lookup(target.host, target.port)
         except TimeoutError as err:
             raise _StepFailedError(
                 Verdict.DNS_FAILURE, f"looking up {target.host} timed out after {budget:g} s"
@@ -372,33 +403,27 @@ class Prober:
     async def _connect(
         self, addresses: list[Address], budget: float, report: _Report
     ) -> tuple[socket.socket, Address]:
-        """Connect to the first address that accepts, within one budget for all of them."""
-        failure: _StepFailedError | None = None
+        """Connect to the first address that accepts, racing them as Happy Eyeballs does.
+
+        One address that never answers (a black-holed IPv6 route) only delays the next by
+        CONNECT_DELAY instead of using up the budget of all of them.
+        """
         started = time.perf_counter()
         port = addresses[0][1][1]
         try:
             async with asyncio.timeout(budget):
-                for address in addresses:
-                    where = _where(address)
-                    try:
-                        sock = await open_tcp(*address)
-                    except ConnectionRefusedError:
-                        failure = _StepFailedError(
-                            Verdict.CONNECTION_REFUSED,
-                            f"{where} refused the connection: nothing listens on port {port}",
-                        )
-                    except OSError as err:
-                        failure = _network_error(where, err)
-                    else:
-                        report.time(connect_ms=_ms(started))
-                        return sock, address
+                sock, address, failure = await _race(_interleaved(addresses))
         except TimeoutError:
             failure = _StepFailedError(
                 Verdict.TIMEOUT,
                 f"connecting to port {port} timed out after {budget:g} s "
                 "(a firewall may drop the packets)",
             )
-        assert failure is not None  # noqa: S101 - at least one address was tried
+        else:
+            if sock is not None and address is not None:
+                report.time(connect_ms=_ms(started))
+                return sock, address
+        assert failure is not None  # noqa: S101 - every address failed
         raise failure
 
     async def _handshake(
@@ -462,6 +487,7 @@ class Prober:
         report.protocols = ProtocolSupport(tls1_3=tls1_3)
         ders = _chain_bytes(stream.ssl_object)
         check_http = options.checks_http(target.protocol)
+        report.served = ders
         async with asyncio.TaskGroup() as group:
             if not check_http:
                 group.create_task(_goodbye(stream, target.protocol, budget))
@@ -520,6 +546,41 @@ class Prober:
                     await protocols.goodbye(protocol, Conversation(stream))
             finally:
                 stream.close()
+
+    async def _served_at(self, address: Address, target: Target, budget: float) -> _Served:
+        """Connect to one more address of the name and take the chain it serves."""
+        ders: list[bytes] = []
+        started = time.perf_counter()
+
+        async def take_chain(stream: TlsStream) -> None:
+            ders.extend(_chain_bytes(stream.ssl_object))
+            with contextlib.suppress(StepError, OSError, ssl.SSLError):
+                await protocols.goodbye(target.protocol, Conversation(stream))
+
+        try:
+            await self._tls_session(self._contexts.main, address, target, budget, take_chain)
+        except StepError as err:
+            verdict = (
+                Verdict.STARTTLS_NOT_OFFERED
+                if err.kind == StepError.NOT_OFFERED
+                else Verdict.HANDSHAKE_FAILED
+            )
+            detail = f"{_where(address)}: {err.detail}"
+            return _Served(address, failure=_StepFailedError(verdict, detail, err.reason))
+        except TimeoutError:
+            detail = f"{_where(address)} did not complete a TLS handshake within {budget:g} s"
+            return _Served(address, failure=_StepFailedError(Verdict.TIMEOUT, detail))
+        except ConnectionRefusedError:
+            detail = f"{_where(address)} refused the connection"
+            return _Served(address, failure=_StepFailedError(Verdict.CONNECTION_REFUSED, detail))
+        except (ssl.SSLError, HandshakeEOFError, ConnectionResetError) as err:
+            reason = _ssl_reason(err) if isinstance(err, ssl.SSLError) else str(err)
+            detail = f"TLS handshake with {_where(address)} failed ({reason})"
+            failure = _StepFailedError(Verdict.HANDSHAKE_FAILED, detail, reason)
+            return _Served(address, failure=failure)
+        except OSError as err:
+            return _Served(address, failure=_network_error(_where(address), err))
+        return _Served(address, ders=ders, tls_ms=_ms(started))
 
     async def _scan_legacy(
         self, address: Address, target: Target, budget: float, *, tls1_3: bool | None
@@ -600,6 +661,144 @@ class Prober:
         except OSError, TimeoutError, http.HttpError:
             return None
         return http.redirects_to_https(head)
+
+
+async def lookup(host: str, port: int) -> list[tuple[Any, ...]]:
+    """Every A and AAAA record of host, as getaddrinfo gives them."""
+    loop = asyncio.get_running_loop()
+    return await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def _interleaved(addresses: list[Address]) -> list[Address]:
+    """Alternate address families, the first one given first (RFC 8305, section 4)."""
+    first = [address for address in addresses if address[0] == addresses[0][0]]
+    rest = [address for address in addresses if address[0] != addresses[0][0]]
+    mixed: list[Address] = []
+    for index in range(max(len(first), len(rest))):
+        mixed += first[index : index + 1] + rest[index : index + 1]
+    return mixed
+
+
+async def _race(
+    addresses: list[Address],
+) -> tuple[socket.socket | None, Address | None, _StepFailedError | None]:
+    """Connect to one address after the other, overlapping: the first to connect wins.
+
+    The next attempt starts after CONNECT_DELAY or as soon as one fails; the others are cancelled
+    or closed. Returns the socket and its address, or the failure of the last attempt that failed.
+    """
+    attempts: dict[asyncio.Task[socket.socket], Address] = {}
+    waiting = list(addresses)
+    failure: _StepFailedError | None = None
+    try:
+        while waiting or attempts:
+            if waiting:
+                address = waiting.pop(0)
+                attempts[asyncio.create_task(open_tcp(*address))] = address
+            done, _ = await asyncio.wait(
+                attempts, timeout=CONNECT_DELAY if waiting else None, return_when="FIRST_COMPLETED"
+            )
+            for task in done:
+                address = attempts.pop(task)
+                if (error := task.exception()) is None:
+                    return task.result(), address, None
+                failure = _connect_failure(address, error)
+    finally:
+        for task in attempts:
+            task.cancel()
+        for result in await asyncio.gather(*attempts, return_exceptions=True):
+            if isinstance(result, socket.socket):
+                result.close()
+    return None, None, failure
+
+
+def _connect_failure(address: Address, error: BaseException) -> _StepFailedError:
+    where = _where(address)
+    if isinstance(error, ConnectionRefusedError):
+        return _StepFailedError(
+            Verdict.CONNECTION_REFUSED,
+            f"{where} refused the connection: nothing listens on port {address[1][1]}",
+        )
+    if isinstance(error, OSError):
+        return _network_error(where, error)
+    raise error
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """What one more address of the name served: its chain (DER), or why it did not."""
+
+    address: Address
+    ders: list[bytes] | None = None
+    failure: _StepFailedError | None = None
+    tls_ms: float | None = None
+
+
+async def _address_checks(
+    main: ProbeReport, main_ders: list[bytes] | None, others: list[_Served], trust: TrustStore
+) -> tuple[AddressCheck, ...]:
+    """Return the main connection's outcome, then each other address's, judged alike.
+
+    A chain identical to the main one has its judgement; only a different chain is judged anew
+    (in the executor, as the main one).
+    """
+    lifetime = main.lifetime
+    first = AddressCheck(
+        address=main.address or "",
+        verdict=main.verdict,
+        detail=main.detail,
+        main=True,
+        sha256=main.leaf.sha256 if main.leaf else None,
+        not_before=lifetime.not_before if lifetime else None,
+        not_after=lifetime.not_after if lifetime else None,
+        tls_ms=main.timings.tls_ms,
+    )
+    loop = asyncio.get_running_loop()
+    differing = [served for served in others if served.ders and served.ders != main_ders]
+    assessments = await asyncio.gather(
+        *(
+            loop.run_in_executor(
+                None, assess, served.ders or [], trust, main.target, main.checked_at
+            )
+            for served in differing
+        )
+    )
+    assessed = {id(served): found for served, found in zip(differing, assessments, strict=True)}
+    checks = [first]
+    for served in others:
+        address = served.address[1][0]
+        if id(served) in assessed:
+            checks.append(_judged_address(address, served, assessed[id(served)]))
+        elif served.ders and served.ders == main_ders:
+            checks.append(replace(first, address=address, main=False, tls_ms=served.tls_ms))
+        else:
+            failure = served.failure
+            verdict = failure.verdict if failure else Verdict.HANDSHAKE_FAILED
+            detail = failure.detail if failure else "server sent no certificate"
+            checks.append(AddressCheck(address=address, verdict=verdict, detail=detail))
+    return tuple(checks)
+
+
+def _judged_address(address: str, served: _Served, assessment: Assessment | None) -> AddressCheck:
+    if assessment is None:
+        return AddressCheck(
+            address=address,
+            verdict=Verdict.HANDSHAKE_FAILED,
+            detail="server sent no certificate",
+            tls_ms=served.tls_ms,
+        )
+    judgement = assessment.judgement
+    chain = assessment.chain
+    first = min(chain, key=lambda info: info.not_after) if chain else None
+    return AddressCheck(
+        address=address,
+        verdict=judgement.verdict,
+        detail=judgement.detail,
+        sha256=chain[0].sha256 if chain else None,
+        not_before=first.not_before if first else None,
+        not_after=first.not_after if first else None,
+        tls_ms=served.tls_ms,
+    )
 
 
 def _addresses(infos: Sequence[tuple[Any, ...]]) -> list[Address]:

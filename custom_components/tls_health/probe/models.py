@@ -184,6 +184,30 @@ class HttpInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AddressCheck:
+    """One address of a name that has several, checked on its own (connect and handshake)."""
+
+    address: str
+    verdict: Verdict
+    detail: str
+    # The address the probe's main connection used (its verdict is the report's).
+    main: bool = False
+    # Fingerprint of the served leaf; None when no certificate was received.
+    sha256: str | None = None
+    # Validity of the certificate of its chain that expires first.
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    tls_ms: float | None = None
+
+    @property
+    def lifetime(self) -> Lifetime | None:
+        """Lifetime of the certificate of its chain that expires first."""
+        if self.not_before is None or self.not_after is None:
+            return None
+        return Lifetime(self.not_before, self.not_after)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeReport:
     """Everything one probe found. `details` fills the placeholders of translated texts."""
 
@@ -202,6 +226,8 @@ class ProbeReport:
     chain_in_order: bool | None = None
     placeholder: bool = False
     http: HttpInfo | None = None
+    # Every address of the name (at most MAX_ADDRESSES), the main one first; empty for one address.
+    addresses: tuple[AddressCheck, ...] = ()
 
     @property
     def leaf(self) -> CertificateInfo | None:
@@ -231,6 +257,15 @@ class ProbeReport:
             cert["not_after"] = cert["not_after"].isoformat()
             cert["sans"] = list(cert["sans"])
         data["chain"] = list(data["chain"])
+        data["addresses"] = [
+            {
+                **item,
+                "verdict": str(item["verdict"]),
+                "not_before": _iso(item["not_before"]),
+                "not_after": _iso(item["not_after"]),
+            }
+            for item in data["addresses"]
+        ]
         data["verdict"] = str(self.verdict)
         data["target"]["protocol"] = str(self.target.protocol)
         return data

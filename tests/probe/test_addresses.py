@@ -1,0 +1,181 @@
+"""Every address of a name: Happy Eyeballs past a black hole, then each address checked on its own.
+
+Tests cannot use DNS: the engine's `lookup` hook answers with loopback addresses (127.0.0.1 and
+127.0.0.2 are both this machine on Linux), each with the port of its own test server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+import socket
+import time
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+import pytest
+
+from custom_components.tls_health.probe import Prober, ProbeReport, Target, Verdict, engine
+from custom_components.tls_health.probe._cli import format_report
+from tests.certs import NOW, Pki
+from tests.servers import Server, black_hole
+
+from .test_verdicts import HOST, run
+
+pytestmark = pytest.mark.usefixtures("loopback_range")
+
+
+def resolves_to(monkeypatch: pytest.MonkeyPatch, *addresses: tuple[str, int]) -> list[str]:
+    """Make HOST resolve to these (address, port) pairs, in this order; return the lookups."""
+    looked_up: list[str] = []
+
+    async def lookup(host: str, port: int) -> list[tuple[Any, ...]]:
+        looked_up.append(host)
+        return [
+            (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", sockaddr)
+            for ip, sockaddr in ((ip, (ip, p)) for ip, p in addresses)
+        ]
+
+    monkeypatch.setattr(engine, "lookup", lookup)
+    return looked_up
+
+
+def by_name(pki: Pki) -> Target:
+    return Target(host=HOST, port=443, ca_file=str(pki.root_file))
+
+
+def outcomes(report: ProbeReport) -> list[tuple[str, Verdict, bool]]:
+    return [(check.address, check.verdict, check.main) for check in report.addresses]
+
+
+async def two_servers(
+    pki: Pki, serve: Callable[..., Any], tls_context: Callable[..., Any], *second: Any
+) -> tuple[Server, Server]:
+    leaf = pki.leaf(HOST)
+    first = await serve(context=tls_context(leaf, pki.intermediate))
+    other = await serve(
+        context=tls_context(*(second or (leaf, pki.intermediate))), host="127.0.0.2"
+    )
+    return first, other
+
+
+async def test_both_addresses_serve_the_same_certificate(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    first, second = await two_servers(pki, serve, tls_context)
+    resolves_to(monkeypatch, ("127.0.0.1", first.port), ("127.0.0.2", second.port))
+    report = await run(prober, by_name(pki))
+    assert report.verdict is Verdict.OK, report.detail
+    assert outcomes(report) == [
+        ("127.0.0.1", Verdict.OK, True),
+        ("127.0.0.2", Verdict.OK, False),
+    ]
+    main, other = report.addresses
+    assert main.sha256 == other.sha256 == report.chain[0].sha256
+    assert other.tls_ms is not None
+    assert (first.connections, second.connections) == (1, 1)
+    data = report.as_dict()["addresses"]
+    assert data[1] == {
+        "address": "127.0.0.2",
+        "verdict": "ok",
+        "detail": report.detail,
+        "main": False,
+        "sha256": report.chain[0].sha256,
+        "not_before": report.chain[0].not_before.isoformat(),
+        "not_after": report.chain[0].not_after.isoformat(),
+        "tls_ms": other.tls_ms,
+    }
+
+
+async def test_second_address_serves_an_expired_certificate(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    expired = pki.leaf(HOST, not_before=NOW - timedelta(days=90), not_after=NOW - timedelta(days=2))
+    first, second = await two_servers(pki, serve, tls_context, expired, pki.intermediate)
+    resolves_to(monkeypatch, ("127.0.0.1", first.port), ("127.0.0.2", second.port))
+    report = await run(prober, by_name(pki))
+    assert report.verdict is Verdict.OK
+    assert outcomes(report) == [
+        ("127.0.0.1", Verdict.OK, True),
+        ("127.0.0.2", Verdict.CERTIFICATE_EXPIRED, False),
+    ]
+    other = report.addresses[1]
+    assert other.sha256 == expired.cert.fingerprint(hashes.SHA256()).hex()
+    assert other.not_after == expired.cert.not_valid_after_utc
+
+
+async def test_black_holed_first_address_is_not_a_timeout(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    server = await serve(context=tls_context(pki.leaf(HOST), pki.intermediate))
+    with black_hole("127.0.0.2") as silent_port:
+        resolves_to(monkeypatch, ("127.0.0.2", silent_port), ("127.0.0.1", server.port))
+        started = time.perf_counter()
+        report = await run(prober, by_name(pki), timeout=3)
+        elapsed = time.perf_counter() - started
+    assert report.verdict is Verdict.OK, report.detail
+    assert report.address == "127.0.0.1"
+    # the second address was tried a quarter second after the first, not after its whole budget
+    assert report.timings.connect_ms is not None
+    assert 200 < report.timings.connect_ms < 2000
+    assert outcomes(report) == [
+        ("127.0.0.1", Verdict.OK, True),
+        ("127.0.0.2", Verdict.TIMEOUT, False),
+    ]
+    assert elapsed < 3 + 2  # the silent address's own check is bounded by the budget
+
+
+async def test_every_address_silent_is_a_timeout(prober: Prober, pki, monkeypatch) -> None:
+    with black_hole("127.0.0.2") as first, black_hole("127.0.0.3") as second:
+        resolves_to(monkeypatch, ("127.0.0.2", first), ("127.0.0.3", second))
+        report = await run(prober, by_name(pki), timeout=1)
+    assert report.verdict is Verdict.TIMEOUT
+    assert report.addresses == ()
+
+
+async def test_at_most_four_addresses_are_checked(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    leaf = pki.leaf(HOST)
+    servers = [
+        await serve(context=tls_context(leaf, pki.intermediate), host=f"127.0.0.{index}")
+        for index in range(1, 7)
+    ]
+    resolves_to(monkeypatch, *((server.host, server.port) for server in servers))
+    report = await run(prober, by_name(pki))
+    assert [check.address for check in report.addresses] == [
+        "127.0.0.1",
+        "127.0.0.2",
+        "127.0.0.3",
+        "127.0.0.4",
+    ]
+    assert [server.connections for server in servers] == [1, 1, 1, 1, 0, 0]
+
+
+async def test_one_address_has_no_address_list(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    server = await serve(context=tls_context(pki.leaf(HOST), pki.intermediate))
+    looked_up = resolves_to(monkeypatch, ("127.0.0.1", server.port))
+    report = await run(prober, by_name(pki))
+    assert looked_up == [HOST]
+    assert report.verdict is Verdict.OK
+    assert report.addresses == ()
+    assert report.as_dict()["addresses"] == []
+
+
+async def test_command_line_lists_every_address(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    expired = pki.leaf(HOST, not_before=NOW - timedelta(days=90), not_after=NOW - timedelta(days=2))
+    first, second = await two_servers(pki, serve, tls_context, expired, pki.intermediate)
+    resolves_to(monkeypatch, ("127.0.0.1", first.port), ("127.0.0.2", second.port))
+    report = await run(prober, by_name(pki))
+    lines = format_report(report).splitlines()
+    start = lines.index("Addresses:")
+    main, other, why = lines[start + 1 : start + 4]
+    assert main.split()[:2] == ["127.0.0.1", "ok"]
+    assert main.endswith("(this probe's connection)")
+    assert other.split()[:2] == ["127.0.0.2", "certificate_expired"]
+    assert other.endswith("OTHER certificate")
+    assert "expired" in why

@@ -1,0 +1,116 @@
+"""A name with two addresses, against real TLS servers on 127.0.0.1 and 127.0.0.2.
+
+Tests cannot use DNS: the probe engine's `lookup` hook answers for hass.example.test.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import socket
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+import pytest
+
+from custom_components.tls_health.const import CONF_CA_FILE, CONF_URL, DOMAIN
+from custom_components.tls_health.coordinator import TlsHealthCoordinator
+from custom_components.tls_health.probe import engine
+
+from .certs import NOW, Pki
+from .conftest import EndpointServer, StartServer
+from .helpers import entry_issue, next_check, open_issues, present, setup_endpoint, state
+from .servers import Server, black_hole
+
+pytestmark = pytest.mark.usefixtures("loopback_range", "no_proxy_check")
+
+
+@pytest.fixture
+def no_proxy_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reverse proxy check resolves the name through aiohttp, which tests cannot do."""
+
+    async def not_checked(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(TlsHealthCoordinator, "_check_proxy", not_checked)
+
+
+def resolve(monkeypatch: pytest.MonkeyPatch, *addresses: tuple[str, int]) -> None:
+    """Make every name resolve to these (address, port) pairs, in this order."""
+
+    async def lookup(host: str, port: int) -> list[tuple[Any, ...]]:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, address_port))
+            for address, address_port in addresses
+        ]
+
+    monkeypatch.setattr(engine, "lookup", lookup)
+
+
+def by_name(server: Server, pki: Pki) -> dict[str, str]:
+    """Entry data for hass.example.test, resolved (not pinned), trusting the test root."""
+    return {
+        CONF_URL: f"https://hass.example.test:{server.port}",
+        CONF_CA_FILE: str(pki.root_file),
+    }
+
+
+async def test_second_address_serving_an_expired_certificate(
+    hass: HomeAssistant,
+    pki: Pki,
+    endpoint_server: EndpointServer,
+    serve: StartServer,
+    tls_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = await endpoint_server()
+    expired = pki.leaf(not_before=NOW - timedelta(days=90), not_after=NOW - timedelta(days=2))
+    second = await serve(context=tls_context(expired, pki.intermediate), host="127.0.0.2")
+    resolve(monkeypatch, ("127.0.0.1", first.port), ("127.0.0.2", second.port))
+    entry = await setup_endpoint(hass, by_name(first, pki))
+    assert state(hass, entry, "handshake") == "ok"
+    await next_check(hass)
+    assert open_issues(hass, entry) == {"address_other_certificate"}
+    issue = entry_issue(hass, entry, "address_other_certificate")
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert "127.0.0.2 (certificate_expired, " in issue.translation_placeholders["addresses"]
+
+    report = await hass.services.async_call(
+        DOMAIN, "inspect", {"config_entry_id": entry.entry_id}, blocking=True, return_response=True
+    )
+    assert [(item["address"], item["verdict"]) for item in report["addresses"]] == [
+        ("127.0.0.1", "ok"),
+        ("127.0.0.2", "certificate_expired"),
+    ]
+
+    present(second, pki, pki.leaf(), pki.intermediate)
+    await next_check(hass, minutes=61)
+    assert open_issues(hass, entry) == set()
+
+
+async def test_black_holed_address_is_not_an_unreachable_endpoint(
+    hass: HomeAssistant,
+    pki: Pki,
+    endpoint_server: EndpointServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "ADDRESS_TIMEOUT", 0.5)
+    server = await endpoint_server()
+    with black_hole("127.0.0.2") as silent_port:
+        resolve(monkeypatch, ("127.0.0.2", silent_port), ("127.0.0.1", server.port))
+        entry = await setup_endpoint(hass, by_name(server, pki))
+        for _ in range(2):
+            assert state(hass, entry, "handshake") == "ok"
+            assert open_issues(hass, entry) == set()
+            await next_check(hass)
+        assert state(hass, entry, "handshake") == "ok"
+        assert open_issues(hass, entry) == {"address_not_answering"}
+        issue = entry_issue(hass, entry, "address_not_answering")
+        assert issue.severity is ir.IssueSeverity.WARNING
+        assert issue.translation_placeholders["addresses"] == "127.0.0.2 (timeout)"
+        assert issue.translation_placeholders["served_address"] == "127.0.0.1"
+
+    # the record is gone: one address left, nothing disagrees
+    resolve(monkeypatch, ("127.0.0.1", server.port))
+    await next_check(hass, minutes=61)
+    assert open_issues(hass, entry) == set()
