@@ -12,6 +12,7 @@ import pytest
 from custom_components.tls_health.catalogue import ENDPOINT_PLACEHOLDERS, PROXY_KEYS
 from custom_components.tls_health.findings import (
     ENTRY_KEYS,
+    FileCertificate,
     current_findings,
     days_until,
     issue_placeholders,
@@ -373,3 +374,21 @@ def test_address_serving_a_worse_certificate(other: AddressCheck, severity: Issu
 
 def test_address_repairs_are_judged_whenever_tls_was_reached() -> None:
     assert {"address_not_answering", "address_other_certificate"} <= judged_keys(report(), DEFAULTS)
+
+
+def test_stale_served_certificate_judged_only_with_a_readable_file() -> None:
+    named = EndpointOptions(certificate_file="/ssl/fullchain.pem")
+    served = report()
+    leaf = served.chain[0]
+    newer = FileCertificate(
+        "/ssl/fullchain.pem", "ff" * 32, leaf.not_before + DAY, leaf.not_after + 30 * DAY
+    )
+    (finding,) = current_findings(served, named, NOW, certificate_file=newer)
+    assert finding.key == "stale_served_certificate"
+    assert finding.placeholders["path"] == "/ssl/fullchain.pem"
+    same = replace(newer, sha256=leaf.sha256)
+    assert current_findings(served, named, NOW, certificate_file=same) == []
+    unreadable = FileCertificate("/ssl/fullchain.pem")
+    assert "stale_served_certificate" not in judged_keys(served, named, None, unreadable)
+    assert "stale_served_certificate" in judged_keys(served, named, None, newer)
+    assert "stale_served_certificate" in judged_keys(served, DEFAULTS)

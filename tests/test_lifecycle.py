@@ -12,13 +12,14 @@ from cryptography.x509.oid import NameOID
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.tls_health.const import DOMAIN
+from custom_components.tls_health.const import CONF_CERTIFICATE_FILE, DOMAIN
 from custom_components.tls_health.known import SAVE_DELAY_SECONDS, KnownCertificate
 from custom_components.tls_health.probe import days_until
 
@@ -280,3 +281,75 @@ def test_network_values_that_are_not_hex_are_not_kept() -> None:
     stored = KnownCertificate(None, None, serial="1f", sha256="ab" * 32).stored()
     hostile = KnownCertificate.from_stored({**stored, "serial": "<b>1f</b>", "sha256": "x" * 64})
     assert (hostile.serial, hostile.sha256) == (None, None)
+
+
+async def test_server_not_reloaded_after_its_file_was_renewed(
+    hass: HomeAssistant,
+    pki: Pki,
+    endpoint_server: EndpointServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    old = pki.leaf(not_before=NOW - 60 * DAY, not_after=NOW + 30 * DAY)
+    server = await endpoint_server(old, pki.intermediate)
+    renewed = pki.leaf(not_before=NOW - DAY, not_after=NOW + 89 * DAY)
+    fullchain = pki.write("fullchain.pem", renewed, pki.intermediate)
+    entry = await setup_endpoint(
+        hass, endpoint_data(server, pki), {CONF_CERTIFICATE_FILE: str(fullchain)}
+    )
+    await next_check(hass)
+    assert open_issues(hass, entry) == {"stale_served_certificate"}
+    placeholders = entry_issue(hass, entry, "stale_served_certificate").translation_placeholders
+    assert placeholders["path"] == str(fullchain)
+    assert placeholders["served_until"] == local(NOW + 30 * DAY)
+    assert placeholders["file_until"] == local(NOW + 89 * DAY)
+
+    # a file that cannot be read judges nothing: the repair stays, one log line
+    fullchain.write_bytes(b"not a certificate")
+    await next_check(hass, minutes=61)
+    await next_check(hass, minutes=61)
+    assert open_issues(hass, entry) == {"stale_served_certificate"}
+    assert caplog.text.count("cannot be used (no PEM certificate in it)") == 1
+
+    # reloaded: the server serves what the file holds
+    pki.write("fullchain.pem", renewed, pki.intermediate)
+    present(server, pki, renewed, pki.intermediate)
+    await next_check(hass, minutes=61)
+    assert open_issues(hass, entry) == set()
+
+
+async def test_file_older_than_the_served_certificate_is_not_stale(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    served = pki.leaf(not_before=NOW - DAY, not_after=NOW + 89 * DAY)
+    server = await endpoint_server(served, pki.intermediate)
+    older = pki.write("old.pem", pki.leaf(not_before=NOW - 60 * DAY, not_after=NOW + 30 * DAY))
+    entry = await setup_endpoint(
+        hass, endpoint_data(server, pki), {CONF_CERTIFICATE_FILE: str(older)}
+    )
+    await next_check(hass)
+    assert open_issues(hass, entry) == set()
+
+
+async def test_options_refuse_a_certificate_file_without_a_certificate(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    server = await endpoint_server()
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    options = {"scan_interval": 60, "warning_days": 14, "critical_days": 7, "scan_legacy": True}
+    for unusable in (str(pki.directory / "missing.pem"), str(pki.directory)):
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {**options, CONF_CERTIFICATE_FILE: unusable}
+        )
+        assert result["errors"] == {CONF_CERTIFICATE_FILE: "certificate_file_invalid"}
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**options, CONF_CERTIFICATE_FILE: f" {pki.root_file} "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_CERTIFICATE_FILE] == str(pki.root_file)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**options, CONF_CERTIFICATE_FILE: "  "}
+    )
+    assert CONF_CERTIFICATE_FILE not in entry.options

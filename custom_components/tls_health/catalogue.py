@@ -198,6 +198,14 @@ ADDRESS_NOT_ANSWERING: Final = _endpoint(
 ADDRESS_OTHER_CERTIFICATE: Final = _endpoint(
     "address_other_certificate", IssueSeverity.WARNING, escalates=True
 )
+# The certificate file named in the options is newer than the certificate served.
+STALE_SERVED_CERTIFICATE: Final = Repair(
+    key="stale_served_certificate",
+    family=Family.ENDPOINT,
+    severity=IssueSeverity.WARNING,
+    confirmations=CONFIRMATIONS,
+    placeholders=ENDPOINT_PLACEHOLDERS | {"path", "served_until", "file_until"},
+)
 LEGACY_TLS_ENABLED: Final = _endpoint("legacy_tls_enabled", IssueSeverity.WARNING)
 ENDPOINT_UNREACHABLE: Final = _endpoint(
     "endpoint_unreachable", confirmations=UNREACHABLE_CONFIRMATIONS
@@ -268,6 +276,7 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         CERTIFICATE_RENEWAL_OVERDUE,
         ADDRESS_NOT_ANSWERING,
         ADDRESS_OTHER_CERTIFICATE,
+        STALE_SERVED_CERTIFICATE,
         LEGACY_TLS_ENABLED,
         ENDPOINT_UNREACHABLE,
         STARTTLS_NOT_OFFERED,

@@ -23,9 +23,11 @@ from homeassistant.helpers.selector import (
 )
 import probatio as vol
 
+from .certificate_file import async_read_file_certificate
 from .const import (
     CONF_ADDRESS,
     CONF_CA_FILE,
+    CONF_CERTIFICATE_FILE,
     CONF_CRITICAL_DAYS,
     CONF_SCAN_INTERVAL,
     CONF_SCAN_LEGACY,
@@ -245,6 +247,7 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_WARNING_DAYS, default=DEFAULT_WARNING_DAYS): _days(),
         vol.Required(CONF_CRITICAL_DAYS, default=DEFAULT_CRITICAL_DAYS): _days(),
         vol.Required(CONF_SCAN_LEGACY, default=DEFAULT_SCAN_LEGACY): bool,
+        vol.Optional(CONF_CERTIFICATE_FILE): TextSelector(),
     }
 )
 
@@ -256,8 +259,16 @@ class TlsHealthOptionsFlow(OptionsFlowWithReload):
         """Show and validate the options."""
         errors: dict[str, str] = {}
         if user_input is not None:
+            certificate_file = str(user_input.pop(CONF_CERTIFICATE_FILE, "") or "").strip()
+            if certificate_file:
+                user_input[CONF_CERTIFICATE_FILE] = certificate_file
             if user_input[CONF_CRITICAL_DAYS] > user_input[CONF_WARNING_DAYS]:
                 errors[CONF_CRITICAL_DAYS] = "critical_after_warning"
+            elif (
+                certificate_file
+                and (await async_read_file_certificate(self.hass, certificate_file))[1]
+            ):
+                errors[CONF_CERTIFICATE_FILE] = "certificate_file_invalid"
             else:
                 return self.async_create_entry(
                     data={

@@ -17,6 +17,7 @@ CONF_SCAN_INTERVAL: Final = "scan_interval"
 CONF_WARNING_DAYS: Final = "warning_days"
 CONF_CRITICAL_DAYS: Final = "critical_days"
 CONF_SCAN_LEGACY: Final = "scan_legacy"
+CONF_CERTIFICATE_FILE: Final = "certificate_file"
 
 DEFAULT_SCAN_INTERVAL_MINUTES: Final = 60
 MIN_SCAN_INTERVAL_MINUTES: Final = 1

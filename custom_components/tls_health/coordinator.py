@@ -11,9 +11,10 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from . import issues
+from .certificate_file import async_read_file_certificate
 from .const import DOMAIN, LOGGER, RECHECK_INTERVAL
 from .endpoint import entry_target
-from .findings import current_findings, judged_keys
+from .findings import FileCertificate, current_findings, judged_keys
 from .http_settings import async_clear_refused_traffic
 from .known import KnownCertificate, KnownCertificates
 from .options import EndpointOptions
@@ -42,6 +43,7 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         """Set up from the entry; until the first check, state is what was known before."""
         self.prober = prober
         self._known = known
+        self._file_problem = ""
         self.target = entry_target(entry.data)
         self.options = EndpointOptions.from_options(entry.options, self.target.protocol)
         super().__init__(
@@ -76,10 +78,11 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         if checked_proxy is not None:
             proxy = checked_proxy
             async_clear_refused_traffic(self.hass, checked_proxy)
+        certificate_file = await self._read_certificate_file(report)
         decision = decide(
             previous.streaks,
-            current_findings(report, self.options, now, checked_proxy),
-            judged_keys(report, self.options, checked_proxy),
+            current_findings(report, self.options, now, checked_proxy, certificate_file),
+            judged_keys(report, self.options, checked_proxy, certificate_file),
             issues.async_open_keys(self.hass, self.config_entry),
         )
         open_repairs = issues.async_apply(self.hass, self.config_entry, decision)
@@ -97,6 +100,22 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
             open_repairs=open_repairs,
             streaks=decision.streaks,
         )
+
+    async def _read_certificate_file(self, report: ProbeReport) -> FileCertificate | None:
+        """Read the certificate file of the options, when one is named and a chain was served."""
+        path = self.options.certificate_file
+        if path is None or report.leaf is None:
+            return None
+        certificate_file, problem = await async_read_file_certificate(self.hass, path)
+        if problem and problem != self._file_problem:
+            LOGGER.warning(
+                "%s: certificate file %s cannot be used (%s)",
+                self.config_entry.title,
+                path,
+                problem,
+            )
+        self._file_problem = problem
+        return certificate_file
 
     async def _check_proxy(self, report: ProbeReport) -> ProxyReport | None:
         """Ask this Home Assistant what arrives through the endpoint, when it answers HTTPS."""

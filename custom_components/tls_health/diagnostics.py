@@ -7,7 +7,7 @@ from typing import Any
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_ADDRESS, CONF_CA_FILE, CONF_SERVER_NAME, CONF_URL
+from .const import CONF_ADDRESS, CONF_CA_FILE, CONF_CERTIFICATE_FILE, CONF_SERVER_NAME, CONF_URL
 from .coordinator import TlsHealthConfigEntry
 
 TO_REDACT = {
@@ -15,6 +15,7 @@ TO_REDACT = {
     CONF_SERVER_NAME,
     CONF_ADDRESS,
     CONF_CA_FILE,
+    CONF_CERTIFICATE_FILE,
     "ca_file",
     "serial",
     "sha256",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Final
 
@@ -132,13 +133,26 @@ def _not_before(report: ProbeReport, now: datetime) -> str:
     return moment.astimezone(now.tzinfo).date().isoformat()
 
 
+@dataclass(frozen=True, slots=True)
+class FileCertificate:
+    """The first certificate of the file named in the options; None fields when unreadable."""
+
+    path: str
+    sha256: str | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+
+
 def judged_keys(
-    report: ProbeReport, options: EndpointOptions, proxy: ProxyReport | None = None
+    report: ProbeReport,
+    options: EndpointOptions,
+    proxy: ProxyReport | None = None,
+    certificate_file: FileCertificate | None = None,
 ) -> frozenset[str]:
     """Repair keys this check can confirm or clear.
 
     An unreachable endpoint says nothing about its certificate or protocols, and the proxy is
-    judged only when its check ran.
+    judged only when its check ran. A certificate file that could not be read says nothing.
     """
     if report.verdict in PLAIN_TEXT_REPAIRS:
         # It answered: reachable, and whether it speaks TLS is known.
@@ -150,6 +164,11 @@ def judged_keys(
         keys -= c.PROXY_KEYS
     if not report.chain:  # a certificate that cannot be parsed: its expiry is unknown
         keys.discard(c.CERTIFICATE_EXPIRING_SOON.key)
+        keys.discard(c.CERTIFICATE_RENEWAL_OVERDUE.key)
+    if options.certificate_file is not None and (
+        certificate_file is None or certificate_file.sha256 is None
+    ):
+        keys.discard(c.STALE_SERVED_CERTIFICATE.key)
     protocols = report.protocols
     if options.scan_legacy and protocols.tls1_0 is None and protocols.tls1_1 is None:
         keys.discard(c.LEGACY_TLS_ENABLED.key)
@@ -161,6 +180,7 @@ def current_findings(
     options: EndpointOptions,
     now: datetime,
     proxy: ProxyReport | None = None,
+    certificate_file: FileCertificate | None = None,
 ) -> list[Finding]:
     """Every problem this one check shows."""
     placeholders = issue_placeholders(report, now)
@@ -178,6 +198,11 @@ def current_findings(
             Finding(repair, placeholders, critical=critical, text=_text(repair, service=service))
         )
     found += _address_findings(report, options, now, placeholders)
+    if (
+        certificate_file is not None
+        and (stale := _stale(report, certificate_file, now)) is not None
+    ):
+        found.append(Finding(c.STALE_SERVED_CERTIFICATE, {**placeholders, **stale}))
     if options.scan_legacy and report.protocols.legacy_enabled:
         found.append(Finding(c.LEGACY_TLS_ENABLED, placeholders))
     if proxy is not None and (repair := PROXY_REPAIRS.get(proxy.verdict)) is not None:
@@ -234,6 +259,24 @@ def _address_findings(
             )
         )
     return found
+
+
+def _stale(report: ProbeReport, file: FileCertificate, now: datetime) -> dict[str, str] | None:
+    """Placeholders when the file holds a newer certificate than the one served."""
+    served = report.leaf
+    if (
+        served is None
+        or file.sha256 is None
+        or file.sha256 == served.sha256
+        or file.not_before is None
+        or file.not_before <= served.not_before
+    ):
+        return None
+    return {
+        "path": file.path,
+        "served_until": moment(served.not_after, now.tzinfo),
+        "file_until": moment(file.not_after, now.tzinfo) if file.not_after else "",
+    }
 
 
 def _expiring(

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from .const import (
+    CONF_CERTIFICATE_FILE,
     CONF_CRITICAL_DAYS,
     CONF_SCAN_INTERVAL,
     CONF_SCAN_LEGACY,
@@ -34,6 +35,8 @@ class EndpointOptions:
     warning_days: int = DEFAULT_WARNING_DAYS
     critical_days: int = DEFAULT_CRITICAL_DAYS
     scan_legacy: bool = DEFAULT_SCAN_LEGACY
+    # The certificate file the endpoint's server should serve (e.g. the proxy's fullchain.pem).
+    certificate_file: str | None = None
 
     @property
     def probe(self) -> ProbeOptions:
@@ -52,4 +55,5 @@ class EndpointOptions:
             warning_days=int(options.get(CONF_WARNING_DAYS, DEFAULT_WARNING_DAYS)),
             critical_days=int(options.get(CONF_CRITICAL_DAYS, DEFAULT_CRITICAL_DAYS)),
             scan_legacy=bool(options.get(CONF_SCAN_LEGACY, default_scan_legacy(protocol))),
+            certificate_file=options.get(CONF_CERTIFICATE_FILE) or None,
         )

@@ -37,6 +37,7 @@ class EndpointState:
                 "warning_days": self.options.warning_days,
                 "critical_days": self.options.critical_days,
                 "scan_legacy": self.options.scan_legacy,
+                "certificate_file": self.options.certificate_file,
             },
             "open_repairs": sorted(self.open_repairs),
             "streaks": dict(sorted(self.streaks.items())),
