@@ -149,6 +149,17 @@ class HassProcess:
         await self.wait_first_check(entry_id)
         return entry_id
 
+    async def set_options(self, entry_id: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Save an entry's options through the options flow API; the flow's last answer."""
+        flow = await self.rest(
+            "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
+        )
+        return dict(
+            await self.rest(
+                "POST", f"/api/config/config_entries/options/flow/{flow['flow_id']}", options
+            )
+        )
+
     async def wait_first_check(self, entry_id: str) -> None:
         """Until an entry has been checked (the first check runs once hass has started).
 

@@ -43,6 +43,9 @@ BIND_ATTEMPTS = 3
 SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 
 
+RELOADED_IN_A_ROW = 10
+
+
 class ProxyMode(Enum):
     """A configuration variant; see the module docstring for what the upstream receives."""
 
@@ -241,6 +244,20 @@ class ReverseProxy(ABC):
         pem = self.chain_file.read_text()
         end = "-----END CERTIFICATE-----"
         return ssl.PEM_cert_to_DER_cert(pem[: pem.index(end) + len(end)])
+
+    async def reload(self) -> None:
+        """Reload as after a renewal (SIGHUP), until every connection gets the chain file's leaf.
+
+        Old workers finish gracefully and may still take a connection for a moment: the reload
+        is done once several handshakes in a row present the new certificate.
+        """
+        assert self._process is not None
+        self._process.send_signal(signal.SIGHUP)
+        async with asyncio.timeout(START_WITHIN):
+            in_a_row = 0
+            while in_a_row < RELOADED_IN_A_ROW:
+                in_a_row = in_a_row + 1 if await self._accepts() else 0
+                await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         """End the proxy (SIGTERM, then SIGKILL to its process group) and wait for the exit."""
