@@ -6,6 +6,7 @@ Tests cannot use DNS: the engine's `lookup` hook answers with loopback addresses
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 import socket
@@ -18,7 +19,7 @@ import pytest
 from custom_components.tls_health.probe import Prober, ProbeReport, Target, Verdict, engine
 from custom_components.tls_health.probe._cli import format_report
 from tests.certs import NOW, Pki
-from tests.servers import Server, black_hole
+from tests.servers import Server, black_hole, plain_http
 
 from .test_verdicts import HOST, run
 
@@ -179,3 +180,57 @@ async def test_command_line_lists_every_address(
     assert other.split()[:2] == ["127.0.0.2", "certificate_expired"]
     assert other.endswith("OTHER certificate")
     assert "expired" in why
+
+
+async def test_address_answering_plain_http_fails_its_handshake(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    server = await serve(context=tls_context(pki.leaf(HOST), pki.intermediate))
+    plain = await serve(plain_http, host="127.0.0.2")
+    resolves_to(monkeypatch, ("127.0.0.1", server.port), ("127.0.0.2", plain.port))
+    report = await run(prober, by_name(pki))
+    assert outcomes(report) == [
+        ("127.0.0.1", Verdict.OK, True),
+        ("127.0.0.2", Verdict.HANDSHAKE_FAILED, False),
+    ]
+    assert "127.0.0.2" in report.addresses[1].detail
+
+
+async def test_attempts_started_together_leave_no_socket_open(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    """Both addresses connect at once: one socket wins, the other is closed (no descriptor left)."""
+    monkeypatch.setattr(engine, "CONNECT_DELAY", 0)
+    first, second = await two_servers(pki, serve, tls_context)
+    resolves_to(monkeypatch, ("127.0.0.1", first.port), ("127.0.0.2", second.port))
+    for _ in range(5):
+        report = await run(prober, by_name(pki))
+        assert report.verdict is Verdict.OK, report.detail
+        assert len(report.addresses) == 2
+
+
+async def test_race_closes_every_socket_but_the_winner(monkeypatch) -> None:
+    """Two attempts that connect in the same turn of the loop: one wins, the other is closed."""
+    made: list[socket.socket] = []
+    both_started = asyncio.Event()
+
+    async def connected_together(family: socket.AddressFamily, _: object) -> socket.socket:
+        made.append(sock := socket.socket(family, socket.SOCK_STREAM))
+        if len(made) == 2:
+            both_started.set()
+        await both_started.wait()
+        return sock
+
+    monkeypatch.setattr(engine, "open_tcp", connected_together)
+    monkeypatch.setattr(engine, "CONNECT_DELAY", 0.01)
+    addresses = [(socket.AF_INET, ("127.0.0.1", 443)), (socket.AF_INET, ("127.0.0.2", 443))]
+    sock, address, failure = await engine._race(addresses)
+    try:
+        assert sock is not None
+        assert failure is None
+        assert len(made) == 2
+        assert [other.fileno() for other in made if other is not sock] == [-1]
+        assert address == addresses[made.index(sock)]
+    finally:
+        for other in made:
+            other.close()

@@ -10,6 +10,9 @@ import sys
 
 import pytest
 
+from custom_components.tls_health.probe import ProbeReport, Target, Verdict
+from custom_components.tls_health.probe._cli import format_report
+from custom_components.tls_health.probe.verify import describe
 from tests.certs import NOW
 from tests.daemons import Dovecot, cert_files, installed, running, service_directory
 
@@ -129,3 +132,14 @@ async def test_cli_speaks_the_scheme(pki, tmp_path: Path) -> None:
             assert json.loads(out)["protocols"]["tls1_0"] is False
             code, _, err = await cli(url, "--legacy", "--no-legacy", *common)
             assert code == 2, err
+
+
+def test_lifetime_of_a_long_lived_certificate(pki) -> None:
+    leaf = pki.leaf(not_before=NOW - timedelta(days=300), not_after=NOW + timedelta(days=65))
+    info = describe(leaf.cert)
+    report = ProbeReport(
+        target=Target(host=HOST), checked_at=NOW, verdict=Verdict.OK, detail="", chain=(info,)
+    )
+    assert "Lifetime:  365 days, renewed by hand (judged by days before expiry)" in (
+        format_report(report).splitlines()
+    )
