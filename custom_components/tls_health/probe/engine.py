@@ -40,7 +40,8 @@ type Address = tuple[socket.AddressFamily, SockAddr]
 ALPN_PROTOCOLS: Final = ["h2", "http/1.1"]
 LEGACY_CIPHERS: Final = "DEFAULT:@SECLEVEL=0"
 HTTPS_PORT: Final = 443
-# Probes running at once; each holds up to four sockets (main, two legacy, redirect).
+# Probes running at once; each holds up to seven sockets (main, two legacy, redirect, and one
+# for each other address of the name).
 MAX_CONCURRENT: Final = 32
 HTTP_PORT: Final = 80
 DEFAULT_OPTIONS: Final = ProbeOptions()
