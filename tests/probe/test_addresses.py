@@ -234,3 +234,11 @@ async def test_race_closes_every_socket_but_the_winner(monkeypatch) -> None:
     finally:
         for other in made:
             other.close()
+
+
+def test_families_alternate_first_family_first() -> None:
+    v6 = [(socket.AF_INET6, (f"2001:db8::{n}", 443, 0, 0)) for n in (1, 2, 3)]
+    v4 = [(socket.AF_INET, (f"192.0.2.{n}", 443)) for n in (1, 2)]
+    interleaved = engine._interleaved([*v6, *v4])
+    assert interleaved == [v6[0], v4[0], v6[1], v4[1], v6[2]]
+    assert engine._interleaved([v4[0], *v6]) == [v4[0], v6[0], v6[1], v6[2]]
