@@ -16,11 +16,21 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 import pytest
 
-from custom_components.tls_health.probe import Prober, ProbeReport, Target, Verdict, engine
+from custom_components.tls_health.probe import (
+    ProbeOptions,
+    Prober,
+    ProbeReport,
+    Target,
+    Verdict,
+    engine,
+    parse_target,
+)
 from custom_components.tls_health.probe._cli import format_report
 from tests.certs import NOW, Pki
+from tests.daemons import Mosquitto, cert_files, installed, running, service_directory
 from tests.servers import Server, black_hole, plain_http
 
+from .test_protocol_servers import HOST as SERVICE_HOST, MOSQUITTO_CLOSED, assert_clean
 from .test_verdicts import HOST, run
 
 pytestmark = pytest.mark.usefixtures("loopback_range")
@@ -242,3 +252,29 @@ def test_families_alternate_first_family_first() -> None:
     interleaved = engine._interleaved([*v6, *v4])
     assert interleaved == [v6[0], v4[0], v6[1], v4[1], v6[2]]
     assert engine._interleaved([v4[0], *v6]) == [v4[0], v6[0], v6[1], v6[2]]
+
+
+@pytest.mark.skipif(not installed("mosquitto"), reason="mosquitto not installed")
+async def test_mqtt_broker_behind_one_address_serves_an_expired_certificate(
+    pki, prober: Prober, monkeypatch
+) -> None:
+    """The classic: one listener of an MQTT name still serves the expired certificate. Each
+    address gets its own session, and neither broker logs an error."""
+    with service_directory() as good_dir, service_directory() as expired_dir:
+        good_files = cert_files(pki, good_dir, SERVICE_HOST)
+        expired_files = cert_files(pki, expired_dir, SERVICE_HOST, expired=True)
+        with (
+            running(Mosquitto(good_dir, good_files)) as good,
+            running(Mosquitto(expired_dir, expired_files)) as stale,
+        ):
+            since = (good.mark(), stale.mark())
+            resolves_to(monkeypatch, ("127.0.0.1", good.port), ("127.0.0.1", stale.port))
+            target = parse_target(f"mqtts://{SERVICE_HOST}:{good.port}", ca_file=str(pki.root_file))
+            report = await prober.probe(target, ProbeOptions(timeout=5))
+            assert report.verdict is Verdict.OK, report.detail
+            assert [check.verdict for check in report.addresses] == [
+                Verdict.OK,
+                Verdict.CERTIFICATE_EXPIRED,
+            ]
+            for broker, mark in zip((good, stale), since, strict=True):
+                assert_clean(broker, mark, MOSQUITTO_CLOSED)
