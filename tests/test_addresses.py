@@ -114,3 +114,70 @@ async def test_black_holed_address_is_not_an_unreachable_endpoint(
     resolve(monkeypatch, ("127.0.0.1", server.port))
     await next_check(hass, minutes=61)
     assert open_issues(hass, entry) == set()
+
+
+async def test_an_address_this_home_assistant_cannot_route_to_is_not_judged(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IPv6 in a container without IPv6: clients that have it may reach the address fine."""
+    server = await endpoint_server()
+
+    async def lookup(host: str, port: int) -> list[tuple[Any, ...]]:
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("100::1", port, 0, 0)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+        ]
+
+    monkeypatch.setattr(engine, "lookup", lookup)
+    entry = await setup_endpoint(hass, by_name(server, pki))
+    for _ in range(3):
+        await next_check(hass)
+    assert state(hass, entry, "handshake") == "ok"
+    assert open_issues(hass, entry) == set()
+
+
+async def test_rotating_addresses_do_not_rewrite_open_repairs(
+    hass: HomeAssistant, pki: Pki, serve: StartServer, tls_context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaf = pki.leaf(not_before=NOW - timedelta(days=300), not_after=NOW + timedelta(days=10))
+    first = await serve(context=tls_context(leaf, pki.intermediate))
+    second = await serve(context=tls_context(leaf, pki.intermediate), host="127.0.0.2")
+    a, b = ("127.0.0.1", first.port), ("127.0.0.2", second.port)
+    resolve(monkeypatch, a, b)
+    entry = await setup_endpoint(hass, by_name(first, pki))
+    await next_check(hass)
+    assert open_issues(hass, entry) == {"certificate_expiring_soon"}
+    updates: list[Any] = []
+    hass.bus.async_listen(ir.EVENT_REPAIRS_ISSUE_REGISTRY_UPDATED, updates.append)
+    for turn in range(4):
+        resolve(monkeypatch, *((b, a) if turn % 2 == 0 else (a, b)))
+        await next_check(hass, minutes=61)
+    assert [event.data["action"] for event in updates] == []
+
+
+async def test_addresses_serving_their_own_valid_certificates_fire_no_event(
+    hass: HomeAssistant, pki: Pki, serve: StartServer, tls_context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = pki.leaf(not_before=NOW - timedelta(days=10), not_after=NOW + timedelta(days=80))
+    two = pki.leaf(not_before=NOW - timedelta(days=5), not_after=NOW + timedelta(days=85))
+    first = await serve(context=tls_context(one, pki.intermediate))
+    second = await serve(context=tls_context(two, pki.intermediate), host="127.0.0.2")
+    a, b = ("127.0.0.1", first.port), ("127.0.0.2", second.port)
+    resolve(monkeypatch, a, b)
+    entry = await setup_endpoint(hass, by_name(first, pki))
+    fired: list[Any] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda event: (
+            fired.append(event.data["entity_id"])
+            if event.data["entity_id"].startswith("event.")
+            else None
+        ),
+    )
+    fingerprint = state(hass, entry, "certificate_fingerprint")
+    for turn in range(4):
+        resolve(monkeypatch, *((b, a) if turn % 2 == 0 else (a, b)))
+        await next_check(hass, minutes=61)
+        assert state(hass, entry, "certificate_fingerprint") == fingerprint
+    assert fired == []
+    assert open_issues(hass, entry) == set()

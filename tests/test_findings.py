@@ -392,3 +392,20 @@ def test_stale_served_certificate_judged_only_with_a_readable_file() -> None:
     assert "stale_served_certificate" not in judged_keys(served, named, None, unreadable)
     assert "stale_served_certificate" in judged_keys(served, named, None, newer)
     assert "stale_served_certificate" in judged_keys(served, DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("tls1_0", "tls1_1", "judged", "raised"),
+    [
+        (None, False, False, False),  # 1.0 undetermined: it may still be on
+        (False, None, False, False),
+        (True, None, True, True),  # accepted is enough to tell
+        (False, False, True, False),
+    ],
+)
+def test_legacy_scan_clears_only_when_both_versions_were_refused(
+    tls1_0: bool | None, tls1_1: bool | None, judged: bool, raised: bool
+) -> None:
+    scanned = report(protocols=ProtocolSupport(tls1_0=tls1_0, tls1_1=tls1_1))
+    assert (LEGACY_TLS_ENABLED in judged_keys(scanned, DEFAULTS)) is judged
+    assert (LEGACY_TLS_ENABLED in keys(current_findings(scanned, DEFAULTS, NOW))) is raised

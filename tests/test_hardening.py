@@ -137,3 +137,24 @@ async def test_own_certificate_as_a_special_file_is_a_repair(
     issue = ir.async_get(hass).async_get_issue(DOMAIN, "certificate_file_unreadable")
     assert issue is not None
     assert issue.translation_placeholders == {"path": fifo, "reason": "not a regular file"}
+
+
+async def test_own_listener_that_does_not_answer_keeps_the_stale_repair(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    """A check that reached no listener cannot tell whether it serves the renewed file."""
+    await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
+    chain, key = pki.server_files("own", pki.leaf(), pki.intermediate)
+    hass.http.ssl_certificate = str(chain)
+    hass.http.ssl_key = str(key)
+    hass.http.server_port = 9  # nothing listens: the probe is refused
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        "stale_certificate",
+        is_fixable=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="stale_certificate",
+    )
+    await own_tls.async_check_own_tls_now(hass)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "stale_certificate") is not None

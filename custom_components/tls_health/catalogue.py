@@ -50,8 +50,6 @@ ENDPOINT_PLACEHOLDERS: Final = frozenset(
         "fault",
         "not_before",
         "scheme",
-        "served_address",
-        "addresses",
     }
 )
 PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {"proxy_address", "trusted_entry", "seen_host"}
@@ -192,11 +190,21 @@ CERTIFICATE_RENEWAL_OVERDUE: Final = _endpoint(
     "certificate_renewal_overdue", IssueSeverity.WARNING, escalates=True
 )
 # Addresses of the endpoint's name that disagree with the one the check connected to.
-ADDRESS_NOT_ANSWERING: Final = _endpoint(
-    "address_not_answering", IssueSeverity.WARNING, confirmations=UNREACHABLE_CONFIRMATIONS
+# Only these texts name addresses: other repairs are not rewritten when the address changes.
+ADDRESS_NOT_ANSWERING: Final = Repair(
+    key="address_not_answering",
+    family=Family.ENDPOINT,
+    severity=IssueSeverity.WARNING,
+    confirmations=UNREACHABLE_CONFIRMATIONS,
+    placeholders=ENDPOINT_PLACEHOLDERS | {"served_address", "addresses"},
 )
-ADDRESS_OTHER_CERTIFICATE: Final = _endpoint(
-    "address_other_certificate", IssueSeverity.WARNING, escalates=True
+ADDRESS_OTHER_CERTIFICATE: Final = Repair(
+    key="address_other_certificate",
+    family=Family.ENDPOINT,
+    severity=IssueSeverity.WARNING,
+    escalates=True,
+    confirmations=CONFIRMATIONS,
+    placeholders=ENDPOINT_PLACEHOLDERS | {"addresses"},
 )
 # The certificate file named in the options is newer than the certificate served.
 STALE_SERVED_CERTIFICATE: Final = Repair(

@@ -16,7 +16,7 @@ from .const import DOMAIN, LOGGER, RECHECK_INTERVAL
 from .endpoint import entry_target
 from .findings import FileCertificate, current_findings, judged_keys
 from .http_settings import async_clear_refused_traffic
-from .known import KnownCertificate, KnownCertificates
+from .known import KnownCertificate, KnownCertificates, served_fingerprints
 from .options import EndpointOptions
 from .probe import Prober, ProbeReport, inert
 from .prober import async_get_proxy_check_slots
@@ -68,8 +68,14 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         self._log_reachability_change(previous.report, report)
         known = previous.known_certificate
         change = None
-        if report.chain:
-            served = KnownCertificate.of(report)
+        served = KnownCertificate.of(report) if report.chain else None
+        # Addresses of one name may serve different certificates on purpose: while one of them
+        # still serves the known certificate, it was not replaced (whichever address won).
+        if served is not None and (
+            known is None
+            or served.sha256 == known.sha256
+            or known.sha256 not in served_fingerprints(report)
+        ):
             change = None if known is None else known.change_to(served)
             known = served
             self._known.async_set(self.config_entry.entry_id, known)

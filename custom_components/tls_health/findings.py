@@ -10,7 +10,7 @@ from typing import Final
 from . import catalogue as c
 from .catalogue import Repair
 from .options import EndpointOptions
-from .probe import Lifetime, ProbeReport, Verdict, days_until
+from .probe import AddressCheck, Lifetime, ProbeReport, Verdict, days_until
 from .proxy import ProxyReport, ProxyVerdict
 from .tracker import Finding
 
@@ -93,8 +93,6 @@ def issue_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
         "scheme": str(target.protocol),
         "expires_at": moment(expiry, now.tzinfo) if expiry else "",
         "renew_by": moment(lifetime.renew_by, now.tzinfo) if lifetime else "",
-        "served_address": report.address or "",
-        "addresses": "",
         "versions": ", ".join(
             name
             for name, accepted in (("TLS 1.0", protocols.tls1_0), ("TLS 1.1", protocols.tls1_1))
@@ -170,8 +168,19 @@ def judged_keys(
     ):
         keys.discard(c.STALE_SERVED_CERTIFICATE.key)
     protocols = report.protocols
-    if options.scan_legacy and protocols.tls1_0 is None and protocols.tls1_1 is None:
+    # Cleared only when both versions were refused; raised when either was accepted.
+    if (
+        options.scan_legacy
+        and not protocols.legacy_enabled
+        and None
+        in (
+            protocols.tls1_0,
+            protocols.tls1_1,
+        )
+    ):
         keys.discard(c.LEGACY_TLS_ENABLED.key)
+    if any(check.verdict is Verdict.NETWORK_UNREACHABLE for check in report.addresses):
+        keys.discard(c.ADDRESS_NOT_ANSWERING.key)
     return frozenset(keys)
 
 
@@ -210,6 +219,11 @@ def current_findings(
     return found
 
 
+def _silent(check: AddressCheck) -> bool:
+    """Whether an address did not answer TLS for a reason that is the server's."""
+    return not check.verdict.reached_tls and check.verdict is not Verdict.NETWORK_UNREACHABLE
+
+
 def _text(repair: Repair, *, service: bool) -> str | None:
     """Return the text for a service other than HTTPS, where the repair has one."""
     return SERVICE_TEXTS.get(repair.key) if service else None
@@ -229,15 +243,24 @@ def _address_findings(
         return []
     found: list[Finding] = []
     others = [check for check in report.addresses if not check.main]
-    if silent := [check for check in others if not check.verdict.reached_tls]:
+    # An address this Home Assistant has no route to (e.g. IPv6 in a container without it) says
+    # nothing about the clients that do: it is judged neither way (see judged_keys).
+    if silent := sorted(
+        (check for check in others if _silent(check)), key=lambda check: check.address
+    ):
         listed = ", ".join(f"{check.address} ({check.verdict})" for check in silent)
-        found.append(Finding(c.ADDRESS_NOT_ANSWERING, {**placeholders, "addresses": listed}))
+        found.append(
+            Finding(
+                c.ADDRESS_NOT_ANSWERING,
+                {**placeholders, "addresses": listed, "served_address": main.address},
+            )
+        )
     differing = [
         check for check in others if check.verdict.reached_tls and check.sha256 != main.sha256
     ]
     if not differing:
         return found
-    serving = [main, *differing]
+    serving = sorted([main, *differing], key=lambda check: check.address)
     problems = [check for check in serving if check.verdict is not Verdict.OK]
     due = [
         check

@@ -80,6 +80,19 @@ def _hex(value: str | None) -> str | None:
     return value if value and _HEX.fullmatch(value) else None
 
 
+def served_fingerprints(report: ProbeReport) -> frozenset[str]:
+    """Fingerprints of the leaves this check saw, from the address it used and the others."""
+    leaf = report.leaf
+    return frozenset(
+        fingerprint
+        for fingerprint in (
+            leaf.sha256 if leaf is not None else None,
+            *(check.sha256 for check in report.addresses),
+        )
+        if fingerprint is not None
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class KnownCertificate:
     """What the sensors show of the newest served chain, and what tells a renewal apart."""

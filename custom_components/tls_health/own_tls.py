@@ -112,6 +112,7 @@ async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
     """Raise or clear the repairs about the certificate Home Assistant serves itself."""
     http = hass.http
     found: list[Finding] = []
+    judged: tuple[Repair, ...] = OWN_TLS_REPAIRS
     if certificate_path := http.ssl_certificate:
         try:
             async with asyncio.timeout(FILE_READ_TIMEOUT):
@@ -124,8 +125,12 @@ async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
             found.append(Finding(files.problem, files.placeholders, text=files.translation_key))
         else:
             found.extend(_expiry(files, certificate_path))
-            found.extend(await _stale(prober, files, certificate_path, http.server_port))
-    issues.async_sync(hass, found, OWN_TLS_REPAIRS)
+            stale = await _stale(prober, files, certificate_path, http.server_port)
+            if stale is None:  # the listener did not answer: whether it is stale is unknown
+                judged = tuple(r for r in judged if r is not c.STALE_CERTIFICATE)
+            else:
+                found.extend(stale)
+    issues.async_sync(hass, found, judged)
 
 
 def _expiry(files: CertificateFiles, path: str) -> list[Finding]:
@@ -143,16 +148,22 @@ def _expiry(files: CertificateFiles, path: str) -> list[Finding]:
     return []
 
 
-async def _stale(prober: Prober, files: CertificateFiles, path: str, port: int) -> list[Finding]:
-    """Whether the file was renewed but the listener still serves an older certificate."""
+async def _stale(
+    prober: Prober, files: CertificateFiles, path: str, port: int
+) -> list[Finding] | None:
+    """Whether the file was renewed but the listener still serves an older certificate.
+
+    None when the listener served no certificate: nothing can be told.
+    """
     target = Target(
         host="127.0.0.1", port=port, server_name=files.names[0] if files.names else None
     )
     report = await prober.probe(target, HANDSHAKE_ONLY)
     served = report.leaf
+    if served is None:
+        return None
     if (
-        served is None
-        or served.sha256 == files.sha256
+        served.sha256 == files.sha256
         or files.not_before is None
         or files.not_before <= served.not_before
     ):

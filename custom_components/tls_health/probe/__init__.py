@@ -6,6 +6,7 @@ from .inert import inert
 from .lifetime import RENEWAL_AWARE_MAX_LIFETIME, Lifetime
 from .models import (
     DEFAULT_PORT,
+    AddressCheck,
     CertificateInfo,
     HttpInfo,
     ProbeOptions,
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_CONCURRENT",
     "MAX_FILE_BYTES",
     "RENEWAL_AWARE_MAX_LIFETIME",
+    "AddressCheck",
     "AppProtocol",
     "CaFileProblem",
     "CertificateInfo",
