@@ -10,7 +10,7 @@ from typing import Final
 from . import catalogue as c
 from .catalogue import Repair
 from .options import EndpointOptions
-from .probe import AddressCheck, Lifetime, ProbeReport, Verdict, days_until
+from .probe import AddressCheck, CertificateInfo, Lifetime, ProbeReport, Verdict, days_until
 from .proxy import ProxyReport, ProxyVerdict
 from .tracker import Finding
 
@@ -139,6 +139,18 @@ class FileCertificate:
     sha256: str | None = None
     not_before: datetime | None = None
     not_after: datetime | None = None
+
+
+def renewed_but_not_served(
+    sha256: str | None, not_before: datetime | None, served: CertificateInfo
+) -> bool:
+    """Whether a file holds a newer certificate than the one served: the server kept the old."""
+    return (
+        sha256 is not None
+        and sha256 != served.sha256
+        and not_before is not None
+        and served.not_before < not_before
+    )
 
 
 def judged_keys(
@@ -287,13 +299,7 @@ def _address_findings(
 def _stale(report: ProbeReport, file: FileCertificate, now: datetime) -> dict[str, str] | None:
     """Placeholders when the file holds a newer certificate than the one served."""
     served = report.leaf
-    if (
-        served is None
-        or file.sha256 is None
-        or file.sha256 == served.sha256
-        or file.not_before is None
-        or file.not_before <= served.not_before
-    ):
+    if served is None or not renewed_but_not_served(file.sha256, file.not_before, served):
         return None
     return {
         "path": file.path,

@@ -20,6 +20,7 @@ from homeassistant.util import dt as dt_util
 from . import catalogue as c, issues
 from .catalogue import Repair
 from .const import DEFAULT_WARNING_DAYS, PROBE_TIMEOUT
+from .findings import renewed_but_not_served
 from .probe import ProbeOptions, Prober, Target, days_until, read_bounded
 from .prober import async_get_prober
 from .tracker import Finding
@@ -162,11 +163,7 @@ async def _stale(
     served = report.leaf
     if served is None:
         return None
-    if (
-        served.sha256 == files.sha256
-        or files.not_before is None
-        or files.not_before <= served.not_before
-    ):
+    if not renewed_but_not_served(files.sha256, files.not_before, served):
         return []
     return [
         Finding(
