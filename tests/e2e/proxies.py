@@ -1,8 +1,10 @@
-"""Real reverse proxies (nginx, HAProxy) on loopback, terminating TLS in front of an HTTP upstream.
+"""Real reverse proxies (nginx, HAProxy, Caddy) on loopback, terminating TLS before an HTTP upstream.
 
 A proxy listens on 127.0.0.1:<free port> with a given certificate chain and key, and forwards
 plain HTTP to 127.0.0.1:<upstream_port>, connecting FROM `source_address` (default 127.0.0.5) so
-the upstream can tell the proxy apart from a test client on 127.0.0.1.
+the upstream can tell the proxy apart from a test client on 127.0.0.1. With `source_address=None`
+the proxy connects from 127.0.0.1, like a proxy on the same host in its usual configuration.
+Caddy 2.6 cannot choose its source address: it always connects from 127.0.0.1.
 
 What the upstream receives, per `ProxyMode` (verified by tests/e2e/test_proxies.py):
 
@@ -19,7 +21,15 @@ What the upstream receives, per `ProxyMode` (verified by tests/e2e/test_proxies.
 - CLIENT_XFF_PASSED: the proxy appends to a client-sent X-Forwarded-For instead of replacing it.
   That is what both nginx ($proxy_add_x_forwarded_for) and HAProxy (`option forwardfor`) do in
   their usual configuration, so this mode's configuration is the same as GOOD for both proxies;
-  it exists so tests can name the behaviour they rely on.
+  it exists so tests can name the behaviour they rely on. Caddy appends only for clients in its
+  own `trusted_proxies` (here: all private ranges, loopback included).
+- PASS_THROUGH: X-Forwarded-For is exactly what the client sent, nothing appended, none when
+  the client sent none (nginx `$http_x_forwarded_for`, HAProxy without `option forwardfor`).
+  Caddy (`header_up X-Forwarded-For {http.request.header.X-Forwarded-For}`) sends an empty
+  header when the client sent none.
+
+Caddy's GOOD replaces a client-sent X-Forwarded-For with the client's address (clients are not
+in its `trusted_proxies`); every other mode behaves as described above.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from pathlib import Path
 import shutil
 import signal
 import ssl
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from .hass_process import free_port
 
@@ -55,6 +65,7 @@ class ProxyMode(Enum):
     HOST_REWRITTEN = "host_rewritten"
     NO_WEBSOCKET = "no_websocket"
     CLIENT_XFF_PASSED = "client_xff_passed"
+    PASS_THROUGH = "pass_through"  # noqa: S105 (a mode, not a password)
 
 
 class ProxyKind(StrEnum):
@@ -62,6 +73,7 @@ class ProxyKind(StrEnum):
 
     NGINX = "nginx"
     HAPROXY = "haproxy"
+    CADDY = "caddy"
 
 
 def _binary(name: str) -> str | None:
@@ -87,7 +99,7 @@ def haproxy_binary() -> str | None:
 
 def proxy_binary(kind: ProxyKind | str) -> str | None:
     """Path of the binary for `kind`, or None."""
-    return nginx_binary() if ProxyKind(kind) is ProxyKind.NGINX else haproxy_binary()
+    return _binary(str(ProxyKind(kind)))
 
 
 class ProxyStartError(RuntimeError):
@@ -112,7 +124,7 @@ class ReverseProxy(ABC):
         key_file: Path,
         upstream_port: int,
         directory: Path,
-        source_address: str = "127.0.0.5",
+        source_address: str | None = "127.0.0.5",
         binary: str | None = None,
     ) -> None:
         self.mode = mode
@@ -156,6 +168,10 @@ class ReverseProxy(ABC):
         """Files the configuration needs besides itself, written by `start`."""
         return {}
 
+    def environment(self) -> dict[str, str] | None:
+        """The proxy's environment; None inherits the test's."""
+        return None
+
     @property
     def error_log(self) -> Path:
         """The proxy's error log (nginx); HAProxy reports on stderr."""
@@ -195,6 +211,7 @@ class ReverseProxy(ABC):
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=output,
                 stderr=asyncio.subprocess.STDOUT,
+                env=self.environment(),
                 start_new_session=True,  # its own process group: workers die with it
             )
         try:
@@ -312,8 +329,7 @@ http {{
         ssl_certificate_key {key};
         location / {{
             proxy_pass http://127.0.0.1:{upstream_port};
-            proxy_bind {source};
-            proxy_http_version 1.1;
+{bind}            proxy_http_version 1.1;
             proxy_read_timeout 1h;
             proxy_set_header X-Forwarded-Host "";
 {headers}
@@ -343,6 +359,9 @@ class NginxProxy(ReverseProxy):
             # Upgrade is hop-by-hop: nginx drops it unless set here.
             del headers["Upgrade"]
             headers["Connection"] = '""'
+        elif mode is ProxyMode.PASS_THROUGH:
+            headers["X-Forwarded-For"] = "$http_x_forwarded_for"
+        source = self.source_address
         return NGINX_CONFIG.format(
             user="user root;\n" if os.geteuid() == 0 else "",
             dir=self.directory,
@@ -351,7 +370,7 @@ class NginxProxy(ReverseProxy):
             chain=self.chain_file,
             key=self.key_file,
             upstream_port=self.upstream_port,
-            source=self.source_address,
+            bind=f"            proxy_bind {source};\n" if source else "",
             headers="\n".join(
                 f"            proxy_set_header {name} {value};" for name, value in headers.items()
             ),
@@ -388,7 +407,7 @@ frontend tls
     default_backend upstream
 backend upstream
 {backend}
-    server upstream 127.0.0.1:{upstream_port} source {source}
+    server upstream 127.0.0.1:{upstream_port}{source}
 """
 
 
@@ -422,6 +441,8 @@ class HaproxyProxy(ReverseProxy):
             rules.append(f"http-request set-header Host 127.0.0.1:{self.upstream_port}")
         elif mode is ProxyMode.NO_WEBSOCKET:
             rules += ["http-request del-header Upgrade", "http-request set-header Connection close"]
+        elif mode is ProxyMode.PASS_THROUGH:
+            backend = []  # HAProxy passes request headers on as they came
         return HAPROXY_CONFIG.format(
             host=self.host,
             port=self.port,
@@ -429,7 +450,7 @@ class HaproxyProxy(ReverseProxy):
             rules="\n".join(f"    {rule}" for rule in rules),
             backend="\n".join(f"    {line}" for line in backend),
             upstream_port=self.upstream_port,
-            source=self.source_address,
+            source=f" source {self.source_address}" if self.source_address else "",
         )
 
     def command(self) -> list[str]:
@@ -437,21 +458,97 @@ class HaproxyProxy(ReverseProxy):
         return [self.binary, "-f", str(self.config_file), "-db"]
 
 
+CADDY_CONFIG = """\
+{{
+	admin off
+	auto_https off
+	storage file_system {{
+		root {dir}/data
+	}}
+}}
+https://:{port} {{
+	bind {host}
+	tls {chain} {key}
+	log {{
+		output file {dir}/access.log
+	}}
+	reverse_proxy 127.0.0.1:{upstream_port} {{
+{options}
+	}}
+}}
+"""
+
+
+class CaddyProxy(ReverseProxy):
+    """Caddy in the foreground (`caddy run`), its state under `directory`."""
+
+    kind = ProxyKind.CADDY
+
+    def __init__(self, mode: ProxyMode, **kwargs: Any) -> None:
+        super().__init__(mode, **kwargs)
+        self.source_address = None  # Caddy 2.6 has no option to choose it
+
+    def config(self) -> str:
+        """Caddyfile for the current port and mode."""
+        mode = self.mode
+        options = ["header_up -X-Forwarded-Host"]
+        if mode is ProxyMode.NO_FORWARDED_FOR:
+            options.append("header_up -X-Forwarded-For")
+        elif mode is ProxyMode.NO_FORWARDED_PROTO:
+            options.append("header_up -X-Forwarded-Proto")
+        elif mode is ProxyMode.HOST_REWRITTEN:
+            options.append("header_up Host {upstream_hostport}")
+        elif mode is ProxyMode.NO_WEBSOCKET:
+            options += ["header_up -Upgrade", "header_up -Connection"]
+        elif mode is ProxyMode.CLIENT_XFF_PASSED:
+            options += ["trusted_proxies private_ranges", "header_up X-Forwarded-Proto https"]
+        elif mode is ProxyMode.PASS_THROUGH:
+            options.append("header_up X-Forwarded-For {http.request.header.X-Forwarded-For}")
+        return CADDY_CONFIG.format(
+            dir=self.directory,
+            host=self.host,
+            port=self.port,
+            chain=self.chain_file,
+            key=self.key_file,
+            upstream_port=self.upstream_port,
+            options="\n".join(f"\t\t{option}" for option in options),
+        )
+
+    def environment(self) -> dict[str, str]:
+        """Caddy keeps its state (autosaved config, data) under the proxy's directory."""
+        return {
+            **os.environ,
+            "HOME": str(self.directory),
+            "XDG_CONFIG_HOME": str(self.directory / "config"),
+            "XDG_DATA_HOME": str(self.directory / "data"),
+        }
+
+    def command(self) -> list[str]:
+        """caddy run --config FILE --adapter caddyfile."""
+        return [self.binary, "run", "--config", str(self.config_file), "--adapter", "caddyfile"]
+
+    @property
+    def config_file(self) -> Path:
+        """The Caddyfile written by `start`."""
+        return self.directory / "Caddyfile"
+
+
 PROXIES: dict[ProxyKind, type[ReverseProxy]] = {
     ProxyKind.NGINX: NginxProxy,
     ProxyKind.HAPROXY: HaproxyProxy,
+    ProxyKind.CADDY: CaddyProxy,
 }
 
 
 def make_proxy(
-    kind: Literal["nginx", "haproxy"] | ProxyKind,
+    kind: Literal["nginx", "haproxy", "caddy"] | ProxyKind,
     mode: ProxyMode,
     *,
     chain_file: Path,
     key_file: Path,
     upstream_port: int,
     tmp_path: Path,
-    source_address: str = "127.0.0.5",
+    source_address: str | None = "127.0.0.5",
 ) -> ReverseProxy:
     """A proxy of `kind`, not started; its files go to a fresh folder under tmp_path."""
     kind = ProxyKind(kind)
@@ -479,13 +576,13 @@ class ProxyFactory:
 
     async def __call__(
         self,
-        kind: Literal["nginx", "haproxy"] | ProxyKind,
+        kind: Literal["nginx", "haproxy", "caddy"] | ProxyKind,
         mode: ProxyMode = ProxyMode.GOOD,
         *,
         chain_file: Path,
         key_file: Path,
         upstream_port: int,
-        source_address: str = "127.0.0.5",
+        source_address: str | None = "127.0.0.5",
     ) -> ReverseProxy:
         """Start a proxy; it is stopped by `aclose`."""
         proxy = make_proxy(

@@ -107,7 +107,7 @@ async def test_upstream_sees_what_the_mode_promises(
 ) -> None:
     chain, key = pki.server_files("proxy", pki.leaf(NAME), pki.intermediate)
     proxy = await reverse_proxy(kind, mode, chain_file=chain, key_file=key, upstream_port=upstream)
-    assert proxy.source_address == "127.0.0.5"
+    assert proxy.source_address == (None if kind is ProxyKind.CADDY else "127.0.0.5")
 
     plain = await through(client, proxy)
     spoofed = await through(
@@ -121,7 +121,7 @@ async def test_upstream_sees_what_the_mode_promises(
     )
 
     for seen in (plain, spoofed):
-        assert seen["peer"] == proxy.source_address
+        assert seen["peer"] == (proxy.source_address or CLIENT)
         assert seen["x_forwarded_host"] == []
         if mode is ProxyMode.HOST_REWRITTEN:
             assert seen["host"] == [f"127.0.0.1:{upstream}"]
@@ -135,6 +135,13 @@ async def test_upstream_sees_what_the_mode_promises(
     if mode is ProxyMode.NO_FORWARDED_FOR:
         assert plain["x_forwarded_for"] == []
         assert spoofed["x_forwarded_for"] == []
+    elif mode is ProxyMode.PASS_THROUGH:  # exactly the client's, nothing appended
+        assert plain["x_forwarded_for"] == ([""] if kind is ProxyKind.CADDY else [])
+        assert spoofed["x_forwarded_for"] == [SPOOFED]
+    elif kind is ProxyKind.CADDY:  # the client's is replaced unless the client is trusted
+        assert plain["x_forwarded_for"] == [CLIENT]
+        appended = mode is ProxyMode.CLIENT_XFF_PASSED
+        assert spoofed["x_forwarded_for"] == [f"{SPOOFED}, {CLIENT}" if appended else CLIENT]
     elif kind is ProxyKind.NGINX:  # $proxy_add_x_forwarded_for: one header, appended
         assert plain["x_forwarded_for"] == [CLIENT]
         assert spoofed["x_forwarded_for"] == [f"{SPOOFED}, {CLIENT}"]
