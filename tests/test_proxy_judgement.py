@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 import ipaddress
+from ipaddress import IPv4Network, IPv6Network
+import json
 import logging
+from pathlib import Path
 import re
 
 from aiohttp.test_utils import make_mocked_request
@@ -18,6 +21,15 @@ from custom_components.tls_health.proxy import (
     ProxyVerdict,
     is_spoofed,
     judge_observation,
+)
+from custom_components.tls_health.proxy_judgement import (
+    PROBLEMS,
+    RefusalTally,
+    SubChecks,
+    is_local,
+    judge_no_view,
+    judge_spoofing,
+    plain_findings,
 )
 from custom_components.tls_health.selfprobe import (
     ForwardedRefusal,
@@ -419,3 +431,177 @@ def test_both_refusals_name_the_proxy(template: str, address: object) -> None:
     assert [(refusal.reason, refusal.proxy_address) for refusal in refusals] == [
         (REFUSAL_REASONS[template], str(ipaddress.ip_address(str(address))))
     ]
+
+
+# --- whether a real client outside trusted_proxies can choose its address ------------------------
+
+
+def networks(*entries: str) -> list[IPv4Network | IPv6Network]:
+    return [ipaddress.ip_network(entry) for entry in entries]
+
+
+def forged_arrival(chain: str, remote: str, peer: str = "127.0.0.1") -> Observation:
+    return observation(peer=peer, remote=remote, forwarded_for=chain)
+
+
+PLAIN = observation(peer="127.0.0.1", remote="127.0.0.1", forwarded_for="127.0.0.1")
+
+
+def test_a_proxy_appending_the_peer_on_the_same_host_is_not_spoofable() -> None:
+    # nginx $proxy_add_x_forwarded_for on the host, trusted_proxies: 127.0.0.1: only the
+    # checker's own address (the proxy's) is trusted, an outside client's is appended.
+    forged = forged_arrival(f"{SPOOFED_CLIENT}, 127.0.0.1", SPOOFED_CLIENT)
+    judgement = judge_spoofing(PLAIN, forged, 204, networks("127.0.0.1/32"))
+    assert judgement is not None
+    assert judgement.spoofable is False
+
+
+def test_a_proxy_passing_the_client_value_through_is_spoofable() -> None:
+    forged = forged_arrival(SPOOFED_CLIENT, SPOOFED_CLIENT, peer="127.0.0.5")
+    plain = observation(peer="127.0.0.5", forwarded_for=None, scheme="http")
+    judgement = judge_spoofing(plain, forged, 204, networks("127.0.0.5/32"))
+    assert judgement is not None
+    assert (judgement.spoofable, judgement.passes_through) == (True, True)
+
+
+def test_a_trusted_range_holding_a_client_is_spoofable_and_named() -> None:
+    forged = forged_arrival(f"{SPOOFED_CLIENT}, 192.168.1.20", SPOOFED_CLIENT, "192.168.1.9")
+    plain = observation(peer="192.168.1.9", forwarded_for="192.168.1.20")
+    judgement = judge_spoofing(plain, forged, 204, networks("10.0.0.0/8", "192.168.1.0/24"))
+    assert judgement is not None
+    assert judgement.spoofable is True
+    assert judgement.networks == "192.168.1.0/24"
+    assert judgement.chain == f"{SPOOFED_CLIENT}, 192.168.1.20"
+
+
+def test_a_wide_range_holding_only_the_checker_at_the_proxy_address_is_undecided() -> None:
+    forged = forged_arrival(f"{SPOOFED_CLIENT}, 192.168.1.9", SPOOFED_CLIENT, "192.168.1.9")
+    plain = observation(peer="192.168.1.9", forwarded_for="192.168.1.9")
+    judgement = judge_spoofing(plain, forged, 204, networks("192.168.1.0/24"))
+    assert judgement is not None
+    assert judgement.spoofable is None
+    assert "192.168.1.0/24" in judgement.detail
+
+
+@pytest.mark.parametrize(
+    ("forged", "status", "spoofable"),
+    [
+        (None, 400, False),  # HA refuses a client-sent header
+        (None, None, None),  # no answer: not judged at all
+        (forged_arrival(f"{SPOOFED_CLIENT}, 127.0.0.1", "127.0.0.1"), 204, False),
+        (forged_arrival("127.0.0.1", "127.0.0.1"), 204, False),  # the proxy replaces it
+        (forged_arrival(f"junk, {SPOOFED_CLIENT}", SPOOFED_CLIENT), 204, None),
+    ],
+)
+def test_what_cannot_be_spoofed_or_decided(
+    forged: Observation | None, status: int | None, spoofable: bool | None
+) -> None:
+    judgement = judge_spoofing(PLAIN, forged, status, networks("127.0.0.1/32"))
+    assert (judgement.spoofable if judgement else None) is spoofable
+    if forged is None and status is None:
+        assert judgement is None
+
+
+@given(
+    chain=st.lists(st.ip_addresses().map(str), max_size=4),
+    trusted=st.lists(
+        st.builds(
+            lambda address, prefix: ipaddress.ip_network(
+                f"{address}/{prefix % (33 if address.version == 4 else 129)}", strict=False
+            ),
+            st.ip_addresses(),
+            st.integers(0, 128),
+        ),
+        max_size=4,
+    ),
+    peer=st.ip_addresses().map(str),
+)
+def test_spoofable_only_when_home_assistant_believed_the_made_up_client(
+    chain: list[str], trusted: list[IPv4Network | IPv6Network], peer: str
+) -> None:
+    received = ", ".join([SPOOFED_CLIENT, *chain])
+    for remote in (SPOOFED_CLIENT, peer):
+        forged = forged_arrival(received, remote, peer)
+        judgement = judge_spoofing(PLAIN, forged, 204, trusted)
+        assert judgement is not None
+        if remote != SPOOFED_CLIENT:
+            assert judgement.spoofable is False
+
+
+def test_every_sub_check_is_reported_and_the_worst_is_the_verdict() -> None:
+    target = Target(host="hass.example.test", port=443)
+    plain = observation(peer="127.0.0.5", forwarded_for=None, forwarded_proto=None, scheme="http")
+    checks = SubChecks(plain, list(plain_findings(plain, target)))
+    checks.forged = forged_arrival(SPOOFED_CLIENT, SPOOFED_CLIENT, "127.0.0.5")
+    checks.spoofing(judge_spoofing(plain, checks.forged, 204, networks("127.0.0.5/32")))
+    checks.websocket(works=False)
+    report = checks.report()
+    assert report.verdict is ProxyVerdict.CLIENT_IP_SPOOFABLE
+    # pass-through: clients that send the header are not seen as the proxy
+    assert [finding.verdict for finding in report.findings] == [
+        ProxyVerdict.FORWARDED_PROTO_MISSING,
+        ProxyVerdict.CLIENT_IP_SPOOFABLE,
+        ProxyVerdict.WEBSOCKET_BLOCKED,
+    ]
+    assert report.judged_verdicts == PROBLEMS
+
+
+def test_sub_checks_that_could_not_judge_clear_nothing() -> None:
+    checks = SubChecks(PLAIN)
+    checks.spoofing(None)
+    checks.websocket(works=None)
+    report = checks.report()
+    assert report.verdict is ProxyVerdict.OK
+    assert ProxyVerdict.CLIENT_IP_SPOOFABLE not in report.judged_verdicts
+    assert ProxyVerdict.WEBSOCKET_BLOCKED not in report.judged_verdicts
+    assert len(report.notes) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "leads_here", "verdict", "judged"),
+    [
+        (502, True, ProxyVerdict.UPSTREAM_UNREACHABLE, {ProxyVerdict.UPSTREAM_UNREACHABLE}),
+        (502, False, ProxyVerdict.NOT_HOME_ASSISTANT, set()),
+        (None, True, ProxyVerdict.INCONCLUSIVE, set()),
+        (302, True, ProxyVerdict.INCONCLUSIVE, set()),
+        (200, False, ProxyVerdict.NOT_HOME_ASSISTANT, set()),
+    ],
+)
+def test_a_request_that_never_reached_the_view(
+    status: int | None, leads_here: bool, verdict: ProxyVerdict, judged: set[ProxyVerdict]
+) -> None:
+    report = judge_no_view(status, None, leads_here=leads_here, upstream=("https", 8443))
+    assert report.verdict is verdict
+    assert report.judged_verdicts == judged
+    if verdict is ProxyVerdict.UPSTREAM_UNREACHABLE:
+        assert report.findings[0].placeholders == {
+            "status": "502",
+            "scheme": "https",
+            "port": "8443",
+        }
+
+
+def test_every_verdict_has_a_state_and_an_icon() -> None:
+    component = Path(__file__).parent.parent / "custom_components" / "tls_health"
+    strings = json.loads((component / "translations" / "en.json").read_text(encoding="utf-8"))
+    icons = json.loads((component / "icons.json").read_text(encoding="utf-8"))
+    states = strings["entity"]["sensor"]["reverse_proxy"]["state"]
+    icon_states = icons["entity"]["sensor"]["reverse_proxy"]["state"]
+    assert set(states) == {verdict.value for verdict in ProxyVerdict}
+    assert set(icon_states) == {verdict.value for verdict in ProxyVerdict}
+    assert all(len(name) <= 28 for name in states.values())
+
+
+@given(address=st.ip_addresses())
+def test_refusals_from_public_addresses_are_only_counted(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    tally = RefusalTally()
+    raised = [tally.add(str(address), float(moment)) for moment in range(5)]
+    if not is_local(address):
+        assert raised == [False] * 5
+        assert tally.public == 5
+        assert tally.named is None
+    else:
+        assert raised == [False, False, True, False, False]
+        assert tally.named == str(address)

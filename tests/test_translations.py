@@ -166,7 +166,7 @@ def _enum_sensors() -> dict[str, list[str]]:
     sensor = importlib.import_module("custom_components.tls_health.sensor")
     return {
         description.key: list(description.options)
-        for description in sensor.SENSORS
+        for description in (*sensor.SENSORS, sensor.REVERSE_PROXY)
         if description.options is not None
     }
 

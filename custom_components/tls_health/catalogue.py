@@ -52,7 +52,18 @@ ENDPOINT_PLACEHOLDERS: Final = frozenset(
         "scheme",
     }
 )
-PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {"proxy_address", "trusted_entry", "seen_host"}
+# A proxy finding's own values: the Host that arrived, the trusted range at fault, the chain HA
+# received, the status the proxy answered and how HA itself listens.
+PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {
+    "proxy_address",
+    "trusted_entry",
+    "seen_host",
+    "networks",
+    "chain",
+    "status",
+    "scheme",
+    "port",
+}
 # Placeholders whose values a server chooses: texts show them only inside code spans.
 NETWORK_PLACEHOLDERS: Final = frozenset(
     {
@@ -66,9 +77,11 @@ NETWORK_PLACEHOLDERS: Final = frozenset(
         "seen_host",
         "served_address",
         "addresses",
+        "chain",
     }
 )
-TRAFFIC_PLACEHOLDERS: Final = frozenset({"proxy_address", "trusted_entry"})
+# Refused traffic names the address as seen and counts; it never offers a trusted_proxies entry.
+TRAFFIC_PLACEHOLDERS: Final = frozenset({"address", "count", "total", "sources"})
 
 CONFIRMATIONS: Final = 2  # consecutive checks that must agree before an endpoint repair is raised
 UNREACHABLE_CONFIRMATIONS: Final = 3
@@ -128,7 +141,13 @@ def _endpoint(
     )
 
 
-def _proxy(key: str, severity: IssueSeverity, *, supersedes: tuple[str, ...] = ()) -> Repair:
+def _proxy(
+    key: str,
+    severity: IssueSeverity,
+    *,
+    supersedes: tuple[str, ...] = (),
+    texts: tuple[str, ...] = (),
+) -> Repair:
     return Repair(
         key=key,
         family=Family.PROXY,
@@ -136,6 +155,7 @@ def _proxy(key: str, severity: IssueSeverity, *, supersedes: tuple[str, ...] = (
         confirmations=CONFIRMATIONS,
         placeholders=PROXY_PLACEHOLDERS,
         supersedes=supersedes,
+        texts=texts,
     )
 
 
@@ -156,13 +176,14 @@ def _home_assistant(
     )
 
 
-def _traffic(proxy_key: str) -> Repair:
+def _traffic(proxy_key: str, text: str) -> Repair:
+    # A warning: no check proved the address to be a proxy in front of this HA.
     return Repair(
         key=f"{proxy_key}_traffic",
         family=Family.TRAFFIC,
-        severity=IssueSeverity.ERROR,
+        severity=IssueSeverity.WARNING,
         placeholders=TRAFFIC_PLACEHOLDERS,
-        texts=(proxy_key,),
+        texts=(text,),
     )
 
 
@@ -236,12 +257,22 @@ REVERSE_PROXY_NOT_TRUSTED: Final = _proxy(
 FORWARDED_FOR_MISSING: Final = _proxy("forwarded_for_missing", IssueSeverity.WARNING)
 FORWARDED_PROTO_MISSING: Final = _proxy("forwarded_proto_missing", IssueSeverity.WARNING)
 HOST_NOT_FORWARDED: Final = _proxy("host_not_forwarded", IssueSeverity.WARNING)
-CLIENT_IP_SPOOFABLE: Final = _proxy("client_ip_spoofable", IssueSeverity.ERROR)
+# The proxy passes the client's value through, or (second text) a trusted range holds clients.
+CLIENT_IP_SPOOFABLE: Final = _proxy(
+    "client_ip_spoofable",
+    IssueSeverity.ERROR,
+    texts=("client_ip_spoofable", "client_ip_spoofable_range"),
+)
 WEBSOCKET_NOT_PROXIED: Final = _proxy("websocket_not_proxied", IssueSeverity.ERROR)
+UPSTREAM_UNREACHABLE: Final = _proxy("upstream_unreachable", IssueSeverity.ERROR)
 
 # Real traffic refused by HA's forwarded middleware, while no endpoint check reports it.
-REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC: Final = _traffic(REVERSE_PROXY_SUPPORT_DISABLED.key)
-REVERSE_PROXY_NOT_TRUSTED_TRAFFIC: Final = _traffic(REVERSE_PROXY_NOT_TRUSTED.key)
+REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC: Final = _traffic(
+    REVERSE_PROXY_SUPPORT_DISABLED.key, "traffic_refused_support_disabled"
+)
+REVERSE_PROXY_NOT_TRUSTED_TRAFFIC: Final = _traffic(
+    REVERSE_PROXY_NOT_TRUSTED.key, "traffic_refused_not_trusted"
+)
 
 # Home Assistant itself: its certificate files, its listener and its http settings.
 CERTIFICATE_FILE_UNREADABLE: Final = _home_assistant(
@@ -296,6 +327,7 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         HOST_NOT_FORWARDED,
         CLIENT_IP_SPOOFABLE,
         WEBSOCKET_NOT_PROXIED,
+        UPSTREAM_UNREACHABLE,
         REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC,
         REVERSE_PROXY_NOT_TRUSTED_TRAFFIC,
         CERTIFICATE_FILE_UNREADABLE,

@@ -9,8 +9,9 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
+from yarl import URL
 
-from . import issues
+from . import catalogue as c, issues
 from .certificate_file import async_read_file_certificate
 from .const import DOMAIN, LOGGER, RECHECK_INTERVAL
 from .endpoint import entry_target
@@ -20,7 +21,7 @@ from .known import KnownCertificate, KnownCertificates, served_fingerprints
 from .options import EndpointOptions
 from .probe import Prober, ProbeReport, inert
 from .prober import async_get_proxy_check_slots
-from .proxy import ProxyCheck, ProxyReport
+from .proxy import ProxyCheck, ProxyReport, ProxyVerdict
 from .selfprobe import async_get_self_probe
 from .state import EndpointState
 from .tracker import decide
@@ -80,9 +81,13 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
             known = served
             self._known.async_set(self.config_entry.entry_id, known)
         proxy = previous.proxy
-        checked_proxy = await self._check_proxy(report)
+        reached = previous.reached_home_assistant
+        checked_proxy = await self._check_proxy(report, previous)
         if checked_proxy is not None:
             proxy = checked_proxy
+            reached |= checked_proxy.reaches_home_assistant or (
+                checked_proxy.verdict is ProxyVerdict.UPSTREAM_UNREACHABLE
+            )
             async_clear_refused_traffic(self.hass, checked_proxy)
         certificate_file = await self._read_certificate_file(report)
         decision = decide(
@@ -101,6 +106,7 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
             previous,
             report=report,
             proxy=proxy,
+            reached_home_assistant=reached,
             known_certificate=known,
             certificate_change=change,
             open_repairs=open_repairs,
@@ -123,12 +129,37 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         self._file_problem = problem
         return certificate_file
 
-    async def _check_proxy(self, report: ProbeReport) -> ProxyReport | None:
+    async def _check_proxy(
+        self, report: ProbeReport, previous: EndpointState
+    ) -> ProxyReport | None:
         """Ask this Home Assistant what arrives through the endpoint, when it answers HTTPS."""
         if not report.verdict.reached_tls or not self.target.protocol.spec.http:
             return None
+        check = ProxyCheck(
+            self.hass,
+            async_get_self_probe(self.hass),
+            self.target,
+            leads_here=self._leads_here(previous),
+        )
         async with async_get_proxy_check_slots(self.hass):
-            return await ProxyCheck(self.hass, async_get_self_probe(self.hass), self.target).run()
+            return await check.run()
+
+    def _leads_here(self, previous: EndpointState) -> bool:
+        """Whether the endpoint leads to this HA.
+
+        It does when an earlier check reached HA, a proxy repair is open, or it is HA's own
+        external or internal URL.
+        """
+        own_names = {
+            URL(url).host
+            for url in (self.hass.config.external_url, self.hass.config.internal_url)
+            if url
+        }
+        return (
+            previous.reached_home_assistant
+            or self.target.expected_name.lower() in own_names
+            or bool(c.PROXY_KEYS & previous.open_repairs)
+        )
 
     def _log_reachability_change(self, before: ProbeReport | None, report: ProbeReport) -> None:
         reached_before = before is None or before.verdict.reached_tls

@@ -9,6 +9,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_ADDRESS, CONF_CA_FILE, CONF_CERTIFICATE_FILE, CONF_SERVER_NAME, CONF_URL
 from .coordinator import TlsHealthConfigEntry
+from .selfprobe import async_get_self_probe
 
 TO_REDACT = {
     CONF_URL,
@@ -38,7 +39,7 @@ TO_REDACT = {
 
 
 async def async_get_config_entry_diagnostics(
-    hass: HomeAssistant,  # noqa: ARG001
+    hass: HomeAssistant,
     entry: TlsHealthConfigEntry,
 ) -> dict[str, Any]:
     """Return the entry's settings and the endpoint's state: open repairs, streaks, reports."""
@@ -47,6 +48,11 @@ async def async_get_config_entry_diagnostics(
             "data": dict(entry.data),
             "entry_options": dict(entry.options),
             **entry.runtime_data.data.as_dict(),
+            # requests HA's forwarded middleware refused outside our checks: counts only
+            "refused_traffic": {
+                reason.value: tally.as_dict()
+                for reason, tally in async_get_self_probe(hass).traffic.items()
+            },
         },
         TO_REDACT,
     )

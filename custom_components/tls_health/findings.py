@@ -11,7 +11,7 @@ from . import catalogue as c
 from .catalogue import Repair
 from .options import EndpointOptions
 from .probe import AddressCheck, CertificateInfo, Lifetime, ProbeReport, Verdict, days_until
-from .proxy import ProxyReport, ProxyVerdict
+from .proxy_judgement import ProxyFinding, ProxyReport, ProxyVerdict
 from .tracker import Finding
 
 # The repair of each verdict that judges a received certificate.
@@ -46,6 +46,7 @@ PROXY_REPAIRS: Final[Mapping[ProxyVerdict, Repair]] = {
     ProxyVerdict.HOST_NOT_FORWARDED: c.HOST_NOT_FORWARDED,
     ProxyVerdict.CLIENT_IP_SPOOFABLE: c.CLIENT_IP_SPOOFABLE,
     ProxyVerdict.WEBSOCKET_BLOCKED: c.WEBSOCKET_NOT_PROXIED,
+    ProxyVerdict.UPSTREAM_UNREACHABLE: c.UPSTREAM_UNREACHABLE,
 }
 ENTRY_KEYS: Final = c.keys_of(c.ENTRY_REPAIRS)
 # Placeholders whose value the probe knows better: which certificate is at fault.
@@ -161,17 +162,18 @@ def judged_keys(
 ) -> frozenset[str]:
     """Repair keys this check can confirm or clear.
 
-    An unreachable endpoint says nothing about its certificate or protocols, and the proxy is
-    judged only when its check ran. A certificate file that could not be read says nothing.
+    An unreachable endpoint says nothing about its certificate or protocols, of the proxy only
+    the sub-checks its check could decide are judged, and a certificate file that could not be
+    read says nothing.
     """
     if report.verdict in PLAIN_TEXT_REPAIRS:
         # It answered: reachable, and whether it speaks TLS is known.
         return frozenset({c.ENDPOINT_UNREACHABLE.key, *PLAIN_TEXT_KEYS})
     if not report.verdict.reached_tls:
         return frozenset({c.ENDPOINT_UNREACHABLE.key})
-    keys = set(ENTRY_KEYS)
-    if proxy is None:
-        keys -= c.PROXY_KEYS
+    keys = set(ENTRY_KEYS) - c.PROXY_KEYS
+    if proxy is not None:
+        keys |= {PROXY_REPAIRS[verdict].key for verdict in proxy.judged_verdicts}
     if not report.chain:  # a certificate that cannot be parsed: its expiry is unknown
         keys.discard(c.CERTIFICATE_EXPIRING_SOON.key)
         keys.discard(c.CERTIFICATE_RENEWAL_OVERDUE.key)
@@ -226,14 +228,30 @@ def current_findings(
         found.append(Finding(c.STALE_SERVED_CERTIFICATE, {**placeholders, **stale}))
     if options.scan_legacy and report.protocols.legacy_enabled:
         found.append(Finding(c.LEGACY_TLS_ENABLED, placeholders))
-    if proxy is not None and (repair := PROXY_REPAIRS.get(proxy.verdict)) is not None:
-        found.append(Finding(repair, {**placeholders, **proxy_placeholders(proxy)}))
+    if proxy is not None:
+        found.extend(proxy_findings(proxy, placeholders))
     return found
 
 
 def _silent(check: AddressCheck) -> bool:
     """Whether an address did not answer TLS for a reason that is the server's."""
     return not check.verdict.reached_tls and check.verdict is not Verdict.NETWORK_UNREACHABLE
+
+
+def proxy_findings(proxy: ProxyReport, placeholders: Mapping[str, str]) -> list[Finding]:
+    """One finding per failing sub-check of the proxy check."""
+    found = proxy.findings
+    if not found and proxy.verdict in PROXY_REPAIRS:
+        found = (ProxyFinding(proxy.verdict, proxy.detail),)  # a report made by hand
+    return [
+        Finding(
+            PROXY_REPAIRS[finding.verdict],
+            {**placeholders, **proxy_placeholders(proxy, finding)},
+            text=finding.cause or None,
+        )
+        for finding in found
+        if finding.verdict in PROXY_REPAIRS
+    ]
 
 
 def _text(repair: Repair, *, service: bool) -> str | None:
@@ -339,13 +357,14 @@ def _expiry_due(
     return c.CERTIFICATE_EXPIRING_SOON, days <= options.critical_days
 
 
-def proxy_placeholders(proxy: ProxyReport) -> dict[str, str]:
-    """Return the proxy's address and the trusted_proxies entry that trusts exactly it."""
+def proxy_placeholders(proxy: ProxyReport, finding: ProxyFinding) -> dict[str, str]:
+    """Return the proxy's address, the trusted_proxies entry trusting just it, the finding's."""
     seen_host = proxy.observation.host if proxy.observation is not None else ""
     return {
         **address_placeholders(proxy.proxy_address or ""),
-        "detail": proxy.detail,
+        "detail": finding.detail,
         "seen_host": seen_host,
+        **finding.placeholders,
     }
 
 

@@ -8,15 +8,14 @@ from ipaddress import IPv4Network, IPv6Network
 from homeassistant.core import HomeAssistant, callback
 
 from . import catalogue as c, issues
-from .findings import address_placeholders
-from .proxy import ProxyReport
-from .selfprobe import ForwardedRefusal
+from .proxy_judgement import ProxyReport, RefusalReason, RefusalTally
+from .selfprobe import async_get_self_probe
 from .tracker import Finding
 
 # What HA's forwarded middleware refused in real traffic, by the refusal's reason.
 REFUSED_TRAFFIC = {
-    "support_disabled": c.REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC,
-    "proxy_not_trusted": c.REVERSE_PROXY_NOT_TRUSTED_TRAFFIC,
+    RefusalReason.SUPPORT_DISABLED: c.REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC,
+    RefusalReason.PROXY_NOT_TRUSTED: c.REVERSE_PROXY_NOT_TRUSTED_TRAFFIC,
 }
 
 
@@ -36,10 +35,15 @@ def async_check_trusted_proxies(hass: HomeAssistant) -> None:
 
 
 @callback
-def async_raise_refused_traffic(hass: HomeAssistant, refusal: ForwardedRefusal) -> None:
-    """Real traffic from a proxy was refused with 400; say so unless an endpoint already does."""
-    repair = REFUSED_TRAFFIC[refusal.reason]
-    issues.async_raise_traffic(hass, Finding(repair, address_placeholders(refusal.proxy_address)))
+def async_raise_refused_traffic(
+    hass: HomeAssistant, reason: RefusalReason, tally: RefusalTally
+) -> None:
+    """Repeated refusals from a local address: name it, unless an endpoint already reports.
+
+    No check proved that address to be a proxy in front of this HA, so the text never advises
+    trusting it: it points at adding the endpoint, whose check proves the proxy.
+    """
+    issues.async_raise_traffic(hass, Finding(REFUSED_TRAFFIC[reason], tally.placeholders()))
 
 
 @callback
@@ -48,4 +52,7 @@ def async_clear_refused_traffic(hass: HomeAssistant, proxy: ProxyReport) -> None
     observation = proxy.observation
     if observation is None or observation.forwarded_for is None:
         return
-    issues.async_clear_traffic(hass, observation.peer)
+    self_probe = async_get_self_probe(hass)
+    self_probe.forget_traffic(RefusalReason.SUPPORT_DISABLED)
+    if issues.async_clear_traffic(hass, observation.peer):
+        self_probe.forget_traffic(RefusalReason.PROXY_NOT_TRUSTED)

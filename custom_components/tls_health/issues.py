@@ -87,11 +87,10 @@ def async_sync(hass: HomeAssistant, found: Iterable[Finding], judged: Iterable[R
 @callback
 def async_raise_traffic(hass: HomeAssistant, finding: Finding) -> None:
     """Raise a repair about real traffic unless an endpoint already reports the same problem."""
-    shown_as = finding.translation_key
-    own_id = finding.repair.issue_id(None)
+    reported_by = {repair.key for repair in c.ENTRY_REPAIRS if finding.key in repair.supersedes}
     if any(
-        domain == DOMAIN and issue.translation_key == shown_as and issue_id != own_id
-        for (domain, issue_id), issue in ir.async_get(hass).issues.items()
+        domain == DOMAIN and issue.translation_key in reported_by
+        for (domain, _), issue in ir.async_get(hass).issues.items()
         if issue.active
     ):
         return
@@ -99,14 +98,17 @@ def async_raise_traffic(hass: HomeAssistant, finding: Finding) -> None:
 
 
 @callback
-def async_clear_traffic(hass: HomeAssistant, proxy_address: str | None) -> None:
+def async_clear_traffic(hass: HomeAssistant, proxy_address: str | None) -> bool:
     """Clear what real traffic showed, once a check got through HA's forwarded middleware.
 
-    The proxy is known to be trusted only when `proxy_address` is the one the repair names.
+    The proxy is known to be trusted only when `proxy_address` is the address the repair
+    names; whether that repair was cleared is returned.
     """
     ir.async_delete_issue(hass, DOMAIN, c.REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC.key)
     not_trusted = c.REVERSE_PROXY_NOT_TRUSTED_TRAFFIC.key
     issue = ir.async_get(hass).async_get_issue(DOMAIN, not_trusted)
     placeholders = issue.translation_placeholders if issue else None
-    if placeholders and proxy_address and placeholders.get("proxy_address") == proxy_address:
+    if placeholders and proxy_address and placeholders.get("address") == proxy_address:
         ir.async_delete_issue(hass, DOMAIN, not_trusted)
+        return True
+    return False

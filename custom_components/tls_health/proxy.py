@@ -3,64 +3,67 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from enum import StrEnum
-import re
+from collections.abc import Sequence
 import time
 from typing import Final
 
 import aiohttp
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.const import EVENT_HOMEASSISTANT_CLOSE
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_create_clientsession
+from homeassistant.helpers.singleton import singleton
 
-from .probe import DEFAULT_PORT, Target
+from .const import DOMAIN
+from .probe import Target
+from .proxy_judgement import (
+    SPOOFED_CLIENT,
+    Network,
+    ProxyReport,
+    ProxyVerdict,
+    SubChecks,
+    direct_report,
+    host_header,
+    is_direct,
+    is_spoofed,
+    judge_no_view,
+    judge_observation,
+    judge_spoofing,
+    plain_findings,
+)
 from .selfprobe import SELF_PROBE_PREFIX, Observation, SelfProbe
 
-# A documentation address (RFC 5737): if HA takes it for the client, any client can pretend.
-SPOOFED_CLIENT: Final = "203.0.113.77"
+__all__ = [
+    "SPOOFED_CLIENT",
+    "ProxyCheck",
+    "ProxyReport",
+    "ProxyVerdict",
+    "is_spoofed",
+    "judge_observation",
+]
+
 REQUEST_TIMEOUT: Final = 10.0
-NO_PROTO: Final = "the proxy sends no X-Forwarded-Proto: HA takes the client's scheme for http"
-SPOOFABLE: Final = (
-    f"a client sending X-Forwarded-For: {SPOOFED_CLIENT} is taken for {SPOOFED_CLIENT}: "
-    "trusted_proxies trusts more than the proxy itself"
-)
-NO_WEBSOCKET: Final = "a WebSocket upgrade of /api/websocket does not get through the proxy"
-FORWARDS_ALL: Final = "the proxy forwards what Home Assistant needs"
-# A received Host is shown in a repair: a DNS name (253) with brackets and a port fits.
-MAX_SHOWN_HOST: Final = 270
-_PORT: Final = re.compile(r"(:[0-9]*)?")
-_NOT_SHOWN: Final = re.compile(r"[^A-Za-z0-9._:\[\]-]")
+WEBSOCKET_PATH: Final = "/api/websocket"
 
 
-class ProxyVerdict(StrEnum):
-    """How the path from the public URL to this Home Assistant behaves. A public contract."""
+@callback
+@singleton(f"{DOMAIN}_proxy_session")
+def async_get_proxy_session(hass: HomeAssistant) -> aiohttp.ClientSession:
+    """Return the proxy checks' own session: no cookies, no credentials, closed at HA stop.
 
-    OK = "ok"
-    DIRECT = "direct"
-    NOT_HOME_ASSISTANT = "not_home_assistant"
-    SUPPORT_DISABLED = "support_disabled"
-    PROXY_NOT_TRUSTED = "proxy_not_trusted"
-    FORWARDED_FOR_MISSING = "forwarded_for_missing"
-    FORWARDED_PROTO_MISSING = "forwarded_proto_missing"
-    HOST_NOT_FORWARDED = "host_not_forwarded"
-    CLIENT_IP_SPOOFABLE = "client_ip_spoofable"
-    WEBSOCKET_BLOCKED = "websocket_blocked"
+    Certificates are not verified here: the probe judges them.
+    """
+    # Not closed with the entry that happens to create it: every entry shares it. Its
+    # connector is Home Assistant's, which HA closes; at HA's close the session lets go of it.
+    session = async_create_clientsession(
+        hass, verify_ssl=False, auto_cleanup=False, cookie_jar=aiohttp.DummyCookieJar()
+    )
 
+    @callback
+    def close(_: Event) -> None:
+        session.detach()
 
-@dataclass(frozen=True, slots=True)
-class ProxyReport:
-    """The verdict, the proxy's address as HA saw it, and what HA received."""
-
-    verdict: ProxyVerdict
-    detail: str
-    proxy_address: str | None = None
-    observation: Observation | None = None
-
-
-def _host_header(target: Target) -> str:
-    name = target.expected_name
-    name = f"[{name}]" if ":" in name else name
-    return name if target.port == DEFAULT_PORT else f"{name}:{target.port}"
+    hass.bus.async_listen_once(EVENT_HOMEASSISTANT_CLOSE, close)
+    return session
 
 
 def _base_url(target: Target) -> str:
@@ -69,74 +72,27 @@ def _base_url(target: Target) -> str:
     return f"https://{where}:{target.port}"
 
 
-def judge_observation(
-    observation: Observation, target: Target
-) -> tuple[ProxyVerdict, str, str | None]:
-    """Judge the headers of a plain request: verdict, detail and the proxy's address.
-
-    OK means the headers are right; whether the client address can be spoofed and whether
-    WebSocket gets through are checked next, with more requests.
-    """
-    if observation.forwarded_for is None:
-        if observation.scheme == "https":
-            return ProxyVerdict.DIRECT, "Home Assistant serves TLS itself", None
-        return (
-            ProxyVerdict.FORWARDED_FOR_MISSING,
-            f"a proxy at {observation.peer} terminates TLS but sends no X-Forwarded-For",
-            observation.peer,
-        )
-    if observation.forwarded_proto is None:
-        return ProxyVerdict.FORWARDED_PROTO_MISSING, NO_PROTO, observation.peer
-    if host_name(observation.host) != target.expected_name.lower():
-        seen = f"Home Assistant sees the host {_shown(observation.host)}"
-        return (
-            ProxyVerdict.HOST_NOT_FORWARDED,
-            f"{seen} instead of {_host_header(target)}",
-            observation.peer,
-        )
-    return ProxyVerdict.OK, FORWARDS_ALL, observation.peer
-
-
-def host_name(host: str) -> str | None:
-    """Return the lowercased name of a Host value: `name` or `[IPv6]`, with an optional `:port`.
-
-    None for anything else: a received value is never taken for the target's name because a
-    parser dropped part of it (userinfo, a path, a tab) or folded a character (Kelvin sign to k).
-    """
-    if not host.isascii():
-        return None
-    if host.startswith("["):
-        name, bracket, port = host[1:].partition("]")
-        if not bracket or ":" not in name:
-            return None
-    else:
-        name, colon, port = host.partition(":")
-        port = colon + port
-    return name.lower() if _PORT.fullmatch(port) else None
-
-
-def _shown(value: str) -> str:
-    """Make a received value fit for a repair's Markdown: no userinfo, host characters, short."""
-    value = value.rpartition("@")[2]
-    cut = len(value) > MAX_SHOWN_HOST
-    value = _NOT_SHOWN.sub("?", value[:MAX_SHOWN_HOST])
-    return f"{value}..." if cut else value
-
-
-def is_spoofed(observation: Observation) -> bool:
-    """Whether HA took the made-up X-Forwarded-For of a request for the client's address."""
-    return observation.remote == SPOOFED_CLIENT
-
-
 class ProxyCheck:
-    """One check of one endpoint: a plain request, a spoofed one, and a WebSocket upgrade."""
+    """One check of one endpoint: a plain request, a forged one, and a WebSocket upgrade."""
 
-    def __init__(self, hass: HomeAssistant, self_probe: SelfProbe, target: Target) -> None:
-        """Use HA's shared session without certificate checks: the probe judges certificates."""
-        self._session = async_get_clientsession(hass, verify_ssl=False)
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        self_probe: SelfProbe,
+        target: Target,
+        *,
+        leads_here: bool = False,
+    ) -> None:
+        """Check `target`; `leads_here` when it is known to lead to this HA (a 5xx is then ours)."""
+        self._session = async_get_proxy_session(hass)
         self._self_probe = self_probe
         self._target = target
-        self._headers = {"Host": _host_header(target)}
+        self._headers = {"Host": host_header(target)}
+        self._leads_here = leads_here
+        http = getattr(hass, "http", None)
+        self._trusted: Sequence[Network] = list(getattr(http, "trusted_proxies", None) or [])
+        api = hass.config.api
+        self._upstream = ("https" if api.use_ssl else "http", api.port) if api else None
 
     async def run(self) -> ProxyReport:
         """Classify the path; network trouble is a verdict too, never an exception."""
@@ -148,21 +104,23 @@ class ProxyCheck:
 
     async def _run(self) -> ProxyReport:
         started = time.monotonic()
-        observation, status = await self._observe()
-        if observation is None:
-            return self._refused(started, status)
-        verdict, detail, proxy_address = judge_observation(observation, self._target)
-        if verdict is ProxyVerdict.OK:
-            verdict, detail = await self._judge_spoofing_and_websocket()
-        return ProxyReport(verdict, detail, proxy_address, observation)
-
-    async def _judge_spoofing_and_websocket(self) -> tuple[ProxyVerdict, str]:
-        spoofed, _ = await self._observe({"X-Forwarded-For": SPOOFED_CLIENT})
-        if spoofed is not None and is_spoofed(spoofed):
-            return ProxyVerdict.CLIENT_IP_SPOOFABLE, SPOOFABLE
-        if not await self._websocket_works():
-            return ProxyVerdict.WEBSOCKET_BLOCKED, NO_WEBSOCKET
-        return ProxyVerdict.OK, FORWARDS_ALL
+        plain, status = await self._observe()
+        if plain is None:
+            refusals = self._self_probe.refusals_since(started)
+            return judge_no_view(
+                status,
+                refusals[-1] if refusals else None,
+                leads_here=self._leads_here,
+                upstream=self._upstream,
+            )
+        if is_direct(plain):
+            return direct_report(plain)
+        checks = SubChecks(plain, list(plain_findings(plain, self._target)))
+        forged, forged_status = await self._observe({"X-Forwarded-For": SPOOFED_CLIENT})
+        checks.forged = forged
+        checks.spoofing(judge_spoofing(plain, forged, forged_status, self._trusted))
+        checks.websocket(works=await self._websocket_works())
+        return checks.report()
 
     async def _observe(
         self, extra_headers: dict[str, str] | None = None
@@ -188,37 +146,20 @@ class ProxyCheck:
         waiter.cancel()
         return None, status
 
-    def _refused(self, started: float, status: int | None) -> ProxyReport:
-        refusals = self._self_probe.refusals_since(started)
-        if status == 400 and refusals:  # noqa: PLR2004
-            refusal = refusals[-1]
-            verdict = ProxyVerdict(refusal.reason)
-            if verdict is ProxyVerdict.SUPPORT_DISABLED:
-                detail = (
-                    f"the proxy at {refusal.proxy_address} sends X-Forwarded-For, but reverse "
-                    "proxy support is off in Home Assistant: it answers 400 Bad Request"
-                )
-            else:
-                detail = (
-                    f"the proxy at {refusal.proxy_address} is not in trusted_proxies: "
-                    "Home Assistant answers 400 Bad Request"
-                )
-            return ProxyReport(verdict, detail, refusal.proxy_address)
-        answered = f"answered {status}" if status is not None else "did not answer"
-        return ProxyReport(
-            ProxyVerdict.NOT_HOME_ASSISTANT,
-            f"the URL does not lead to this Home Assistant (it {answered})",
-        )
-
-    async def _websocket_works(self) -> bool:
+    async def _websocket_works(self) -> bool | None:
+        """Whether /api/websocket upgrades and says auth_required; None when nothing answered."""
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 async with self._session.ws_connect(
-                    f"{_base_url(self._target)}/api/websocket",
+                    f"{_base_url(self._target)}{WEBSOCKET_PATH}",
                     headers=self._headers,
                     server_hostname=self._target.sni,
                 ) as socket:
                     message = await socket.receive_json()
-        except aiohttp.ClientError, TimeoutError, ValueError, TypeError:
-            return False
+        except aiohttp.WSServerHandshakeError:
+            return False  # an HTTP answer that is not an upgrade
+        except aiohttp.ClientError, TimeoutError:
+            return None
+        except ValueError, TypeError:
+            return False  # upgraded, but not to Home Assistant's WebSocket API
         return isinstance(message, dict) and message.get("type") == "auth_required"

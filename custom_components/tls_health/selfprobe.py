@@ -11,18 +11,21 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 import contextlib
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 import logging
 import secrets
 import time
 from typing import Final
 
-from aiohttp import hdrs, web
+from aiohttp import web
 from homeassistant.const import EVENT_HOMEASSISTANT_CLOSE
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import HomeAssistantView
 from homeassistant.util.hass_dict import HassKey
+
+from .proxy_judgement import ForwardedRefusal, Observation, RefusalReason, RefusalTally
+
+__all__ = ["ForwardedRefusal", "Observation", "SelfProbe", "async_get_self_probe"]
 
 SELF_PROBE_PREFIX: Final = "/api/tls_health/self_probe/"
 FORWARDED_LOGGER: Final = "homeassistant.components.http.forwarded"
@@ -30,49 +33,6 @@ NONCE_LIFETIME: Final = 60.0
 KEPT_RECORDS: Final = 50
 
 DATA_SELF_PROBE: HassKey[SelfProbe] = HassKey("tls_health_self_probe")
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One request as Home Assistant saw it, after its forwarded middleware."""
-
-    peer: str | None
-    remote: str | None
-    scheme: str
-    host: str
-    forwarded_for: str | None
-    forwarded_proto: str | None
-    forwarded_host: str | None
-
-    @classmethod
-    def of(cls, request: web.Request) -> Observation:
-        """Read a request; the raw headers are joined as a proxy chain would have them."""
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        # (host, port[, flow, scope]) on TCP; a Unix socket's peer has no address
-        peer = peer if isinstance(peer, tuple | list) else None
-
-        def header(name: str) -> str | None:
-            values = request.headers.getall(name, [])
-            return ", ".join(values) if values else None
-
-        return cls(
-            peer=str(peer[0]) if peer else None,
-            remote=request.remote,
-            scheme=request.scheme,
-            host=request.host,
-            forwarded_for=header(hdrs.X_FORWARDED_FOR),
-            forwarded_proto=header(hdrs.X_FORWARDED_PROTO),
-            forwarded_host=header(hdrs.X_FORWARDED_HOST),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardedRefusal:
-    """HA's forwarded middleware refused a request from a proxy (and answered 400)."""
-
-    at: float
-    reason: str  # "support_disabled" or "proxy_not_trusted"
-    proxy_address: str
 
 
 class _ForwardedLogWatch(logging.Handler):
@@ -94,9 +54,9 @@ def _refusal_of(record: logging.LogRecord) -> ForwardedRefusal | None:
     if not isinstance(message, str) or not isinstance(args, tuple) or not args:
         return None
     if "not set-up for reverse proxies" in message:
-        reason = "support_disabled"
+        reason = RefusalReason.SUPPORT_DISABLED
     elif "untrusted proxy" in message:
-        reason = "proxy_not_trusted"
+        reason = RefusalReason.PROXY_NOT_TRUSTED
     else:
         return None
     # HA passes an ip_address; a string is read too, anything else is not a proxy address.
@@ -119,7 +79,9 @@ class SelfProbe:
         self.refusals: deque[ForwardedRefusal] = deque(maxlen=KEPT_RECORDS)
         # Our own checks run with this above zero; refusals outside them come from real traffic.
         self.checking = 0
-        self.on_traffic_refused: Callable[[ForwardedRefusal], None] | None = None
+        self.traffic = {reason: RefusalTally() for reason in RefusalReason}
+        # Called with a reason whose repair is to be raised or updated (see RefusalTally).
+        self.on_traffic_refused: Callable[[RefusalReason, RefusalTally], None] | None = None
         self._watch = _ForwardedLogWatch(self._refused)
         logging.getLogger(FORWARDED_LOGGER).addHandler(self._watch)
         hass.http.register_view(SelfProbeView(self))
@@ -144,9 +106,12 @@ class SelfProbe:
         self._waiting.pop(nonce, None)
 
     def arrived(self, nonce: str, observation: Observation) -> bool:
-        """Record a request for a nonce; False for an unknown or used one."""
+        """Record a request for a nonce; False for an unknown, used or expired one."""
         entry = self._waiting.pop(nonce, None)
         if entry is None or entry[1].done():
+            return False
+        if entry[0] < time.monotonic():
+            entry[1].cancel()
             return False
         entry[1].set_result(observation)
         return True
@@ -162,8 +127,15 @@ class SelfProbe:
 
     def _record(self, refusal: ForwardedRefusal) -> None:
         self.refusals.append(refusal)
-        if not self.checking and self.on_traffic_refused is not None:
-            self.on_traffic_refused(refusal)
+        if self.checking:
+            return  # our own check, or traffic at the same moment: never counted
+        tally = self.traffic[refusal.reason]
+        if tally.add(refusal.proxy_address, refusal.at) and self.on_traffic_refused is not None:
+            self.on_traffic_refused(refusal.reason, tally)
+
+    def forget_traffic(self, reason: RefusalReason) -> None:
+        """Start counting anew once a check showed what the refusals were about."""
+        self.traffic[reason] = RefusalTally()
 
     def _forget_expired(self) -> None:
         now = time.monotonic()

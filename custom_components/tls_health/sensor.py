@@ -12,12 +12,14 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfTime
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EntityCategory, Platform, UnitOfTime
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
+from .const import DOMAIN
 from .coordinator import TlsHealthConfigEntry
 from .entity import TlsHealthEntity
 from .findings import renewal_due
@@ -103,15 +105,6 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         restore=True,
     ),
     TlsHealthSensorEntityDescription(
-        key="reverse_proxy",
-        translation_key="reverse_proxy",
-        https_only=True,
-        device_class=SensorDeviceClass.ENUM,
-        options=[verdict.value for verdict in ProxyVerdict],
-        value_fn=proxy_verdict,
-        restore=True,
-    ),
-    TlsHealthSensorEntityDescription(
         key="tls_version",
         translation_key="tls_version",
         device_class=SensorDeviceClass.ENUM,
@@ -154,12 +147,24 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
 )
 
 
+# Only for endpoints that reach this Home Assistant: added once a check shows that one does.
+REVERSE_PROXY = TlsHealthSensorEntityDescription(
+    key="reverse_proxy",
+    translation_key="reverse_proxy",
+    https_only=True,
+    device_class=SensorDeviceClass.ENUM,
+    options=[verdict.value for verdict in ProxyVerdict],
+    value_fn=proxy_verdict,
+    restore=True,
+)
+
+
 async def async_setup_entry(
-    hass: HomeAssistant,  # noqa: ARG001
+    hass: HomeAssistant,
     entry: TlsHealthConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of an endpoint; the reverse proxy sensor only where HTTPS is spoken."""
+    """Add the sensors of an endpoint; the proxy sensor once an HTTPS endpoint reaches this HA."""
     coordinator = entry.runtime_data
     https = coordinator.target.protocol.spec.http
     async_add_entities(
@@ -167,6 +172,31 @@ async def async_setup_entry(
         for description in SENSORS
         if https or not description.https_only
     )
+    if not https:
+        return
+    unique_id = f"{entry.entry_id}_{REVERSE_PROXY.key}"
+    known = er.async_get(hass).async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id)
+    if known is not None or coordinator.data.reached_home_assistant:
+        async_add_entities([TlsHealthProxySensor(coordinator, REVERSE_PROXY)])
+        return
+    listening = True
+
+    @callback
+    def add_once_it_reaches_home_assistant() -> None:
+        nonlocal listening
+        if listening and coordinator.data.reached_home_assistant:
+            listening = False
+            remove()
+            async_add_entities([TlsHealthProxySensor(coordinator, REVERSE_PROXY)])
+
+    remove = coordinator.async_add_listener(add_once_it_reaches_home_assistant)
+
+    @callback
+    def stop_listening() -> None:
+        if listening:
+            remove()
+
+    entry.async_on_unload(stop_listening)
 
 
 class TlsHealthSensor(TlsHealthEntity, RestoreSensor):
@@ -195,3 +225,15 @@ class TlsHealthSensor(TlsHealthEntity, RestoreSensor):
     def _shows_restored(self) -> bool:
         """Whether the value is the last state, the endpoint not checked since the entity began."""
         return self.entity_description.restore and self.coordinator.data.report is None
+
+
+class TlsHealthProxySensor(TlsHealthSensor):
+    """The reverse proxy verdict; unavailable while the URL does not lead to this HA."""
+
+    @property
+    def available(self) -> bool:
+        """Whether the newest check found this Home Assistant behind the URL."""
+        proxy = self.coordinator.data.proxy
+        return super().available and (
+            proxy is None or proxy.verdict is not ProxyVerdict.NOT_HOME_ASSISTANT
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -21,6 +21,8 @@ class EndpointState:
     # None until the first check after a start or reload.
     report: ProbeReport | None = None
     proxy: ProxyReport | None = None
+    # Some check since the start reached this Home Assistant through the endpoint.
+    reached_home_assistant: bool = False
     # The newest certificate served: neither a network blip nor a restart erases it.
     known_certificate: KnownCertificate | None = None
     # How the served certificate changed at this check; None when it did not.
@@ -45,5 +47,6 @@ class EndpointState:
                 None if self.known_certificate is None else self.known_certificate.stored()
             ),
             "report": None if self.report is None else self.report.as_dict(),
-            "reverse_proxy": None if self.proxy is None else asdict(self.proxy),
+            "reached_home_assistant": self.reached_home_assistant,
+            "reverse_proxy": None if self.proxy is None else self.proxy.as_dict(),
         }

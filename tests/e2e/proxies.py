@@ -204,6 +204,13 @@ class ReverseProxy(ABC):
             return self
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def restart(self, upstream_port: int) -> None:
+        """Run again on the same port, forwarding to another upstream port."""
+        await self.stop()
+        self.upstream_port = upstream_port
+        self.config_file.write_text(self.config())
+        await self._run()
+
     async def _run(self) -> None:
         with self.stderr_file.open("wb") as output:
             self._process = await asyncio.create_subprocess_exec(

@@ -28,7 +28,6 @@ SENSOR_KEYS = (
     "handshake",
     "tls_version",
     "issuer",
-    "reverse_proxy",
     "problem",
 )
 

@@ -1,0 +1,632 @@
+"""Judgement of what reached Home Assistant through a reverse proxy. No I/O.
+
+A check sends a plain request, one with a made-up X-Forwarded-For and a WebSocket upgrade; the
+self-probe view records what arrived. Every sub-check is judged on its own, and a sub-check that
+could not be decided is neither a finding nor a reason to clear one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+import re
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohttp import hdrs
+
+from .probe import DEFAULT_PORT, Target
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+type Network = IPv4Network | IPv6Network
+
+# A documentation address (RFC 5737): if HA takes it for the client, any client can pretend.
+SPOOFED_CLIENT: Final = "203.0.113.77"
+NO_PROTO: Final = "the proxy sends no X-Forwarded-Proto: HA takes the client's scheme for http"
+UNDECIDED_NOTE: Final = (
+    "Home Assistant believed a made-up X-Forwarded-For because this check reaches the proxy "
+    "from an address trusted_proxies trusts; whether ordinary clients share it cannot be told"
+)
+NO_WEBSOCKET: Final = "a WebSocket upgrade of /api/websocket does not get through the proxy"
+FORWARDS_ALL: Final = "the proxy forwards what Home Assistant needs"
+# A received Host is shown in a repair: a DNS name (253) with brackets and a port fits.
+MAX_SHOWN_HOST: Final = 270
+# A received X-Forwarded-For chain is read up to this many hops (HA reads them all; we need few).
+MAX_HOPS: Final = 32
+_PORT: Final = re.compile(r"(:[0-9]*)?")
+_NOT_SHOWN: Final = re.compile(r"[^A-Za-z0-9._:\[\]-]")
+# The cause of client_ip_spoofable that is not the proxy but a trusted_proxies range.
+SPOOFABLE_RANGE: Final = "client_ip_spoofable_range"
+BAD_REQUEST: Final = 400
+SERVER_ERROR: Final = 500
+
+
+class ProxyVerdict(StrEnum):
+    """How the path from the public URL to this Home Assistant behaves. A public contract."""
+
+    OK = "ok"
+    DIRECT = "direct"
+    NOT_HOME_ASSISTANT = "not_home_assistant"
+    SUPPORT_DISABLED = "support_disabled"
+    PROXY_NOT_TRUSTED = "proxy_not_trusted"
+    FORWARDED_FOR_MISSING = "forwarded_for_missing"
+    FORWARDED_PROTO_MISSING = "forwarded_proto_missing"
+    HOST_NOT_FORWARDED = "host_not_forwarded"
+    CLIENT_IP_SPOOFABLE = "client_ip_spoofable"
+    WEBSOCKET_BLOCKED = "websocket_blocked"
+    UPSTREAM_UNREACHABLE = "upstream_unreachable"
+    CLIENT_IP_UNDECIDED = "client_ip_undecided"
+    INCONCLUSIVE = "inconclusive"
+
+
+# Most severe first: the sensor shows the first of these that a check found.
+SEVERITY_ORDER: Final = (
+    ProxyVerdict.SUPPORT_DISABLED,
+    ProxyVerdict.PROXY_NOT_TRUSTED,
+    ProxyVerdict.UPSTREAM_UNREACHABLE,
+    ProxyVerdict.CLIENT_IP_SPOOFABLE,
+    ProxyVerdict.WEBSOCKET_BLOCKED,
+    ProxyVerdict.FORWARDED_FOR_MISSING,
+    ProxyVerdict.FORWARDED_PROTO_MISSING,
+    ProxyVerdict.HOST_NOT_FORWARDED,
+    ProxyVerdict.CLIENT_IP_UNDECIDED,
+)
+# Verdicts that are a problem of the path (each its own repair, except an undecided one).
+PROBLEMS: Final = frozenset(SEVERITY_ORDER) - {ProxyVerdict.CLIENT_IP_UNDECIDED}
+# What the plain request decides once it reached the self-probe view.
+PLAIN_SUB_CHECKS: Final = frozenset(
+    {
+        ProxyVerdict.SUPPORT_DISABLED,
+        ProxyVerdict.PROXY_NOT_TRUSTED,
+        ProxyVerdict.UPSTREAM_UNREACHABLE,
+        ProxyVerdict.FORWARDED_FOR_MISSING,
+        ProxyVerdict.FORWARDED_PROTO_MISSING,
+        ProxyVerdict.HOST_NOT_FORWARDED,
+    }
+)
+REFUSAL_SUB_CHECKS: Final = frozenset(
+    {
+        ProxyVerdict.SUPPORT_DISABLED,
+        ProxyVerdict.PROXY_NOT_TRUSTED,
+        ProxyVerdict.UPSTREAM_UNREACHABLE,
+    }
+)
+
+
+class RefusalReason(StrEnum):
+    """Why HA's forwarded middleware refused a request (and answered 400)."""
+
+    SUPPORT_DISABLED = "support_disabled"
+    PROXY_NOT_TRUSTED = "proxy_not_trusted"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One request as Home Assistant saw it, after its forwarded middleware."""
+
+    peer: str | None
+    remote: str | None
+    scheme: str
+    host: str
+    forwarded_for: str | None
+    forwarded_proto: str | None
+    forwarded_host: str | None
+
+    @classmethod
+    def of(cls, request: web.Request) -> Observation:
+        """Read a request; the raw headers are joined as a proxy chain would have them."""
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        # (host, port[, flow, scope]) on TCP; a Unix socket's peer has no address
+        peer = peer if isinstance(peer, tuple | list) else None
+
+        def header(name: str) -> str | None:
+            values = request.headers.getall(name, [])
+            return ", ".join(values) if values else None
+
+        return cls(
+            peer=str(peer[0]) if peer else None,
+            remote=request.remote,
+            scheme=request.scheme,
+            host=request.host,
+            forwarded_for=header(hdrs.X_FORWARDED_FOR),
+            forwarded_proto=header(hdrs.X_FORWARDED_PROTO),
+            forwarded_host=header(hdrs.X_FORWARDED_HOST),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedRefusal:
+    """HA's forwarded middleware refused a request from a proxy (and answered 400)."""
+
+    at: float
+    reason: RefusalReason
+    proxy_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyFinding:
+    """One failing sub-check and the values its repair text names (a range, a port, ...)."""
+
+    verdict: ProxyVerdict
+    detail: str
+    placeholders: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The repair text, when a verdict has more than one cause (each with its own fix).
+    cause: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyReport:
+    """Every finding of one check, the most severe as `verdict`, and what HA received.
+
+    `judged` holds the problem verdicts this check decided (found or not); None means all of
+    them for a decisive verdict (ok, direct, a problem) and none otherwise.
+    """
+
+    verdict: ProxyVerdict
+    detail: str
+    proxy_address: str | None = None
+    observation: Observation | None = None
+    findings: tuple[ProxyFinding, ...] = ()
+    judged: frozenset[ProxyVerdict] | None = None
+    notes: tuple[str, ...] = ()
+    forged: Observation | None = None
+
+    @property
+    def judged_verdicts(self) -> frozenset[ProxyVerdict]:
+        """The problem verdicts this check can confirm or clear."""
+        if self.judged is not None:
+            return self.judged
+        undecisive = {
+            ProxyVerdict.NOT_HOME_ASSISTANT,
+            ProxyVerdict.INCONCLUSIVE,
+            ProxyVerdict.CLIENT_IP_UNDECIDED,
+        }
+        return frozenset() if self.verdict in undecisive else PROBLEMS
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report for diagnostics: plain JSON values."""
+        return {
+            "verdict": self.verdict.value,
+            "detail": self.detail,
+            "proxy_address": self.proxy_address,
+            "observation": asdict(self.observation) if self.observation else None,
+            "forged": asdict(self.forged) if self.forged else None,
+            "findings": [
+                {"verdict": finding.verdict.value, "detail": finding.detail}
+                for finding in self.findings
+            ],
+            "judged": sorted(verdict.value for verdict in self.judged_verdicts),
+            "notes": list(self.notes),
+        }
+
+    @property
+    def reaches_home_assistant(self) -> bool:
+        """Whether a request of this check reached this Home Assistant (or its forwarded check)."""
+        return self.observation is not None or self.verdict in {
+            ProxyVerdict.SUPPORT_DISABLED,
+            ProxyVerdict.PROXY_NOT_TRUSTED,
+        }
+
+
+def host_header(target: Target) -> str:
+    """Return the Host header a browser sends for the target."""
+    name = target.expected_name
+    name = f"[{name}]" if ":" in name else name
+    return name if target.port == DEFAULT_PORT else f"{name}:{target.port}"
+
+
+def host_name(host: str) -> str | None:
+    """Return the lowercased name of a Host value: `name` or `[IPv6]`, with an optional `:port`.
+
+    None for anything else: a received value is never taken for the target's name because a
+    parser dropped part of it (userinfo, a path, a tab) or folded a character (Kelvin sign to k).
+    """
+    if not host.isascii():
+        return None
+    if host.startswith("["):
+        name, bracket, port = host[1:].partition("]")
+        if not bracket or ":" not in name:
+            return None
+    else:
+        name, colon, port = host.partition(":")
+        port = colon + port
+    return name.lower() if _PORT.fullmatch(port) else None
+
+
+def shown(value: str) -> str:
+    """Make a received value fit for a repair's Markdown: no userinfo, host characters, short."""
+    value = value.rpartition("@")[2]
+    cut = len(value) > MAX_SHOWN_HOST
+    value = _NOT_SHOWN.sub("?", value[:MAX_SHOWN_HOST])
+    return f"{value}..." if cut else value
+
+
+def plain_findings(observation: Observation, target: Target) -> tuple[ProxyFinding, ...]:
+    """Judge the headers of a plain request; empty when HA serves TLS itself or all is right."""
+    if observation.forwarded_for is None and observation.scheme == "https":
+        return ()
+    found: list[ProxyFinding] = []
+    if observation.forwarded_for is None:
+        found.append(
+            ProxyFinding(
+                ProxyVerdict.FORWARDED_FOR_MISSING,
+                f"a proxy at {observation.peer} terminates TLS but sends no X-Forwarded-For",
+            )
+        )
+    if observation.forwarded_proto is None:
+        found.append(ProxyFinding(ProxyVerdict.FORWARDED_PROTO_MISSING, NO_PROTO))
+    if host_name(observation.host) != target.expected_name.lower():
+        seen = f"Home Assistant sees the host {shown(observation.host)}"
+        found.append(
+            ProxyFinding(
+                ProxyVerdict.HOST_NOT_FORWARDED, f"{seen} instead of {host_header(target)}"
+            )
+        )
+    return tuple(found)
+
+
+def is_direct(observation: Observation) -> bool:
+    """Whether the request reached HA without a proxy: HA serves TLS and got no X-Forwarded-For."""
+    return observation.forwarded_for is None and observation.scheme == "https"
+
+
+def judge_observation(
+    observation: Observation, target: Target
+) -> tuple[ProxyVerdict, str, str | None]:
+    """Return the most severe finding of a plain request: verdict, detail, proxy address."""
+    if is_direct(observation):
+        return ProxyVerdict.DIRECT, "Home Assistant serves TLS itself", None
+    found = plain_findings(observation, target)
+    first = most_severe(found)
+    if first is None:
+        return ProxyVerdict.OK, FORWARDS_ALL, observation.peer
+    return first.verdict, first.detail, observation.peer
+
+
+def most_severe(found: Iterable[ProxyFinding]) -> ProxyFinding | None:
+    """Return the finding the sensor shows."""
+    ranked = sorted(found, key=lambda finding: SEVERITY_ORDER.index(finding.verdict))
+    return ranked[0] if ranked else None
+
+
+def is_spoofed(observation: Observation) -> bool:
+    """Whether HA took the made-up X-Forwarded-For of a request for the client's address."""
+    return observation.remote == SPOOFED_CLIENT
+
+
+def _address(value: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def chain_of(forwarded_for: str) -> list[IPv4Address | IPv6Address | None] | None:
+    """Parse an X-Forwarded-For chain, left to right; None when it is too long."""
+    hops = forwarded_for.split(",", MAX_HOPS)
+    if len(hops) > MAX_HOPS:
+        return None
+    return [_address(hop) for hop in hops]
+
+
+def networks_holding(
+    address: IPv4Address | IPv6Address, trusted: Sequence[Network]
+) -> list[Network]:
+    """Return the trusted_proxies entries that contain an address."""
+    return [network for network in trusted if address in network]
+
+
+@dataclass(frozen=True, slots=True)
+class SpoofJudgement:
+    """Whether a real client outside trusted_proxies can choose its address.
+
+    `spoofable` is None when the check cannot tell (then `detail` says why, for diagnostics).
+    """
+
+    spoofable: bool | None
+    detail: str
+    networks: str = ""
+    passes_through: bool = False
+    chain: str = ""  # the forged request's X-Forwarded-For as HA received it, parsed
+
+
+def judge_spoofing(
+    plain: Observation,
+    forged: Observation | None,
+    forged_status: int | None,
+    trusted: Sequence[Network],
+) -> SpoofJudgement | None:
+    """Judge the request sent with `X-Forwarded-For: SPOOFED_CLIENT`; None when it got no answer.
+
+    HA walks the received chain from the right and stops at the first address it does not
+    trust. A proxy that appends the peer it saw puts the client's own address after the forged
+    one, so a forged value is believed only for clients whose own address is trusted: when that
+    is only the checker's (because it shares the proxy's address), an outside client is not
+    fooled. A proxy that passes the client's value through lets anyone choose.
+    """
+    if forged is None:
+        if forged_status == BAD_REQUEST:
+            return SpoofJudgement(
+                spoofable=False, detail="Home Assistant refuses a client-sent X-Forwarded-For"
+            )
+        return None
+    if not is_spoofed(forged):
+        return SpoofJudgement(
+            spoofable=False, detail="Home Assistant ignores a client-sent X-Forwarded-For"
+        )
+    chain = chain_of(forged.forwarded_for or "")
+    spoofed = ip_address(SPOOFED_CLIENT)
+    if chain is None or not chain or chain[0] != spoofed or None in chain:
+        return SpoofJudgement(
+            spoofable=None,
+            detail="Home Assistant took the made-up client from an X-Forwarded-For not read here",
+        )
+    if len(chain) == 1:
+        return SpoofJudgement(
+            spoofable=True,
+            detail="the proxy passes the client's X-Forwarded-For through instead of appending "
+            "the address it received the request from",
+            passes_through=True,
+            chain=SPOOFED_CLIENT,
+        )
+    proxies = {
+        address for peer in (plain.peer, forged.peer) if peer and (address := _address(peer))
+    }
+    return _judge_appended([hop for hop in chain if hop is not None], proxies, trusted)
+
+
+def _judge_appended(
+    chain: list[IPv4Address | IPv6Address],
+    proxies: set[IPv4Address | IPv6Address],
+    trusted: Sequence[Network],
+) -> SpoofJudgement:
+    """Judge a believed chain `forged, first hop, ...`: the proxies appended what they saw."""
+    received = ", ".join(str(hop) for hop in chain)
+    first_hop = chain[1]
+    proxies = proxies | set(chain[2:])
+    holding = networks_holding(first_hop, trusted)
+    named = ", ".join(str(network) for network in holding)
+    if first_hop not in proxies:
+        return SpoofJudgement(
+            spoofable=True,
+            detail=f"the proxy received this check from {first_hop}, which trusted_proxies "
+            f"trusts ({named or 'an entry'}): every client there can choose its address",
+            networks=named or str(first_hop),
+            chain=received,
+        )
+    if holding and all(network.num_addresses == 1 for network in holding):
+        return SpoofJudgement(
+            spoofable=False,
+            detail=f"only the proxy's own address {first_hop} is trusted; the proxy appends the "
+            "address of every client",
+        )
+    return SpoofJudgement(
+        spoofable=None,
+        detail=f"this check reaches the proxy from {first_hop}, the proxy's own address, which "
+        f"trusted_proxies trusts as part of {named or 'a wider entry'}: whether other clients "
+        "come from that range cannot be told from here",
+        networks=named,
+        chain=received,
+    )
+
+
+def judge_no_view(
+    status: int | None,
+    refusal: ForwardedRefusal | None,
+    *,
+    leads_here: bool,
+    upstream: tuple[str, int] | None = None,
+) -> ProxyReport:
+    """Judge a plain request that never reached the self-probe view.
+
+    `leads_here`: an earlier check of the endpoint reached this HA (or it is HA's own URL), so a
+    5xx is the proxy failing to reach HA; otherwise the URL is taken for another server.
+    `upstream`: the scheme and port HA itself listens with, for the repair text.
+    """
+    if status == BAD_REQUEST and refusal is not None:
+        verdict = ProxyVerdict(refusal.reason)
+        if verdict is ProxyVerdict.SUPPORT_DISABLED:
+            detail = (
+                f"the proxy at {refusal.proxy_address} sends X-Forwarded-For, but reverse "
+                "proxy support is off in Home Assistant: it answers 400 Bad Request"
+            )
+        else:
+            detail = (
+                f"the proxy at {refusal.proxy_address} is not in trusted_proxies: "
+                "Home Assistant answers 400 Bad Request"
+            )
+        finding = ProxyFinding(verdict, detail)
+        return ProxyReport(
+            verdict, detail, refusal.proxy_address, findings=(finding,), judged=REFUSAL_SUB_CHECKS
+        )
+    answered = f"answered {status}" if status is not None else "did not answer"
+    if not leads_here:
+        return ProxyReport(
+            ProxyVerdict.NOT_HOME_ASSISTANT,
+            f"the URL does not lead to this Home Assistant (it {answered})",
+            judged=frozenset(),
+        )
+    if status is not None and status >= SERVER_ERROR:
+        scheme, port = upstream or ("http", 8123)
+        detail = (
+            f"the proxy answered {status}: it cannot reach Home Assistant, which listens "
+            f"for {scheme} on port {port}"
+        )
+        finding = ProxyFinding(
+            ProxyVerdict.UPSTREAM_UNREACHABLE,
+            detail,
+            {"status": str(status), "scheme": scheme, "port": str(port)},
+        )
+        return ProxyReport(
+            ProxyVerdict.UPSTREAM_UNREACHABLE,
+            detail,
+            findings=(finding,),
+            judged=frozenset({ProxyVerdict.UPSTREAM_UNREACHABLE}),
+        )
+    return ProxyReport(
+        ProxyVerdict.INCONCLUSIVE,
+        f"the check could not reach Home Assistant through the URL (it {answered})",
+        judged=frozenset(),
+        notes=(f"the request for this check's nonce {answered} without reaching Home Assistant",),
+    )
+
+
+@dataclass(slots=True)
+class SubChecks:
+    """What the sub-checks of a check that reached the view found, to be made a report."""
+
+    plain: Observation
+    findings: list[ProxyFinding] = field(default_factory=list)
+    judged: set[ProxyVerdict] = field(default_factory=lambda: set(PLAIN_SUB_CHECKS))
+    notes: list[str] = field(default_factory=list)
+    forged: Observation | None = None
+
+    def spoofing(self, judgement: SpoofJudgement | None) -> None:
+        """Add the forged request's judgement."""
+        if judgement is None:
+            self.notes.append("the request with a made-up X-Forwarded-For got no answer")
+            return
+        if judgement.spoofable is None:
+            self.notes.append(UNDECIDED_NOTE)
+            self.findings.append(
+                ProxyFinding(
+                    ProxyVerdict.CLIENT_IP_UNDECIDED,
+                    judgement.detail,
+                    {"networks": judgement.networks},
+                )
+            )
+            return
+        self.judged.add(ProxyVerdict.CLIENT_IP_SPOOFABLE)
+        if judgement.spoofable:
+            self.findings.append(
+                ProxyFinding(
+                    ProxyVerdict.CLIENT_IP_SPOOFABLE,
+                    judgement.detail,
+                    {"networks": judgement.networks, "chain": judgement.chain},
+                    cause="" if judgement.passes_through else SPOOFABLE_RANGE,
+                )
+            )
+        if judgement.passes_through:
+            # Clients that send the header are not seen as the proxy: that text would be wrong.
+            self.findings = [
+                finding
+                for finding in self.findings
+                if finding.verdict is not ProxyVerdict.FORWARDED_FOR_MISSING
+            ]
+
+    def websocket(self, *, works: bool | None) -> None:
+        """Add the WebSocket upgrade's outcome; None when it could not be told."""
+        if works is None:
+            self.notes.append("the WebSocket upgrade got no answer")
+            return
+        self.judged.add(ProxyVerdict.WEBSOCKET_BLOCKED)
+        if not works:
+            self.findings.append(ProxyFinding(ProxyVerdict.WEBSOCKET_BLOCKED, NO_WEBSOCKET))
+
+    def report(self) -> ProxyReport:
+        """Return the report: every finding, the most severe as the verdict."""
+        first = most_severe(self.findings)
+        verdict, detail = (
+            (first.verdict, first.detail) if first else (ProxyVerdict.OK, FORWARDS_ALL)
+        )
+        return ProxyReport(
+            verdict,
+            detail,
+            self.plain.peer,
+            self.plain,
+            findings=tuple(self.findings),
+            judged=frozenset(self.judged),
+            notes=tuple(self.notes),
+            forged=self.forged,
+        )
+
+
+def direct_report(observation: Observation) -> ProxyReport:
+    """HA serves TLS itself: no proxy to judge, none of the proxy problems applies."""
+    return ProxyReport(ProxyVerdict.DIRECT, "Home Assistant serves TLS itself", None, observation)
+
+
+# Refusals of real traffic from one private address before a repair names it.
+REPEATED_REFUSALS: Final = 3
+# Seconds between two updates of an open traffic repair's counts.
+TRAFFIC_UPDATE_EVERY: Final = 600.0
+# Private addresses counted one by one; more are counted in the total only.
+KEPT_ADDRESSES: Final = 64
+# Where a proxy in a home network connects from: private, shared (CGNAT, VPN overlays),
+# loopback and link-local ranges. Documentation and other reserved ranges are not among them.
+LOCAL_NETWORKS: Final = tuple(
+    ip_network(network)
+    for network in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    )
+)
+
+
+def is_local(address: IPv4Address | IPv6Address) -> bool:
+    """Whether an address belongs to a home or container network rather than the internet."""
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in LOCAL_NETWORKS)
+
+
+@dataclass(slots=True)
+class RefusalTally:
+    """Refusals of real traffic for one reason, none of them proven to come from a proxy.
+
+    Public addresses are only counted. A private address refused again and again may be named
+    in a repair: the first one to repeat is kept, and counts are written back rate limited.
+    """
+
+    public: int = 0
+    private: int = 0
+    per_address: dict[str, int] = field(default_factory=dict)
+    named: str | None = None
+    written_at: float | None = None
+
+    def add(self, address: str, now: float) -> bool:
+        """Count a refusal; True when the repair is to be raised or its counts written now."""
+        parsed = _address(address)
+        if parsed is None or not is_local(parsed):
+            self.public += 1
+            return False
+        self.private += 1
+        shown_address = str(parsed)
+        if shown_address in self.per_address or len(self.per_address) < KEPT_ADDRESSES:
+            self.per_address[shown_address] = self.per_address.get(shown_address, 0) + 1
+        if self.named is None:
+            if self.per_address.get(shown_address, 0) < REPEATED_REFUSALS:
+                return False
+            self.named = shown_address
+        if self.written_at is not None and now - self.written_at < TRAFFIC_UPDATE_EVERY:
+            return False
+        self.written_at = now
+        return True
+
+    def placeholders(self) -> dict[str, str]:
+        """Return what the repair shows: the address as seen, counts, how many addresses."""
+        named = self.named or ""
+        return {
+            "address": named,
+            "count": str(self.per_address.get(named, 0)),
+            "total": str(self.private),
+            "sources": str(len(self.per_address)),
+        }
+
+    def as_dict(self) -> dict[str, int]:
+        """Return the counts for diagnostics (no address)."""
+        return {
+            "public": self.public,
+            "private": self.private,
+            "private_addresses": len(self.per_address),
+        }
