@@ -382,7 +382,7 @@ async def issue_updates(hass: HassProcess) -> AsyncIterator[Callable[[], Awaitab
 
         async def written() -> list[str]:
             await socket_.send_json({"id": (sent := next(ping)), "type": "ping"})
-            found = []
+            found: list[str] = []
             while True:
                 message = await socket_.receive_json(timeout=10)
                 if message.get("id") == sent and message["type"] == "pong":
