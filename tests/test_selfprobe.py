@@ -297,3 +297,7 @@ async def test_home_assistants_own_url_answering_502_is_upstream_unreachable(
     assert issue.severity is ir.IssueSeverity.ERROR
     assert issue.translation_placeholders is not None
     assert issue.translation_placeholders["status"] == "502"
+    # after a reload (or a restart) the sensor is back, whatever the first check finds
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert state(hass, entry, "reverse_proxy") in {"unknown", "upstream_unreachable"}
