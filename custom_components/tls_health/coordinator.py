@@ -17,7 +17,12 @@ from .const import DOMAIN, LOGGER, RECHECK_INTERVAL
 from .endpoint import entry_target
 from .findings import FileCertificate, current_findings, judged_keys
 from .http_settings import async_clear_refused_traffic
-from .known import KnownCertificate, KnownCertificates, served_fingerprints
+from .known import (
+    CertificateChange,
+    KnownCertificate,
+    KnownCertificates,
+    served_fingerprints,
+)
 from .options import EndpointOptions
 from .probe import Prober, ProbeReport, inert
 from .prober import async_get_proxy_check_slots
@@ -67,19 +72,7 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         now = dt_util.now()
         report = await self.prober.probe(self.target, self.options.probe, now=now)
         self._log_reachability_change(previous.report, report)
-        known = previous.known_certificate
-        change = None
-        served = KnownCertificate.of(report) if report.chain else None
-        # Addresses of one name may serve different certificates on purpose: while one of them
-        # still serves the known certificate, it was not replaced (whichever address won).
-        if served is not None and (
-            known is None
-            or served.sha256 == known.sha256
-            or known.sha256 not in served_fingerprints(report)
-        ):
-            change = None if known is None else known.change_to(served)
-            known = served
-            self._known.async_set(self.config_entry.entry_id, known)
+        known, change = self._track_certificate(report, previous.known_certificate)
         proxy = previous.proxy
         reached = previous.reached_home_assistant
         checked_proxy = await self._check_proxy(report, previous)
@@ -112,6 +105,27 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
             open_repairs=open_repairs,
             streaks=decision.streaks,
         )
+
+    def _track_certificate(
+        self, report: ProbeReport, known: KnownCertificate | None
+    ) -> tuple[KnownCertificate | None, CertificateChange | None]:
+        """Keep the newest certificate served, and tell how it changed.
+
+        Addresses of one name may serve different certificates on purpose: while one of them
+        still serves the known certificate, it was not replaced (whichever address won).
+        """
+        if not report.chain:
+            return known, None
+        served = KnownCertificate.of(report)
+        if (
+            known is not None
+            and served.sha256 != known.sha256
+            and known.sha256 in served_fingerprints(report)
+        ):
+            return known, None
+        change = None if known is None else known.change_to(served)
+        self._known.async_set(self.config_entry.entry_id, served)
+        return served, change
 
     async def _read_certificate_file(self, report: ProbeReport) -> FileCertificate | None:
         """Read the certificate file of the options, when one is named and a chain was served."""
