@@ -13,39 +13,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
-import multiprocessing
 from pathlib import Path
 import socket
 import ssl
 import statistics
 import sys
-import tempfile
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.probe_vs_handshake import HOST, _handle, _pki, _timed
+from bench.probe_vs_handshake import HOST, _timed, measured_against_server
 from custom_components.tls_health.probe import ProbeOptions, Prober, Target, Verdict, engine
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
-
-
-def _serve(chain_file: Path, key_file: Path, ports: multiprocessing.Queue[int]) -> None:
-    """One server on every address, in a process of its own."""
-
-    async def serve() -> None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(chain_file, key_file)
-        context.set_alpn_protocols(["http/1.1"])
-        first = await asyncio.start_server(_handle, ADDRESSES[0], 0, ssl=context)
-        port = first.sockets[0].getsockname()[1]
-        for address in ADDRESSES[1:]:
-            await asyncio.start_server(_handle, address, port, ssl=context)
-        ports.put(port)
-        await first.serve_forever()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
 
 
 def _resolving_to(count: int) -> Callable[[str, int], Awaitable[list[tuple[Any, ...]]]]:
@@ -97,16 +77,7 @@ async def _measure(rounds: int, port: int, root_file: Path) -> dict[str, list[fl
 
 
 def main(rounds: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        root_file, chain_file, key_file = _pki(Path(tmp))
-        ports: multiprocessing.Queue[int] = multiprocessing.Queue()
-        server = multiprocessing.Process(target=_serve, args=(chain_file, key_file, ports))
-        server.start()
-        try:
-            results = asyncio.run(_measure(rounds, ports.get(timeout=30), root_file))
-        finally:
-            server.terminate()
-            server.join()
+    results = measured_against_server(rounds, _measure, ADDRESSES)
     medians = {name: statistics.median(samples) for name, samples in results.items()}
     print(f"N = {rounds} rounds of {'/'.join(results)} in turn")
     for name, samples in results.items():

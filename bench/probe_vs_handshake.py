@@ -124,19 +124,51 @@ async def _timed(
     return samples
 
 
-def _serve(chain_file: Path, key_file: Path, ports: multiprocessing.Queue[int]) -> None:
-    """The TLS server, in a process of its own: its work is never timed as the client's."""
+def _serve(
+    chain_file: Path,
+    key_file: Path,
+    ports: multiprocessing.Queue[int],
+    addresses: tuple[str, ...] = ("127.0.0.1",),
+) -> None:
+    """The TLS server, in a process of its own: its work is never timed as the client's.
+
+    It listens on one port of every address given.
+    """
 
     async def serve() -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(chain_file, key_file)
         context.set_alpn_protocols(["http/1.1"])
-        server = await asyncio.start_server(_handle, "127.0.0.1", 0, ssl=context)
-        ports.put(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
+        first = await asyncio.start_server(_handle, addresses[0], 0, ssl=context)
+        port = first.sockets[0].getsockname()[1]
+        for address in addresses[1:]:
+            await asyncio.start_server(_handle, address, port, ssl=context)
+        ports.put(port)
+        await first.serve_forever()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
+
+
+type Measure = Callable[[int, int, Path], Awaitable[dict[str, list[float]]]]
+
+
+def measured_against_server(
+    rounds: int, measure: Measure, addresses: tuple[str, ...] = ("127.0.0.1",)
+) -> dict[str, list[float]]:
+    """Run `measure(rounds, port, root_file)` against the server in its own process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root_file, chain_file, key_file = _pki(Path(tmp))
+        ports: multiprocessing.Queue[int] = multiprocessing.Queue()
+        server = multiprocessing.Process(
+            target=_serve, args=(chain_file, key_file, ports, addresses)
+        )
+        server.start()
+        try:
+            return asyncio.run(measure(rounds, ports.get(timeout=30), root_file))
+        finally:
+            server.terminate()
+            server.join()
 
 
 def _cert_expiry_steps(port: int, root_file: Path) -> dict[str, Callable[[], Awaitable[object]]]:
@@ -182,17 +214,7 @@ def _cert_expiry_steps(port: int, root_file: Path) -> dict[str, Callable[[], Awa
 
 
 def main(rounds: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        root_file, chain_file, key_file = _pki(Path(tmp))
-        ports: multiprocessing.Queue[int] = multiprocessing.Queue()
-        server = multiprocessing.Process(target=_serve, args=(chain_file, key_file, ports))
-        server.start()
-        try:
-            results = asyncio.run(_measure(rounds, ports.get(timeout=30), root_file))
-        finally:
-            server.terminate()
-            server.join()
-    _print_report(rounds, results)
+    _print_report(rounds, measured_against_server(rounds, _measure))
 
 
 async def _measure(rounds: int, port: int, root_file: Path) -> dict[str, list[float]]:
