@@ -38,10 +38,10 @@ def async_check_trusted_proxies(hass: HomeAssistant) -> None:
 def async_raise_refused_traffic(
     hass: HomeAssistant, reason: RefusalReason, tally: RefusalTally
 ) -> None:
-    """Repeated refusals from a local address: name it, unless an endpoint already reports.
+    """Repeated refusals from a local address, unless an endpoint already reports the problem.
 
-    No check proved that address to be a proxy in front of this HA, so the text never advises
-    trusting it: it points at adding the endpoint, whose check proves the proxy.
+    No check proved any of these addresses to be a proxy in front of this HA: the text counts
+    them and names none; it points at marking the proxy's URL, whose check proves the proxy.
     """
     issues.async_raise_traffic(hass, Finding(REFUSED_TRAFFIC[reason], tally.placeholders()))
 
@@ -54,5 +54,8 @@ def async_clear_refused_traffic(hass: HomeAssistant, proxy: ProxyReport) -> None
         return
     self_probe = async_get_self_probe(hass)
     self_probe.forget_traffic(RefusalReason.SUPPORT_DISABLED)
-    if issues.async_clear_traffic(hass, observation.peer):
+    issues.async_clear_traffic(hass, c.REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC)
+    # Refusals for an untrusted proxy are explained only when they came from this very proxy.
+    if self_probe.traffic[RefusalReason.PROXY_NOT_TRUSTED].repeating == observation.peer:
         self_probe.forget_traffic(RefusalReason.PROXY_NOT_TRUSTED)
+        issues.async_clear_traffic(hass, c.REVERSE_PROXY_NOT_TRUSTED_TRAFFIC)

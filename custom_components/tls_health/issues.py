@@ -66,9 +66,11 @@ def async_open_keys(hass: HomeAssistant, entry: ConfigEntry) -> frozenset[str]:
 
 
 @callback
-def async_delete_entry_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Remove every repair of an entry that is gone."""
-    for repair in c.ENTRY_REPAIRS:
+def async_delete_entry_issues(
+    hass: HomeAssistant, entry: ConfigEntry, repairs: Iterable[Repair] = c.ENTRY_REPAIRS
+) -> None:
+    """Remove the repairs of an entry that is gone (or of a check it no longer runs)."""
+    for repair in repairs:
         ir.async_delete_issue(hass, DOMAIN, repair.issue_id(entry.entry_id))
 
 
@@ -98,17 +100,6 @@ def async_raise_traffic(hass: HomeAssistant, finding: Finding) -> None:
 
 
 @callback
-def async_clear_traffic(hass: HomeAssistant, proxy_address: str | None) -> bool:
-    """Clear what real traffic showed, once a check got through HA's forwarded middleware.
-
-    The proxy is known to be trusted only when `proxy_address` is the address the repair
-    names; whether that repair was cleared is returned.
-    """
-    ir.async_delete_issue(hass, DOMAIN, c.REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC.key)
-    not_trusted = c.REVERSE_PROXY_NOT_TRUSTED_TRAFFIC.key
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, not_trusted)
-    placeholders = issue.translation_placeholders if issue else None
-    if placeholders and proxy_address and placeholders.get("address") == proxy_address:
-        ir.async_delete_issue(hass, DOMAIN, not_trusted)
-        return True
-    return False
+def async_clear_traffic(hass: HomeAssistant, repair: Repair) -> None:
+    """Clear a repair about real traffic once a check showed what it was about."""
+    ir.async_delete_issue(hass, DOMAIN, repair.issue_id(None))

@@ -2,22 +2,26 @@
 
 A view answers only to one-time nonces the integration issued and records what reached it: peer,
 resolved remote, scheme, host and the raw X-Forwarded-* headers. Requests that HA's forwarded
-middleware refuses (400) never reach a view, so its log records are watched too.
+middleware refuses (400) never reach a view, so its log records are watched too: a refusal of a
+request for an issued nonce (read from the refused request itself) is that check's answer, and
+every other refusal is someone else's traffic, counted but never named.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 import contextlib
 from ipaddress import IPv4Address, IPv6Address, ip_address
 import logging
 import secrets
+import sys
 import time
+from types import FrameType
 from typing import Final
 
 from aiohttp import web
+from homeassistant.components.http import forwarded
 from homeassistant.const import EVENT_HOMEASSISTANT_CLOSE
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import HomeAssistantView
@@ -30,22 +34,49 @@ __all__ = ["ForwardedRefusal", "Observation", "SelfProbe", "async_get_self_probe
 SELF_PROBE_PREFIX: Final = "/api/tls_health/self_probe/"
 FORWARDED_LOGGER: Final = "homeassistant.components.http.forwarded"
 NONCE_LIFETIME: Final = 60.0
-KEPT_RECORDS: Final = 50
+# How far up the logging call the refusing middleware's frame may be.
+MAX_FRAMES: Final = 24
+_MIDDLEWARE: Final = "forwarded_middleware"
 
 DATA_SELF_PROBE: HassKey[SelfProbe] = HassKey("tls_health_self_probe")
+
+
+type Waiter = asyncio.Future[Observation | ForwardedRefusal]
 
 
 class _ForwardedLogWatch(logging.Handler):
     """Turns the forwarded middleware's refusals into ForwardedRefusal records."""
 
-    def __init__(self, on_refusal: Callable[[ForwardedRefusal], None]) -> None:
+    def __init__(self, on_refusal: Callable[[ForwardedRefusal, str | None], None]) -> None:
         super().__init__(logging.ERROR)
         self._on_refusal = on_refusal
 
     def emit(self, record: logging.LogRecord) -> None:
         # Runs inside the logging call of whoever logs here: read defensively, never raise.
         if (refusal := _refusal_of(record)) is not None:
-            self._on_refusal(refusal)
+            self._on_refusal(refusal, _refused_path())
+
+
+def _refused_path() -> str | None:
+    """Return the path of the request HA's forwarded middleware is refusing right now.
+
+    The middleware logs from inside its own call, so its frame, holding the request, is on this
+    thread's stack. None when it is not (another caller logged, or HA changed its middleware):
+    such a refusal is then nobody's answer.
+    """
+    try:
+        frame: FrameType | None = sys._getframe(1)  # noqa: SLF001
+        for _ in range(MAX_FRAMES):
+            if frame is None:
+                return None
+            code = frame.f_code
+            if code.co_name == _MIDDLEWARE and code.co_filename == forwarded.__file__:
+                request = frame.f_locals.get("request")
+                return request.path if isinstance(request, web.BaseRequest) else None
+            frame = frame.f_back
+    except Exception:  # noqa: BLE001 - never raise inside someone else's logging call
+        return None
+    return None
 
 
 def _refusal_of(record: logging.LogRecord) -> ForwardedRefusal | None:
@@ -70,15 +101,12 @@ def _refusal_of(record: logging.LogRecord) -> ForwardedRefusal | None:
 
 
 class SelfProbe:
-    """Nonces, what arrived for them, and recent refusals of the forwarded middleware."""
+    """Nonces, what arrived for them, and the forwarded middleware's refusals of other traffic."""
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Register the view and watch the forwarded middleware's log."""
         self._hass = hass
-        self._waiting: dict[str, tuple[float, asyncio.Future[Observation]]] = {}
-        self.refusals: deque[ForwardedRefusal] = deque(maxlen=KEPT_RECORDS)
-        # Our own checks run with this above zero; refusals outside them come from real traffic.
-        self.checking = 0
+        self._waiting: dict[str, tuple[float, Waiter]] = {}
         self.traffic = {reason: RefusalTally() for reason in RefusalReason}
         # Called with a reason whose repair is to be raised or updated (see RefusalTally).
         self.on_traffic_refused: Callable[[RefusalReason, RefusalTally], None] | None = None
@@ -93,11 +121,15 @@ class SelfProbe:
             waiter.cancel()
         self._waiting.clear()
 
-    def issue(self) -> tuple[str, asyncio.Future[Observation]]:
-        """Return a fresh one-time nonce and the future its observation will land in."""
+    def issue(self) -> tuple[str, Waiter]:
+        """Return a fresh one-time nonce and the future its answer will land in.
+
+        The answer is what reached the view, or the forwarded middleware's refusal of the very
+        request that carried the nonce.
+        """
         self._forget_expired()
         nonce = secrets.token_urlsafe(24)
-        waiter: asyncio.Future[Observation] = self._hass.loop.create_future()
+        waiter: Waiter = self._hass.loop.create_future()
         self._waiting[nonce] = (time.monotonic() + NONCE_LIFETIME, waiter)
         return nonce, waiter
 
@@ -105,30 +137,26 @@ class SelfProbe:
         """Forget a nonce whose request is over."""
         self._waiting.pop(nonce, None)
 
-    def arrived(self, nonce: str, observation: Observation) -> bool:
-        """Record a request for a nonce; False for an unknown, used or expired one."""
+    def arrived(self, nonce: str, answer: Observation | ForwardedRefusal) -> bool:
+        """Record the answer for a nonce; False for an unknown, used or expired one."""
         entry = self._waiting.pop(nonce, None)
         if entry is None or entry[1].done():
             return False
         if entry[0] < time.monotonic():
             entry[1].cancel()
             return False
-        entry[1].set_result(observation)
+        entry[1].set_result(answer)
         return True
 
-    def refusals_since(self, moment: float) -> list[ForwardedRefusal]:
-        """Refusals logged since a time.monotonic() moment."""
-        return [refusal for refusal in self.refusals if refusal.at >= moment]
-
-    def _refused(self, refusal: ForwardedRefusal) -> None:
+    def _refused(self, refusal: ForwardedRefusal, path: str | None) -> None:
         # Called from the logging call; hop onto the loop before touching shared state.
         with contextlib.suppress(RuntimeError):  # the loop is closing
-            self._hass.loop.call_soon_threadsafe(self._record, refusal)
+            self._hass.loop.call_soon_threadsafe(self._record, refusal, path)
 
-    def _record(self, refusal: ForwardedRefusal) -> None:
-        self.refusals.append(refusal)
-        if self.checking:
-            return  # our own check, or traffic at the same moment: never counted
+    def _record(self, refusal: ForwardedRefusal, path: str | None) -> None:
+        nonce = path.removeprefix(SELF_PROBE_PREFIX) if path else None
+        if nonce is not None and nonce != path and self.arrived(nonce, refusal):
+            return  # a check's own request: its answer, judged by that check
         tally = self.traffic[refusal.reason]
         if tally.add(refusal.proxy_address, refusal.at) and self.on_traffic_refused is not None:
             self.on_traffic_refused(refusal.reason, tally)
