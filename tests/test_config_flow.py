@@ -308,6 +308,7 @@ async def test_options_flow(hass: HomeAssistant, pki: Pki, endpoint_server: Endp
         "warning_days": 30,
         "critical_days": 10,
         "scan_legacy": False,
+        "leads_to_home_assistant": False,
     }
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data.update_interval.total_seconds() == 300

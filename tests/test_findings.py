@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
+import json
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from homeassistant.helpers.issue_registry import IssueSeverity
@@ -31,11 +33,13 @@ from custom_components.tls_health.probe.models import (
     Verdict,
 )
 from custom_components.tls_health.proxy import ProxyReport, ProxyVerdict
+from custom_components.tls_health.proxy_judgement import ProxyFinding
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DEFAULTS = EndpointOptions()
 ENDPOINT_UNREACHABLE = "endpoint_unreachable"
 LEGACY_TLS_ENABLED = "legacy_tls_enabled"
+STRINGS = Path(__file__).parent.parent / "custom_components" / "tls_health" / "strings.json"
 
 
 YEAR = timedelta(days=365)
@@ -409,3 +413,53 @@ def test_legacy_scan_clears_only_when_both_versions_were_refused(
     scanned = report(protocols=ProtocolSupport(tls1_0=tls1_0, tls1_1=tls1_1))
     assert (LEGACY_TLS_ENABLED in judged_keys(scanned, DEFAULTS)) is judged
     assert (LEGACY_TLS_ENABLED in keys(current_findings(scanned, DEFAULTS, NOW))) is raised
+
+
+@pytest.mark.parametrize(
+    ("verdict", "cause", "text"),
+    [
+        (ProxyVerdict.PROXY_NOT_TRUSTED, "", "reverse_proxy_not_trusted"),
+        (ProxyVerdict.SUPPORT_DISABLED, "", "reverse_proxy_support_disabled"),
+        (ProxyVerdict.FORWARDED_FOR_MISSING, "", "forwarded_for_missing"),
+        (
+            ProxyVerdict.CLIENT_IP_SPOOFABLE,
+            "client_ip_spoofable_range",
+            "client_ip_spoofable_range",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("192.168.1.5", False),
+        ("172.30.33.7", False),
+        ("100.101.102.103", False),  # CGNAT and Tailscale
+        ("fd00::5", False),
+        ("::1", False),
+        ("8.8.4.4", True),
+        ("2a00:1450:4001::5", True),
+        ("::ffff:8.8.4.4", True),
+    ],
+)
+def test_a_public_proxy_address_gets_a_text_that_advises_no_trust(
+    verdict: ProxyVerdict, cause: str, text: str, address: str, public: bool
+) -> None:
+    finding = ProxyFinding(verdict, "", cause=cause)
+    proxy = ProxyReport(verdict, "", address, findings=(finding,))
+    found = current_findings(report(), DEFAULTS, NOW, proxy)
+    (shown,) = [item for item in found if item.key in PROXY_KEYS]
+    assert shown.translation_key == (f"{text}_public" if public else text)
+
+
+def test_texts_for_a_public_proxy_name_no_entry_to_trust() -> None:
+    strings = json.loads(STRINGS.read_text(encoding="utf-8"))["issues"]
+    public = {key: text for key, text in strings.items() if key.endswith("_public")}
+    assert set(public) == {
+        "reverse_proxy_support_disabled_public",
+        "reverse_proxy_not_trusted_public",
+        "forwarded_for_missing_public",
+        "client_ip_spoofable_range_public",
+    }
+    for key, text in public.items():
+        assert "{trusted_entry}" not in text["description"], key
+        assert "{trusted_entry}" in strings[key.removesuffix("_public")]["description"], key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 import json
 import logging
 import ssl
@@ -14,6 +15,7 @@ from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -21,10 +23,13 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tls_health import selfprobe
 from custom_components.tls_health.const import DOMAIN
+from custom_components.tls_health.endpoint import is_own_url
 from custom_components.tls_health.http_settings import async_clear_refused_traffic
+from custom_components.tls_health.probe import parse_target
 from custom_components.tls_health.proxy import async_get_proxy_session
 from custom_components.tls_health.proxy_judgement import (
     TRAFFIC_UPDATE_EVERY,
+    ForwardedRefusal,
     ProxyReport,
     ProxyVerdict,
     RefusalReason,
@@ -86,29 +91,50 @@ async def test_withdrawn_nonce_is_unknown(
     assert waiter.cancelled() or not waiter.done()
 
 
-async def test_forwarded_refusals_are_recorded(hass: HomeAssistant) -> None:
+async def test_a_refusal_of_a_checks_own_request_is_its_answer_and_others_are_traffic(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    # reverse proxy support is off: HA's forwarded middleware refuses every X-Forwarded-For
     assert await async_setup_component(hass, "http", {})
     self_probe = async_get_self_probe(hass)
+    client = await hass_client_no_auth()
+    forwarded = {"X-Forwarded-For": "192.168.1.50"}
+    nonce, waiter = self_probe.issue()
+
+    # a stranger's request in the middle of the check: refused, counted, nobody's answer
+    assert (await client.get("/api/", headers=forwarded)).status == 400
+    assert (await client.get(f"{SELF_PROBE_PREFIX}guessed", headers=forwarded)).status == 400
+    await hass.async_block_till_done()
+    assert not waiter.done()
+
+    assert (await client.get(f"{SELF_PROBE_PREFIX}{nonce}", headers=forwarded)).status == 400
+    await hass.async_block_till_done()
+    refusal = waiter.result()
+    assert isinstance(refusal, ForwardedRefusal)
+    assert (refusal.reason, refusal.proxy_address) == ("support_disabled", "127.0.0.1")
+    assert self_probe.traffic[RefusalReason.SUPPORT_DISABLED].as_dict() == {
+        "public": 0,
+        "private": 2,
+        "private_addresses": 1,
+    }
+    # used up: the same nonce again is someone's traffic
+    assert (await client.get(f"{SELF_PROBE_PREFIX}{nonce}", headers=forwarded)).status == 400
+    await hass.async_block_till_done()
+    assert self_probe.traffic[RefusalReason.SUPPORT_DISABLED].private == 3
+
+    # a record logged outside the middleware holds no request: traffic too
     logger = logging.getLogger(FORWARDED_LOGGER)
-    logger.error(
-        "A request from a reverse proxy was received from %s, but your HTTP integration is "
-        "not set-up for reverse proxies",
-        "192.168.1.2",
-    )
     logger.error("Received X-Forwarded-For header from an untrusted proxy %s", "fd00::5")
     logger.error("Invalid IP address in X-Forwarded-For: %s", "nonsense")
     await hass.async_block_till_done()
-    assert [(r.reason, r.proxy_address) for r in self_probe.refusals_since(0)] == [
-        ("support_disabled", "192.168.1.2"),
-        ("proxy_not_trusted", "fd00::5"),
-    ]
+    assert self_probe.traffic[RefusalReason.PROXY_NOT_TRUSTED].private == 1
     self_probe.close()
     logger.error("Received X-Forwarded-For header from an untrusted proxy %s", "10.0.0.1")
     await hass.async_block_till_done()
-    assert len(self_probe.refusals_since(0)) == 2
+    assert self_probe.traffic[RefusalReason.PROXY_NOT_TRUSTED].private == 1
 
 
-async def test_refused_traffic_names_a_repeating_private_address_without_trust_advice(
+async def test_refused_traffic_is_counted_and_never_named(
     hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
     await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
@@ -127,11 +153,6 @@ async def test_refused_traffic_names_a_repeating_private_address_without_trust_a
             logger.error("Received X-Forwarded-For header from an untrusted proxy %s", address)
         await hass.async_block_till_done()
 
-    self_probe.checking += 1  # our own check's refusals are judged by the check itself
-    await refused("192.168.1.9", 5)
-    self_probe.checking -= 1
-    assert registry.async_get_issue(DOMAIN, traffic_issue) is None
-
     await refused("198.51.100.7", 50)  # public: counted only
     await refused("192.168.1.9", 2)  # once is no pattern
     assert registry.async_get_issue(DOMAIN, traffic_issue) is None
@@ -146,23 +167,19 @@ async def test_refused_traffic_names_a_repeating_private_address_without_trust_a
     assert issue is not None
     assert issue.severity is ir.IssueSeverity.WARNING
     assert issue.translation_key == "traffic_refused_not_trusted"
-    # the address as seen, never a trusted_proxies entry to add
-    assert issue.translation_placeholders == {
-        "address": "192.168.1.9",
-        "count": "3",
-        "total": "3",
-        "sources": "1",
-    }
+    # counted, never named: no check proved any of these addresses
+    assert issue.translation_placeholders == {"count": "3", "sources": "1", "public": "50"}
 
     for index in range(20):
         await refused(f"10.0.0.{index}", 10)
     assert updates.count(traffic_issue) == 1  # rate limited: no update storm
     issue = registry.async_get_issue(DOMAIN, traffic_issue)
     assert issue is not None
-    assert issue.translation_placeholders["address"] == "192.168.1.9"  # first seen kept
+    assert not any("10.0.0." in value for value in issue.translation_placeholders.values())
 
-    through = Observation(
-        peer="192.168.1.9",
+    # a check through a proxy at another address explains nothing of these refusals
+    other = Observation(
+        peer="192.168.1.8",
         remote="192.168.1.20",
         scheme="https",
         host="hass.example.test",
@@ -170,6 +187,10 @@ async def test_refused_traffic_names_a_repeating_private_address_without_trust_a
         forwarded_proto="https",
         forwarded_host=None,
     )
+    async_clear_refused_traffic(hass, ProxyReport(ProxyVerdict.OK, "", "192.168.1.8", other))
+    assert registry.async_get_issue(DOMAIN, traffic_issue) is not None
+    # the address that kept being refused is now proven to get through
+    through = replace(other, peer="192.168.1.9")
     async_clear_refused_traffic(hass, ProxyReport(ProxyVerdict.OK, "", "192.168.1.9", through))
     assert registry.async_get_issue(DOMAIN, traffic_issue) is None
     assert self_probe.traffic[RefusalReason.PROXY_NOT_TRUSTED].private == 0
@@ -203,7 +224,7 @@ async def test_traffic_repair_counts_are_written_again_after_a_while(
     await refused("fd00::5", 1)
     issue = registry.async_get_issue(DOMAIN, "reverse_proxy_support_disabled_traffic")
     assert issue is not None
-    assert issue.translation_placeholders["count"] == "8"
+    assert issue.translation_placeholders == {"count": "8", "sources": "1", "public": "0"}
 
 
 async def test_a_nonce_is_honoured_only_within_its_lifetime(
@@ -251,20 +272,25 @@ async def test_proxy_checks_keep_no_cookies_and_their_session_closes_with_home_a
     assert session.closed
 
 
-async def test_an_endpoint_that_is_not_this_home_assistant_gets_no_proxy_sensor(
+async def test_an_endpoint_not_leading_here_is_never_handed_a_nonce(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     pki: Pki,
-    endpoint_server: EndpointServer,
+    serve: StartServer,
+    tls_context: Callable[..., ssl.SSLContext],
 ) -> None:
-    entry = await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
-    registry = er.async_get(hass)
+    assert await async_setup_component(hass, "http", {})
+    handler = HttpHandler(200)
+    server = await serve(handler, context=tls_context(pki.leaf(), pki.intermediate))
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    await next_check(hass)
     assert state(hass, entry, "handshake") == "ok"
-    proxy = entry.runtime_data.data.proxy
-    assert proxy is not None
-    assert proxy.verdict is ProxyVerdict.NOT_HOME_ASSISTANT
+    # only the probe's own GET /: nothing it could replay to this Home Assistant
+    assert handler.requests
+    assert all(b"self_probe" not in request for request in handler.requests)
+    assert entry.runtime_data.data.proxy is None
     unique_id = f"{entry.entry_id}_reverse_proxy"
-    assert registry.async_get_entity_id("sensor", DOMAIN, unique_id) is None
+    assert er.async_get(hass).async_get_entity_id("sensor", DOMAIN, unique_id) is None
 
     logger = logging.getLogger(FORWARDED_LOGGER)
     for address in ("198.51.100.7", "192.168.1.9"):
@@ -277,7 +303,38 @@ async def test_an_endpoint_that_is_not_this_home_assistant_gets_no_proxy_sensor(
         "private_addresses": 1,
     }
     assert "192.168.1.9" not in json.dumps(diagnostics)
-    assert diagnostics["reverse_proxy"]["judged"] == []  # another server: nothing cleared
+    assert diagnostics["reverse_proxy"] is None
+
+
+async def test_marking_an_endpoint_as_leading_here_checks_its_proxy_and_unmarking_stops(
+    hass: HomeAssistant,
+    pki: Pki,
+    serve: StartServer,
+    tls_context: Callable[..., ssl.SSLContext],
+) -> None:
+    assert await async_setup_component(hass, "http", {})
+    handler = HttpHandler(502)
+    server = await serve(handler, context=tls_context(pki.leaf(), pki.intermediate))
+    entry = await setup_endpoint(
+        hass, endpoint_data(server, pki), {"leads_to_home_assistant": True}
+    )
+    await next_check(hass)
+    assert any(b"GET /api/tls_health/self_probe/" in request for request in handler.requests)
+    assert state(hass, entry, "reverse_proxy") == "upstream_unreachable"
+    issue_id = f"upstream_unreachable_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+    hass.config_entries.async_update_entry(entry, options={"leads_to_home_assistant": False})
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    unique_id = f"{entry.entry_id}_reverse_proxy"
+    assert er.async_get(hass).async_get_entity_id("sensor", DOMAIN, unique_id) is None
+    # no check can ever judge it again
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    handler.requests.clear()
+    await next_check(hass, 61)
+    assert handler.requests
+    assert all(b"self_probe" not in request for request in handler.requests)
 
 
 async def test_home_assistants_own_url_answering_502_is_upstream_unreachable(
@@ -301,3 +358,36 @@ async def test_home_assistants_own_url_answering_502_is_upstream_unreachable(
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert state(hass, entry, "reverse_proxy") in {"unknown", "upstream_unreachable"}
+
+
+@pytest.mark.parametrize(
+    ("external", "internal", "url", "own"),
+    [
+        ("https://hass.example.test", None, "https://hass.example.test", True),
+        ("https://HASS.example.test:443/", None, "https://hass.example.test", True),
+        (None, "https://hass.example.test:8443", "https://hass.example.test:8443", True),
+        ("https://hass.example.test:8443", None, "https://hass.example.test", False),
+        ("https://other.example.test", None, "https://hass.example.test", False),
+        (None, "http://hass.example.test:443", "https://hass.example.test", False),
+        ("https://hass.example.test", None, "mqtts://hass.example.test:443", False),
+        (None, None, "https://hass.example.test", False),
+    ],
+)
+async def test_own_url_is_the_same_scheme_name_and_port(
+    hass: HomeAssistant, external: str | None, internal: str | None, url: str, own: bool
+) -> None:
+    await hass.config.async_update(external_url=external, internal_url=internal)
+    assert is_own_url(hass, parse_target(url)) is own
+
+
+async def test_only_https_endpoints_can_be_marked_as_leading_here(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    https = await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
+    mqtt = MockConfigEntry(
+        domain=DOMAIN, data={"url": "mqtts://127.0.0.1:1"}, unique_id="127.0.0.1:1:"
+    )
+    mqtt.add_to_hass(hass)
+    for entry, offered in ((https, True), (mqtt, False)):
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+        assert ("leads_to_home_assistant" in result["data_schema"].schema) is offered

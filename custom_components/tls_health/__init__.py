@@ -12,6 +12,7 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
 import probatio as vol
 
+from .catalogue import PROXY_REPAIRS
 from .const import CONF_URL, DOMAIN
 from .coordinator import TlsHealthConfigEntry, TlsHealthCoordinator
 from .discovery import CONF_SERVICE, known_services
@@ -72,6 +73,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) ->
         hass, entry, await async_get_prober(hass), await async_get_known_certificates(hass)
     )
     entry.runtime_data = coordinator
+    if not coordinator.leads_here:
+        # No check of its proxy runs: a repair it raised before could never be cleared.
+        async_delete_entry_issues(hass, entry, PROXY_REPAIRS)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 
     @callback

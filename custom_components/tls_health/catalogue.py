@@ -80,8 +80,8 @@ NETWORK_PLACEHOLDERS: Final = frozenset(
         "chain",
     }
 )
-# Refused traffic names the address as seen and counts; it never offers a trusted_proxies entry.
-TRAFFIC_PLACEHOLDERS: Final = frozenset({"address", "count", "total", "sources"})
+# Refused traffic is counted, never named: no check proved any of its addresses.
+TRAFFIC_PLACEHOLDERS: Final = frozenset({"count", "sources", "public"})
 
 CONFIRMATIONS: Final = 2  # consecutive checks that must agree before an endpoint repair is raised
 UNREACHABLE_CONFIRMATIONS: Final = 3
@@ -244,24 +244,31 @@ STARTTLS_NOT_OFFERED: Final = _endpoint("starttls_not_offered")
 PLAINTEXT_ON_TLS_PORT: Final = _endpoint("plaintext_on_tls_port")
 
 # Endpoint: its reverse proxy, as this Home Assistant receives it.
+# `_public` texts: the proven proxy address is a public one, which no text advises trusting.
 REVERSE_PROXY_SUPPORT_DISABLED: Final = _proxy(
     "reverse_proxy_support_disabled",
     IssueSeverity.ERROR,
     supersedes=("reverse_proxy_support_disabled_traffic",),
+    texts=("reverse_proxy_support_disabled", "reverse_proxy_support_disabled_public"),
 )
 REVERSE_PROXY_NOT_TRUSTED: Final = _proxy(
     "reverse_proxy_not_trusted",
     IssueSeverity.ERROR,
     supersedes=("reverse_proxy_not_trusted_traffic",),
+    texts=("reverse_proxy_not_trusted", "reverse_proxy_not_trusted_public"),
 )
-FORWARDED_FOR_MISSING: Final = _proxy("forwarded_for_missing", IssueSeverity.WARNING)
+FORWARDED_FOR_MISSING: Final = _proxy(
+    "forwarded_for_missing",
+    IssueSeverity.WARNING,
+    texts=("forwarded_for_missing", "forwarded_for_missing_public"),
+)
 FORWARDED_PROTO_MISSING: Final = _proxy("forwarded_proto_missing", IssueSeverity.WARNING)
 HOST_NOT_FORWARDED: Final = _proxy("host_not_forwarded", IssueSeverity.WARNING)
 # The proxy passes the client's value through, or (second text) a trusted range holds clients.
 CLIENT_IP_SPOOFABLE: Final = _proxy(
     "client_ip_spoofable",
     IssueSeverity.ERROR,
-    texts=("client_ip_spoofable", "client_ip_spoofable_range"),
+    texts=("client_ip_spoofable", "client_ip_spoofable_range", "client_ip_spoofable_range_public"),
 )
 WEBSOCKET_NOT_PROXIED: Final = _proxy("websocket_not_proxied", IssueSeverity.ERROR)
 UPSTREAM_UNREACHABLE: Final = _proxy("upstream_unreachable", IssueSeverity.ERROR)
@@ -351,7 +358,8 @@ def keys_of(repairs: Iterable[Repair]) -> frozenset[str]:
 
 
 ENTRY_REPAIRS: Final = of_family(Family.ENDPOINT, Family.PROXY)
-PROXY_KEYS: Final = keys_of(of_family(Family.PROXY))
+PROXY_REPAIRS: Final = of_family(Family.PROXY)
+PROXY_KEYS: Final = keys_of(PROXY_REPAIRS)
 
 
 def translation_keys() -> frozenset[str]:

@@ -29,6 +29,7 @@ from .const import (
     CONF_CA_FILE,
     CONF_CERTIFICATE_FILE,
     CONF_CRITICAL_DAYS,
+    CONF_LEADS_HERE,
     CONF_SCAN_INTERVAL,
     CONF_SCAN_LEGACY,
     CONF_SERVER_NAME,
@@ -250,6 +251,8 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Optional(CONF_CERTIFICATE_FILE): TextSelector(),
     }
 )
+# Only an HTTPS URL can lead to this Home Assistant.
+HTTPS_OPTIONS_SCHEMA = OPTIONS_SCHEMA.extend({vol.Required(CONF_LEADS_HERE, default=False): bool})
 
 
 class TlsHealthOptionsFlow(OptionsFlowWithReload):
@@ -282,11 +285,10 @@ class TlsHealthOptionsFlow(OptionsFlowWithReload):
         # The legacy scan's default depends on the protocol: on for HTTPS only.
         protocol = entry_target(self.config_entry.data).protocol
         suggested = {CONF_SCAN_LEGACY: default_scan_legacy(protocol), **self.config_entry.options}
+        schema = HTTPS_OPTIONS_SCHEMA if protocol.spec.http else OPTIONS_SCHEMA
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(
-                OPTIONS_SCHEMA, user_input or suggested
-            ),
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or suggested),
             errors=errors,
             description_placeholders={"endpoint": self.config_entry.title},
         )

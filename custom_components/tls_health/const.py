@@ -18,6 +18,7 @@ CONF_WARNING_DAYS: Final = "warning_days"
 CONF_CRITICAL_DAYS: Final = "critical_days"
 CONF_SCAN_LEGACY: Final = "scan_legacy"
 CONF_CERTIFICATE_FILE: Final = "certificate_file"
+CONF_LEADS_HERE: Final = "leads_to_home_assistant"
 
 DEFAULT_SCAN_INTERVAL_MINUTES: Final = 60
 MIN_SCAN_INTERVAL_MINUTES: Final = 1

@@ -9,12 +9,11 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
-from yarl import URL
 
-from . import catalogue as c, issues
+from . import issues
 from .certificate_file import async_read_file_certificate
 from .const import DOMAIN, LOGGER, RECHECK_INTERVAL
-from .endpoint import entry_target
+from .endpoint import entry_target, is_own_url
 from .findings import FileCertificate, current_findings, judged_keys
 from .http_settings import async_clear_refused_traffic
 from .known import (
@@ -26,7 +25,7 @@ from .known import (
 from .options import EndpointOptions
 from .probe import Prober, ProbeReport, inert
 from .prober import async_get_proxy_check_slots
-from .proxy import ProxyCheck, ProxyReport, ProxyVerdict
+from .proxy import ProxyCheck, ProxyReport
 from .selfprobe import async_get_self_probe
 from .state import EndpointState
 from .tracker import decide
@@ -74,13 +73,9 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         self._log_reachability_change(previous.report, report)
         known, change = self._track_certificate(report, previous.known_certificate)
         proxy = previous.proxy
-        reached = previous.reached_home_assistant
-        checked_proxy = await self._check_proxy(report, previous)
+        checked_proxy = await self._check_proxy(report)
         if checked_proxy is not None:
             proxy = checked_proxy
-            reached |= checked_proxy.reaches_home_assistant or (
-                checked_proxy.verdict is ProxyVerdict.UPSTREAM_UNREACHABLE
-            )
             async_clear_refused_traffic(self.hass, checked_proxy)
         certificate_file = await self._read_certificate_file(report)
         decision = decide(
@@ -99,7 +94,6 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
             previous,
             report=report,
             proxy=proxy,
-            reached_home_assistant=reached,
             known_certificate=known,
             certificate_change=change,
             open_repairs=open_repairs,
@@ -143,37 +137,25 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         self._file_problem = problem
         return certificate_file
 
-    async def _check_proxy(
-        self, report: ProbeReport, previous: EndpointState
-    ) -> ProxyReport | None:
-        """Ask this Home Assistant what arrives through the endpoint, when it answers HTTPS."""
-        if not report.verdict.reached_tls or not self.target.protocol.spec.http:
+    async def _check_proxy(self, report: ProbeReport) -> ProxyReport | None:
+        """Ask this Home Assistant what arrives through the endpoint, when it leads here."""
+        if not report.verdict.reached_tls or not self.leads_here:
             return None
-        check = ProxyCheck(
-            self.hass,
-            async_get_self_probe(self.hass),
-            self.target,
-            leads_here=self._leads_here(previous),
-        )
+        check = ProxyCheck(self.hass, async_get_self_probe(self.hass), self.target)
         async with async_get_proxy_check_slots(self.hass):
             return await check.run()
 
-    def _leads_here(self, previous: EndpointState) -> bool:
-        """Whether the endpoint leads to this HA.
+    @property
+    def leads_here(self) -> bool:
+        """Whether the endpoint's URL leads to this HA, so that its reverse proxy is checked.
 
-        It does when an earlier check reached HA, a proxy repair is open, or it is HA's own
-        external or internal URL.
+        It does when it is HA's own external or internal URL, or when the user says so in the
+        options. Nothing the endpoint answers can make it so: a server that is not this HA
+        would be handed the check's nonce and could replay it with headers of its choosing.
         """
-        own_names = {
-            URL(url).host
-            for url in (self.hass.config.external_url, self.hass.config.internal_url)
-            if url
-        }
-        return (
-            previous.reached_home_assistant
-            or self.target.expected_name.lower() in own_names
-            or bool(c.PROXY_KEYS & previous.open_repairs)
-        )
+        if not self.target.protocol.spec.http:
+            return False
+        return self.options.leads_here or is_own_url(self.hass, self.target)
 
     def _log_reachability_change(self, before: ProbeReport | None, report: ProbeReport) -> None:
         reached_before = before is None or before.verdict.reached_tls

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from homeassistant.core import HomeAssistant
+
 from .const import CONF_ADDRESS, CONF_CA_FILE, CONF_SERVER_NAME, CONF_URL
-from .probe import Target, bracketed, parse_target
+from .probe import InvalidTargetError, Target, bracketed, parse_target
 
 
 def entry_target(data: Mapping[str, Any]) -> Target:
@@ -35,3 +37,20 @@ def title_of(target: Target) -> str:
     if target.server_name and target.server_name != target.host:
         return f"{target.server_name} ({name})"
     return name
+
+
+def is_own_url(hass: HomeAssistant, target: Target) -> bool:
+    """Whether the target is this HA's external or internal URL: same scheme, name and port."""
+    for url in (hass.config.external_url, hass.config.internal_url):
+        try:
+            own = parse_target(url) if url else None
+        except InvalidTargetError:
+            continue
+        if (
+            own is not None
+            and own.protocol is target.protocol
+            and own.host.lower() == target.expected_name.lower()
+            and own.port == target.port
+        ):
+            return True
+    return False

@@ -11,7 +11,7 @@ from . import catalogue as c
 from .catalogue import Repair
 from .options import EndpointOptions
 from .probe import AddressCheck, CertificateInfo, Lifetime, ProbeReport, Verdict, days_until
-from .proxy_judgement import ProxyFinding, ProxyReport, ProxyVerdict
+from .proxy_judgement import SPOOFABLE_RANGE, ProxyFinding, ProxyReport, ProxyVerdict, is_public
 from .tracker import Finding
 
 # The repair of each verdict that judges a received certificate.
@@ -49,6 +49,16 @@ PROXY_REPAIRS: Final[Mapping[ProxyVerdict, Repair]] = {
     ProxyVerdict.UPSTREAM_UNREACHABLE: c.UPSTREAM_UNREACHABLE,
 }
 ENTRY_KEYS: Final = c.keys_of(c.ENTRY_REPAIRS)
+# Texts that tell which address to trust, and the suffix of their twins for a public address.
+TRUST_ADVICE: Final = frozenset(
+    {
+        c.REVERSE_PROXY_SUPPORT_DISABLED.key,
+        c.REVERSE_PROXY_NOT_TRUSTED.key,
+        c.FORWARDED_FOR_MISSING.key,
+        SPOOFABLE_RANGE,
+    }
+)
+PUBLIC_SUFFIX: Final = "_public"
 # Placeholders whose value the probe knows better: which certificate is at fault.
 PROBE_NAMED: Final = frozenset({"expected_name", "names", "subject", "issuer", "missing_issuer"})
 
@@ -243,15 +253,24 @@ def proxy_findings(proxy: ProxyReport, placeholders: Mapping[str, str]) -> list[
     found = proxy.findings
     if not found and proxy.verdict in PROXY_REPAIRS:
         found = (ProxyFinding(proxy.verdict, proxy.detail),)  # a report made by hand
+    public = is_public(proxy.proxy_address)
     return [
         Finding(
             PROXY_REPAIRS[finding.verdict],
             {**placeholders, **proxy_placeholders(proxy, finding)},
-            text=finding.cause or None,
+            text=_proxy_text(finding, public=public),
         )
         for finding in found
         if finding.verdict in PROXY_REPAIRS
     ]
+
+
+def _proxy_text(finding: ProxyFinding, *, public: bool) -> str | None:
+    """Return the finding's text; a public proxy address gets one that advises no trust."""
+    text = finding.cause or PROXY_REPAIRS[finding.verdict].key
+    if public and text in TRUST_ADVICE:
+        return f"{text}{PUBLIC_SUFFIX}"
+    return finding.cause or None
 
 
 def _text(repair: Repair, *, service: bool) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 from .const import (
     CONF_CERTIFICATE_FILE,
     CONF_CRITICAL_DAYS,
+    CONF_LEADS_HERE,
     CONF_SCAN_INTERVAL,
     CONF_SCAN_LEGACY,
     CONF_WARNING_DAYS,
@@ -29,7 +30,7 @@ def default_scan_legacy(protocol: AppProtocol) -> bool:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointOptions:
-    """Check interval, expiry thresholds and the legacy protocol scan."""
+    """Check interval, expiry thresholds, the legacy protocol scan and the proxy check."""
 
     interval: timedelta = timedelta(minutes=DEFAULT_SCAN_INTERVAL_MINUTES)
     warning_days: int = DEFAULT_WARNING_DAYS
@@ -37,6 +38,8 @@ class EndpointOptions:
     scan_legacy: bool = DEFAULT_SCAN_LEGACY
     # The certificate file the endpoint's server should serve (e.g. the proxy's fullchain.pem).
     certificate_file: str | None = None
+    # The user says the URL leads to this Home Assistant: its reverse proxy is checked.
+    leads_here: bool = False
 
     @property
     def probe(self) -> ProbeOptions:
@@ -56,4 +59,5 @@ class EndpointOptions:
             critical_days=int(options.get(CONF_CRITICAL_DAYS, DEFAULT_CRITICAL_DAYS)),
             scan_legacy=bool(options.get(CONF_SCAN_LEGACY, default_scan_legacy(protocol))),
             certificate_file=options.get(CONF_CERTIFICATE_FILE) or None,
+            leads_here=bool(options.get(CONF_LEADS_HERE, False)),
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-import time
+import contextlib
+import json
 from typing import Final
 
 import aiohttp
@@ -16,7 +17,9 @@ from homeassistant.helpers.singleton import singleton
 from .const import DOMAIN
 from .probe import Target
 from .proxy_judgement import (
+    BAD_REQUEST,
     SPOOFED_CLIENT,
+    ForwardedRefusal,
     Network,
     ProxyReport,
     ProxyVerdict,
@@ -43,6 +46,11 @@ __all__ = [
 
 REQUEST_TIMEOUT: Final = 10.0
 WEBSOCKET_PATH: Final = "/api/websocket"
+# HA's first WebSocket message is about 60 bytes; anything far larger is not HA.
+MAX_WEBSOCKET_MESSAGE: Final = 4096
+WEBSOCKET_CLOSE_TIMEOUT: Final = 1.0
+# How long a refused request's answer may lag behind the 400 that reached the check.
+REFUSAL_GRACE: Final = 1.0
 
 
 @callback
@@ -80,15 +88,12 @@ class ProxyCheck:
         hass: HomeAssistant,
         self_probe: SelfProbe,
         target: Target,
-        *,
-        leads_here: bool = False,
     ) -> None:
-        """Check `target`; `leads_here` when it is known to lead to this HA (a 5xx is then ours)."""
+        """Check `target`, a URL that leads to this Home Assistant (a 5xx is then HA's)."""
         self._session = async_get_proxy_session(hass)
         self._self_probe = self_probe
         self._target = target
         self._headers = {"Host": host_header(target)}
-        self._leads_here = leads_here
         http = getattr(hass, "http", None)
         self._trusted: Sequence[Network] = list(getattr(http, "trusted_proxies", None) or [])
         api = hass.config.api
@@ -96,27 +101,14 @@ class ProxyCheck:
 
     async def run(self) -> ProxyReport:
         """Classify the path; network trouble is a verdict too, never an exception."""
-        self._self_probe.checking += 1
-        try:
-            return await self._run()
-        finally:
-            self._self_probe.checking -= 1
-
-    async def _run(self) -> ProxyReport:
-        started = time.monotonic()
         plain, status = await self._observe()
-        if plain is None:
-            refusals = self._self_probe.refusals_since(started)
-            return judge_no_view(
-                status,
-                refusals[-1] if refusals else None,
-                leads_here=self._leads_here,
-                upstream=self._upstream,
-            )
+        if not isinstance(plain, Observation):
+            return judge_no_view(status, plain, upstream=self._upstream)
         if is_direct(plain):
             return direct_report(plain)
         checks = SubChecks(plain, list(plain_findings(plain, self._target)))
-        forged, forged_status = await self._observe({"X-Forwarded-For": SPOOFED_CLIENT})
+        answer, forged_status = await self._observe({"X-Forwarded-For": SPOOFED_CLIENT})
+        forged = answer if isinstance(answer, Observation) else None
         checks.forged = forged
         checks.spoofing(judge_spoofing(plain, forged, forged_status, self._trusted))
         checks.websocket(works=await self._websocket_works())
@@ -124,8 +116,12 @@ class ProxyCheck:
 
     async def _observe(
         self, extra_headers: dict[str, str] | None = None
-    ) -> tuple[Observation | None, int | None]:
-        """Request the self-probe view with a fresh nonce; what arrived, and the status."""
+    ) -> tuple[Observation | ForwardedRefusal | None, int | None]:
+        """Request the self-probe view with a fresh nonce; its answer, and the status.
+
+        The answer is what reached the view, or HA's refusal of this very request; None when
+        neither happened (the request stopped before Home Assistant, or elsewhere).
+        """
         nonce, waiter = self._self_probe.issue()
         status: int | None = None
         try:
@@ -139,8 +135,11 @@ class ProxyCheck:
                 status = response.status
         except aiohttp.ClientError, TimeoutError, ValueError:
             pass
-        finally:
-            self._self_probe.withdraw(nonce)
+        if status == BAD_REQUEST and not waiter.done():
+            # A refusal is recorded on the loop right after HA logged it: give it that turn.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), REFUSAL_GRACE)
+        self._self_probe.withdraw(nonce)
         if waiter.done() and not waiter.cancelled():
             return waiter.result(), status
         waiter.cancel()
@@ -150,16 +149,32 @@ class ProxyCheck:
         """Whether /api/websocket upgrades and says auth_required; None when nothing answered."""
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
+                # Closed without waiting long for the server's goodbye: the answer is in.
                 async with self._session.ws_connect(
                     f"{_base_url(self._target)}{WEBSOCKET_PATH}",
                     headers=self._headers,
                     server_hostname=self._target.sni,
+                    max_msg_size=MAX_WEBSOCKET_MESSAGE,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=WEBSOCKET_CLOSE_TIMEOUT),
                 ) as socket:
-                    message = await socket.receive_json()
+                    message = await socket.receive()
         except aiohttp.WSServerHandshakeError:
             return False  # an HTTP answer that is not an upgrade
         except aiohttp.ClientError, TimeoutError:
             return None
-        except ValueError, TypeError:
-            return False  # upgraded, but not to Home Assistant's WebSocket API
-        return isinstance(message, dict) and message.get("type") == "auth_required"
+        text = message.data if message.type is aiohttp.WSMsgType.TEXT else None
+        return is_auth_required(text if isinstance(text, str) else None)
+
+
+def is_auth_required(text: str | None) -> bool:
+    """Whether a first WebSocket message is Home Assistant's `auth_required`; bounded, never raises.
+
+    A message of another kind, too long, not JSON or nested too deep is not Home Assistant.
+    """
+    if text is None or len(text) > MAX_WEBSOCKET_MESSAGE:
+        return False
+    try:
+        message = json.loads(text)
+    except ValueError, RecursionError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "auth_required"

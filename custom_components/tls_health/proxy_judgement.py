@@ -49,6 +49,7 @@ class ProxyVerdict(StrEnum):
 
     OK = "ok"
     DIRECT = "direct"
+    # No longer found by a check (it runs only where the URL leads here); restored states keep it.
     NOT_HOME_ASSISTANT = "not_home_assistant"
     SUPPORT_DISABLED = "support_disabled"
     PROXY_NOT_TRUSTED = "proxy_not_trusted"
@@ -139,7 +140,11 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class ForwardedRefusal:
-    """HA's forwarded middleware refused a request from a proxy (and answered 400)."""
+    """HA's forwarded middleware refused a request from a proxy (and answered 400).
+
+    `proxy_address` is the peer HA refused; it is proven only for the refusal of a check's own
+    request (see SelfProbe).
+    """
 
     at: float
     reason: RefusalReason
@@ -417,16 +422,15 @@ def judge_no_view(
     status: int | None,
     refusal: ForwardedRefusal | None,
     *,
-    leads_here: bool,
     upstream: tuple[str, int] | None = None,
 ) -> ProxyReport:
     """Judge a plain request that never reached the self-probe view.
 
-    `leads_here`: an earlier check of the endpoint reached this HA (or it is HA's own URL), so a
-    5xx is the proxy failing to reach HA; otherwise the URL is taken for another server.
-    `upstream`: the scheme and port HA itself listens with, for the repair text.
+    The endpoint leads to this HA (it is HA's own URL or the user says so), so a 5xx is the proxy
+    failing to reach HA. `refusal`: HA's refusal of this very request, which proves the address
+    the proxy connects from. `upstream`: the scheme and port HA listens with, for the repair text.
     """
-    if status == BAD_REQUEST and refusal is not None:
+    if refusal is not None:
         verdict = ProxyVerdict(refusal.reason)
         if verdict is ProxyVerdict.SUPPORT_DISABLED:
             detail = (
@@ -443,12 +447,6 @@ def judge_no_view(
             verdict, detail, refusal.proxy_address, findings=(finding,), judged=REFUSAL_SUB_CHECKS
         )
     answered = f"answered {status}" if status is not None else "did not answer"
-    if not leads_here:
-        return ProxyReport(
-            ProxyVerdict.NOT_HOME_ASSISTANT,
-            f"the URL does not lead to this Home Assistant (it {answered})",
-            judged=frozenset(),
-        )
     if status is not None and status >= SERVER_ERROR:
         scheme, port = upstream or ("http", 8123)
         detail = (
@@ -580,18 +578,27 @@ def is_local(address: IPv4Address | IPv6Address) -> bool:
     return any(address in network for network in LOCAL_NETWORKS)
 
 
+def is_public(address: str | None) -> bool:
+    """Whether a proxy address is a global one: trusting it would trust an internet host."""
+    parsed = _address(address or "")
+    if isinstance(parsed, IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    return parsed is not None and parsed.is_global
+
+
 @dataclass(slots=True)
 class RefusalTally:
-    """Refusals of real traffic for one reason, none of them proven to come from a proxy.
+    """Refusals of other traffic for one reason: none came from a check, none is named.
 
-    Public addresses are only counted. A private address refused again and again may be named
-    in a repair: the first one to repeat is kept, and counts are written back rate limited.
+    Public addresses are only counted. Once one local address is refused again and again, the
+    repair is raised with the counts alone; counts are written back rate limited. Which address
+    repeated is kept here only to tell when a check proves that very proxy to pass.
     """
 
     public: int = 0
     private: int = 0
     per_address: dict[str, int] = field(default_factory=dict)
-    named: str | None = None
+    repeating: str | None = None
     written_at: float | None = None
 
     def add(self, address: str, now: float) -> bool:
@@ -601,26 +608,24 @@ class RefusalTally:
             self.public += 1
             return False
         self.private += 1
-        shown_address = str(parsed)
-        if shown_address in self.per_address or len(self.per_address) < KEPT_ADDRESSES:
-            self.per_address[shown_address] = self.per_address.get(shown_address, 0) + 1
-        if self.named is None:
-            if self.per_address.get(shown_address, 0) < REPEATED_REFUSALS:
+        seen = str(parsed)
+        if seen in self.per_address or len(self.per_address) < KEPT_ADDRESSES:
+            self.per_address[seen] = self.per_address.get(seen, 0) + 1
+        if self.repeating is None:
+            if self.per_address.get(seen, 0) < REPEATED_REFUSALS:
                 return False
-            self.named = shown_address
+            self.repeating = seen
         if self.written_at is not None and now - self.written_at < TRAFFIC_UPDATE_EVERY:
             return False
         self.written_at = now
         return True
 
     def placeholders(self) -> dict[str, str]:
-        """Return what the repair shows: the address as seen, counts, how many addresses."""
-        named = self.named or ""
+        """Return what the repair shows: counts only, never an address."""
         return {
-            "address": named,
-            "count": str(self.per_address.get(named, 0)),
-            "total": str(self.private),
+            "count": str(self.private),
             "sources": str(len(self.per_address)),
+            "public": str(self.public),
         }
 
     def as_dict(self) -> dict[str, int]:

@@ -147,7 +147,7 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
 )
 
 
-# Only for endpoints that reach this Home Assistant: added once a check shows that one does.
+# Only for endpoints whose URL leads to this Home Assistant (its own URL, or marked so).
 REVERSE_PROXY = TlsHealthSensorEntityDescription(
     key="reverse_proxy",
     translation_key="reverse_proxy",
@@ -175,21 +175,24 @@ async def async_setup_entry(
     if not https:
         return
     unique_id = f"{entry.entry_id}_{REVERSE_PROXY.key}"
-    known = er.async_get(hass).async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id)
-    if known is not None or coordinator.data.reached_home_assistant:
-        async_add_entities([TlsHealthProxySensor(coordinator, REVERSE_PROXY)])
+    registry = er.async_get(hass)
+    if coordinator.leads_here:
+        async_add_entities([TlsHealthSensor(coordinator, REVERSE_PROXY)])
         return
+    # Its URL no longer leads here (options, or HA's own URLs changed): no proxy to show.
+    if (known := registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id)) is not None:
+        registry.async_remove(known)
     listening = True
 
     @callback
-    def add_once_it_reaches_home_assistant() -> None:
+    def add_once_it_leads_here() -> None:
         nonlocal listening
-        if listening and coordinator.data.reached_home_assistant:
+        if listening and coordinator.leads_here:
             listening = False
             remove()
-            async_add_entities([TlsHealthProxySensor(coordinator, REVERSE_PROXY)])
+            async_add_entities([TlsHealthSensor(coordinator, REVERSE_PROXY)])
 
-    remove = coordinator.async_add_listener(add_once_it_reaches_home_assistant)
+    remove = coordinator.async_add_listener(add_once_it_leads_here)
 
     @callback
     def stop_listening() -> None:
@@ -225,15 +228,3 @@ class TlsHealthSensor(TlsHealthEntity, RestoreSensor):
     def _shows_restored(self) -> bool:
         """Whether the value is the last state, the endpoint not checked since the entity began."""
         return self.entity_description.restore and self.coordinator.data.report is None
-
-
-class TlsHealthProxySensor(TlsHealthSensor):
-    """The reverse proxy verdict; unavailable while the URL does not lead to this HA."""
-
-    @property
-    def available(self) -> bool:
-        """Whether the newest check found this Home Assistant behind the URL."""
-        proxy = self.coordinator.data.proxy
-        return super().available and (
-            proxy is None or proxy.verdict is not ProxyVerdict.NOT_HOME_ASSISTANT
-        )

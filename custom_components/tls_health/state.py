@@ -21,8 +21,6 @@ class EndpointState:
     # None until the first check after a start or reload.
     report: ProbeReport | None = None
     proxy: ProxyReport | None = None
-    # Some check since the start reached this Home Assistant through the endpoint.
-    reached_home_assistant: bool = False
     # The newest certificate served: neither a network blip nor a restart erases it.
     known_certificate: KnownCertificate | None = None
     # How the served certificate changed at this check; None when it did not.
@@ -40,6 +38,7 @@ class EndpointState:
                 "critical_days": self.options.critical_days,
                 "scan_legacy": self.options.scan_legacy,
                 "certificate_file": self.options.certificate_file,
+                "leads_to_home_assistant": self.options.leads_here,
             },
             "open_repairs": sorted(self.open_repairs),
             "streaks": dict(sorted(self.streaks.items())),
@@ -47,6 +46,5 @@ class EndpointState:
                 None if self.known_certificate is None else self.known_certificate.stored()
             ),
             "report": None if self.report is None else self.report.as_dict(),
-            "reached_home_assistant": self.reached_home_assistant,
             "reverse_proxy": None if self.proxy is None else self.proxy.as_dict(),
         }

@@ -171,7 +171,7 @@ async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
                     source_address=TRUSTED_PROXY,
                 )
             )
-            scene.entries["proxy"] = await hass.watch(proxy.port, pki.root_file)
+            scene.entries["proxy"] = await hass.watch(proxy.port, pki.root_file, leads_here=True)
             untrusted = await stack.enter_async_context(
                 HttpsUpstreamNginx(
                     ProxyMode.GOOD,

@@ -138,15 +138,20 @@ class HassProcess:
             )
         )
 
-    async def watch(self, port: int, ca_file: Path) -> str:
+    async def watch(self, port: int, ca_file: Path, *, leads_here: bool = False) -> str:
         """Add hass.example.test:port on 127.0.0.1, trusting ca_file, and wait for its first
-        check; the new entry's id."""
+        check; the new entry's id. `leads_here`: mark it in the options as leading to this HA,
+        so that its reverse proxy is checked."""
         created = await self.add_endpoint(
             f"https://hass.example.test:{port}", address="127.0.0.1", ca_file=str(ca_file)
         )
         assert created["type"] == "create_entry", created
         entry_id = str(created["result"]["entry_id"])
         await self.wait_first_check(entry_id)
+        if leads_here:
+            saved = await self.set_options(entry_id, {"leads_to_home_assistant": True})
+            assert saved["type"] == "create_entry", saved
+            await self.wait_first_check(entry_id, leads_here=True)
         return entry_id
 
     async def set_options(self, entry_id: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +165,7 @@ class HassProcess:
             )
         )
 
-    async def wait_first_check(self, entry_id: str) -> None:
+    async def wait_first_check(self, entry_id: str, *, leads_here: bool = False) -> None:
         """Until an entry has been checked (the first check runs once hass has started).
 
         Sensors show their last state until then, so the entry's diagnostics tell: they hold a
@@ -173,7 +178,9 @@ class HassProcess:
                 async with self.session.get(url, headers=self.headers) as response:
                     if response.status != HTTPStatus.NOT_FOUND:
                         response.raise_for_status()
-                        if (await response.json())["data"]["report"] is not None:
+                        data = (await response.json())["data"]
+                        marked = data["options"]["leads_to_home_assistant"]
+                        if data["report"] is not None and (marked or not leads_here):
                             return
                 await asyncio.sleep(0.1)
 

@@ -26,7 +26,7 @@ async def test_home_assistant_serving_tls_itself_is_direct(tmp_path: Path, pki: 
     chain, key = pki.server_files("hass", pki.leaf(), pki.intermediate)
     http = {"ssl_certificate": str(chain), "ssl_key": str(key)}
     async with run_hass(tmp_path / "config", http=http) as hass:
-        entry_id = await hass.watch(hass.port, pki.root_file)
+        entry_id = await hass.watch(hass.port, pki.root_file, leads_here=True)
         entities = await hass.entities(entry_id)
         assert await hass.state(entities["handshake"]) == "ok"
         assert await hass.state(entities["reverse_proxy"]) == "direct"
@@ -62,7 +62,7 @@ async def watch_through_proxies(
                 upstream_port=hass.port,
                 source_address=source_address,
             )
-            entries[kind, mode] = await hass.watch(proxy.port, pki.root_file)
+            entries[kind, mode] = await hass.watch(proxy.port, pki.root_file, leads_here=True)
             PORTS[entries[kind, mode]] = proxy.port
     # the setup ran the first check; a finding is raised when the second agrees
     await hass.rest("POST", "/api/services/tls_health/check_now", {})
@@ -259,7 +259,7 @@ async def test_upstream_unreachable_is_its_own_repair_and_clears_nothing(
             upstream_port=hass.port,
             source_address=None,
         )
-        entry_id = await hass.watch(proxy.port, pki.root_file)
+        entry_id = await hass.watch(proxy.port, pki.root_file, leads_here=True)
         await hass.rest("POST", "/api/services/tls_health/check_now", {})
         entities = await hass.entities(entry_id)
         assert await hass.state(entities["reverse_proxy"]) == "websocket_blocked"
@@ -339,12 +339,8 @@ async def test_refused_traffic_never_advises_trusting_an_unproven_address(
     issue = issues["reverse_proxy_support_disabled_traffic"]
     assert issue["translation_key"] == "traffic_refused_support_disabled"
     assert issue["severity"] == "warning"
-    assert issue["translation_placeholders"] == {
-        "address": "127.0.0.7",
-        "count": "3",
-        "total": "8",
-        "sources": "4",
-    }
+    # counted, never named: none of these addresses was proven by a check's own request
+    assert issue["translation_placeholders"] == {"count": "8", "sources": "4", "public": "0"}
     assert written == ["reverse_proxy_support_disabled_traffic"]  # one write, no storm
 
 
@@ -362,8 +358,7 @@ async def test_refused_traffic_reported_with_no_endpoint_at_all(
         issues = {issue["issue_id"]: issue for issue in await hass.issues()}
     assert set(issues) == {"reverse_proxy_not_trusted_traffic"}
     placeholders = issues["reverse_proxy_not_trusted_traffic"]["translation_placeholders"]
-    assert "trusted_entry" not in placeholders
-    assert placeholders["address"] == "127.0.0.5"
+    assert placeholders == {"count": "3", "sources": "1", "public": "0"}
 
 
 @contextlib.asynccontextmanager
