@@ -29,7 +29,8 @@ from cryptography.x509.oid import NameOID
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from custom_components.tls_health.probe import ProbeOptions, Prober, Target
-from custom_components.tls_health.probe.verify import TrustStore, judge
+from custom_components.tls_health.probe.trust import TrustStore
+from custom_components.tls_health.probe.verify import judge
 
 HOST = "bench.example.test"
 NOW = datetime.now(UTC)

@@ -12,7 +12,7 @@ import pytest
 
 from custom_components.tls_health.probe import ProbeReport, Target, Verdict
 from custom_components.tls_health.probe._cli import format_report
-from custom_components.tls_health.probe.verify import describe
+from custom_components.tls_health.probe.certificates import describe
 from tests.certs import NOW
 from tests.daemons import Dovecot, cert_files, installed, running, service_directory
 

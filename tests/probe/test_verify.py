@@ -9,18 +9,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 import pytest
 
-from custom_components.tls_health.probe.models import Target, Verdict
-from custom_components.tls_health.probe.verify import (
-    TrustStore,
+from custom_components.tls_health.probe.certificates import (
     UnparsableCertificateError,
     chain_in_order,
     describe,
-    judge,
-    load_ca_file,
-    load_default_trust,
-    matches_name,
     parse_certificates,
 )
+from custom_components.tls_health.probe.models import Target, Verdict
+from custom_components.tls_health.probe.names import matches_name
+from custom_components.tls_health.probe.trust import TrustStore, load_ca_file, load_default_trust
+from custom_components.tls_health.probe.verify import judge
 from tests.certs import NOW, Pki, issue
 
 from .test_verdicts import HOST, run, target_for

@@ -11,7 +11,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from custom_components.tls_health.probe.models import Target, Verdict
-from custom_components.tls_health.probe.verify import TrustStore, judge
+from custom_components.tls_health.probe.trust import TrustStore
+from custom_components.tls_health.probe.verify import judge
 from tests.certs import DAY, NOW, Issued, issue
 
 NAMES = (

@@ -20,7 +20,7 @@ from .models import (
 )
 from .protocols import AppProtocol
 from .target import InvalidTargetError, parse_target
-from .verify import CaFileProblem, check_ca_file
+from .trust import CaFileProblem, check_ca_file
 
 __all__ = [
     "DEFAULT_PORT",

@@ -32,7 +32,8 @@ from .models import (
     is_ip_address,
 )
 from .protocols import AppProtocol, Conversation, StepError
-from .verify import Assessment, TrustStore, assess, load_ca_file, load_default_trust
+from .trust import TrustStore, load_ca_file, load_default_trust
+from .verify import Assessment, assess
 
 type SockAddr = tuple[str, int] | tuple[str, int, int, int]
 type Address = tuple[socket.AddressFamily, SockAddr]
