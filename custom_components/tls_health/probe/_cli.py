@@ -16,6 +16,9 @@ from .models import (
     ProbeOptions,
     ProbeReport,
     ProtocolSupport,
+    RenewalPhase,
+    RevocationSource,
+    RevocationState,
     Timings,
     Verdict,
     bracketed,
@@ -57,6 +60,21 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--address", metavar="IP", help="connect to this IP (no DNS)")
     parser.add_argument("--ca-file", metavar="FILE", help="extra trusted CA certificates (PEM)")
     parser.add_argument("--timeout", metavar="S", type=float, default=10.0, help="per step")
+    parser.add_argument(
+        "--no-revocation",
+        action="store_true",
+        help="skip the CRL/OCSP check (the CA learns which certificate is checked)",
+    )
+    parser.add_argument(
+        "--no-renewal-info",
+        action="store_true",
+        help="skip ACME Renewal Information (asked of the CA that issued the certificate)",
+    )
+    parser.add_argument(
+        "--acme-directory",
+        metavar="URL",
+        help="ACME directory of the issuing CA (default: recognised from the issuer)",
+    )
     return parser.parse_args(argv)
 
 
@@ -130,6 +148,45 @@ def _lifetime(report: ProbeReport) -> list[str]:
     return [f"Lifetime:  {days:.4g} days; an ACME client renews it at {renewal} (a third left)"]
 
 
+def _revocation(report: ProbeReport) -> list[str]:
+    status = report.revocation
+    if status is None:
+        return []
+    source = (
+        f" ({status.source.value.upper()})" if status.source is not RevocationSource.NONE else ""
+    )
+    if status.state is RevocationState.REVOKED:
+        when = f" on {status.revoked_at:%Y-%m-%d %H:%M} UTC" if status.revoked_at else ""
+        reason = status.reason.value if status.reason else "unspecified"
+        lines = [f"Revocation: REVOKED{when}, reason {reason}{source}", f"  {status.subject}"]
+    elif status.state is RevocationState.GOOD:
+        lines = [f"Revocation: good{source}"]
+    else:
+        lines = [f"Revocation: unknown ({status.detail})"]
+    lines += [
+        f"  {other.subject}: {other.state.value}"
+        for other in report.revocation_chain
+        if other is not status and other.state is not RevocationState.UNKNOWN
+    ]
+    return lines
+
+
+def _renewal_info(report: ProbeReport) -> list[str]:
+    info = report.renewal_info
+    if info is None:
+        return []
+    if info.window_start is None or info.window_end is None:
+        return [f"Renewal:   the CA's renewal information is unknown ({info.detail})"]
+    by = f" ({info.ca})" if info.ca else ""
+    window = f"{info.window_start:%Y-%m-%d %H:%M} and {info.window_end:%Y-%m-%d %H:%M} UTC"
+    lines = [f"Renewal:   the CA{by} suggests renewing between {window}"]
+    if info.phase(report.checked_at) is RenewalPhase.PASSED:
+        lines.append("           the window has passed: the CA asks for renewal now")
+    if info.explanation_url:
+        lines.append(f"           why: {info.explanation_url}")
+    return lines
+
+
 def _addresses(report: ProbeReport) -> list[str]:
     if not report.addresses:
         return []
@@ -177,6 +234,8 @@ def format_report(report: ProbeReport) -> str:
         *_legacy(report.protocols),
         *_chain(report),
         *_lifetime(report),
+        *_revocation(report),
+        *_renewal_info(report),
         *_addresses(report),
         *_http(report.http),
     ]
@@ -197,6 +256,9 @@ async def _probe(args: argparse.Namespace) -> ProbeReport:
             check_http=not args.no_http,
             check_redirect=args.redirect,
             http_port=args.http_port,
+            check_revocation=not args.no_revocation,
+            check_renewal_info=not args.no_renewal_info,
+            acme_directory=args.acme_directory,
         ),
     )
 

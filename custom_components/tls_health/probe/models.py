@@ -114,6 +114,13 @@ class ProbeOptions:
     check_http: bool = True  # GET / over HTTPS: status and HSTS (HTTPS only)
     check_redirect: bool = False  # whether http:// redirects to https:// (HTTPS only)
     http_port: int = 80
+    # Revocation of the validated chain, from the CRL or OCSP responder its certificates name
+    # (the CA learns which certificate is checked).
+    check_revocation: bool = True
+    # ACME Renewal Information (RFC 9773) for the leaf, from `acme_directory` or, when None, from
+    # the directory of a well-known public ACME CA recognised from the issuer.
+    check_renewal_info: bool = True
+    acme_directory: str | None = None
 
     def scans_legacy(self, protocol: AppProtocol) -> bool:
         """Whether the legacy scan runs for this protocol."""
@@ -156,6 +163,117 @@ class CertificateInfo:
     sha256: str
     is_ca: bool
     self_issued: bool
+
+
+class RevocationState(StrEnum):
+    """Whether a certificate is revoked. Values are a public contract (sensor states)."""
+
+    GOOD = "good"
+    REVOKED = "revoked"
+    # No source, unreachable, unverifiable: never an alarm by itself.
+    UNKNOWN = "unknown"
+
+
+class RevocationSource(StrEnum):
+    """Where a revocation status comes from."""
+
+    CRL = "crl"
+    OCSP = "ocsp"
+    NONE = "none"
+
+
+class RevocationReason(StrEnum):
+    """Why the CA revoked a certificate (RFC 5280 CRLReason; absent is `unspecified`)."""
+
+    UNSPECIFIED = "unspecified"
+    KEY_COMPROMISE = "key_compromise"
+    CA_COMPROMISE = "ca_compromise"
+    AFFILIATION_CHANGED = "affiliation_changed"
+    SUPERSEDED = "superseded"
+    CESSATION_OF_OPERATION = "cessation_of_operation"
+    CERTIFICATE_HOLD = "certificate_hold"
+    PRIVILEGE_WITHDRAWN = "privilege_withdrawn"
+    AA_COMPROMISE = "aa_compromise"
+
+    @property
+    def key_at_risk(self) -> bool:
+        """Whether the private key (the certificate's or its CA's) may be known to others."""
+        return self in {
+            RevocationReason.KEY_COMPROMISE,
+            RevocationReason.CA_COMPROMISE,
+            RevocationReason.AA_COMPROMISE,
+        }
+
+
+class UnknownReason(StrEnum):
+    """Why a revocation status or renewal information is unknown (never an alarm by itself)."""
+
+    NO_SOURCE = "no_source"  # the certificate names no CRL or OCSP responder (http)
+    NOT_VERIFIED = "not_verified"  # the chain is not validated: its issuer is not proven
+    UNREACHABLE = "unreachable"  # connection, timeout or an HTTP error status
+    TOO_LARGE = "too_large"  # the answer exceeds its size bound
+    MALFORMED = "malformed"  # the answer cannot be parsed, or makes no sense
+    UNVERIFIABLE = "unverifiable"  # signature, signer, issuer or certificate do not match
+    STALE = "stale"  # outdated (past nextUpdate) or not yet valid (clocks?)
+    UNKNOWN_TO_SOURCE = "unknown_to_source"  # OCSP `unknown`; ARI 404: not this CA's
+    NOT_SUPPORTED = "not_supported"  # delta or indirect CRL, no renewalInfo, no key identifier
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevocationStatus:
+    """Revocation status of one certificate of the validated chain."""
+
+    state: RevocationState
+    source: RevocationSource = RevocationSource.NONE
+    subject: str = ""  # the certificate it is about (RFC 4514)
+    serial: str = ""  # its serial, hex, as in CertificateInfo
+    reason: RevocationReason | None = None  # revoked only
+    revoked_at: datetime | None = None  # revoked only
+    unknown_reason: UnknownReason | None = None  # unknown only
+    detail: str = ""  # one English sentence; names from the network are inert
+    url: str | None = None  # the CRL or OCSP URL the answer came from (or failed)
+    this_update: datetime | None = None  # of the CRL or OCSP response used
+    next_update: datetime | None = None
+
+
+class RenewalPhase(StrEnum):
+    """Where now lies against the CA's suggested renewal window."""
+
+    BEFORE = "before"  # the window has not begun
+    OPEN = "open"  # renew now or soon: the window has begun
+    PASSED = "passed"  # the window has ended: the CA asks for renewal now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenewalInfo:
+    """The CA's suggested renewal window for the leaf (ACME Renewal Information, RFC 9773).
+
+    Known when `window_start` and `window_end` are set; otherwise `unknown_reason` says why.
+    """
+
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    explanation_url: str | None = None  # the CA's page on why (https only; inert)
+    ca: str | None = None  # the well-known CA recognised from the issuer; None when configured
+    directory: str | None = None  # the ACME directory asked
+    url: str | None = None  # the renewalInfo URL of this certificate
+    fetched_at: datetime | None = None  # when the CA answered (answers are reused until next_ask)
+    next_ask: datetime | None = None  # the CA is not asked again before (Retry-After, bounded)
+    unknown_reason: UnknownReason | None = None
+    detail: str = ""
+
+    @property
+    def known(self) -> bool:
+        """Whether the CA gave a usable window."""
+        return self.window_start is not None and self.window_end is not None
+
+    def phase(self, now: datetime) -> RenewalPhase | None:
+        """Before, within or after the window at `now`; None when unknown."""
+        if self.window_start is None or self.window_end is None:
+            return None
+        if now < self.window_start:
+            return RenewalPhase.BEFORE
+        return RenewalPhase.OPEN if now < self.window_end else RenewalPhase.PASSED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,6 +346,13 @@ class ProbeReport:
     http: HttpInfo | None = None
     # Every address of the name (at most MAX_ADDRESSES), the main one first; empty for one address.
     addresses: tuple[AddressCheck, ...] = ()
+    # The chain's revocation status: the first revoked certificate of the validated path, else
+    # the leaf's. None when not checked (switched off, or no certificate received).
+    revocation: RevocationStatus | None = None
+    # Every certificate checked: the leaf, then each intermediate that names a CRL.
+    revocation_chain: tuple[RevocationStatus, ...] = ()
+    # None when not asked (switched off, no certificate, or no ACME directory known for it).
+    renewal_info: RenewalInfo | None = None
 
     @property
     def leaf(self) -> CertificateInfo | None:
@@ -268,7 +393,45 @@ class ProbeReport:
         ]
         data["verdict"] = str(self.verdict)
         data["target"]["protocol"] = str(self.target.protocol)
+        data["revocation"] = _revocation(self.revocation)
+        data["revocation_chain"] = [_revocation(status) for status in self.revocation_chain]
+        data["renewal_info"] = _renewal_info(self.renewal_info)
         return data
+
+
+def _revocation(status: RevocationStatus | None) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    return {
+        "state": str(status.state),
+        "source": str(status.source),
+        "subject": status.subject,
+        "serial": status.serial,
+        "reason": None if status.reason is None else str(status.reason),
+        "revoked_at": _iso(status.revoked_at),
+        "unknown_reason": None if status.unknown_reason is None else str(status.unknown_reason),
+        "detail": status.detail,
+        "url": status.url,
+        "this_update": _iso(status.this_update),
+        "next_update": _iso(status.next_update),
+    }
+
+
+def _renewal_info(info: RenewalInfo | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    return {
+        "window_start": _iso(info.window_start),
+        "window_end": _iso(info.window_end),
+        "explanation_url": info.explanation_url,
+        "ca": info.ca,
+        "directory": info.directory,
+        "url": info.url,
+        "fetched_at": _iso(info.fetched_at),
+        "next_ask": _iso(info.next_ask),
+        "unknown_reason": None if info.unknown_reason is None else str(info.unknown_reason),
+        "detail": info.detail,
+    }
 
 
 def _iso(value: datetime | None) -> str | None:
