@@ -15,6 +15,8 @@ import time
 from typing import Any, Final
 import warnings
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from . import http, protocols
 from .connection import HandshakeEOFError, PlainStream, Stream, TlsStream, open_tcp
 from .files import file_identity
@@ -24,6 +26,8 @@ from .models import (
     ProbeOptions,
     ProbeReport,
     ProtocolSupport,
+    RenewalInfo,
+    RevocationStatus,
     Target,
     Timings,
     Verdict,
@@ -32,6 +36,8 @@ from .models import (
     is_ip_address,
 )
 from .protocols import AppProtocol, Conversation, StepError
+from .renewal import RenewalChecker
+from .revocation import RevocationChecker
 from .trust import TrustStore, load_ca_file, load_default_trust
 from .verify import Assessment, assess
 
@@ -56,6 +62,7 @@ CONNECT_DELAY: Final = 0.25
 MAX_ADDRESSES: Final = 4
 ADDRESS_TIMEOUT: Final = 5.0
 _DER: Final = 2  # _ssl.ENCODING_DER
+_PEM: Final = Encoding.PEM
 _UNREACHABLE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
 _PLAIN_HTTP_DETAIL: Final = "server answered plain HTTP, not TLS"
 # Handshake failures a server that only speaks TLS 1.0/1.1 causes; the legacy scan then tells.
@@ -149,7 +156,10 @@ class _StepFailedError(Exception):
 
 
 def _finish(
-    assessment: Assessment | None, report: _Report, http_info: HttpInfo | None
+    assessment: Assessment | None,
+    report: _Report,
+    http_info: HttpInfo | None,
+    authority: _Authority | None = None,
 ) -> ProbeReport:
     """Finish a completed handshake with the served chain's judgement and description."""
     if assessment is None:
@@ -160,6 +170,7 @@ def _finish(
         earliest = min(info.not_after for info in assessment.chain)
         report.details.setdefault("days", str(days_until(earliest, report.checked_at)))
         report.details.setdefault("expiry", f"{earliest:%Y-%m-%d}")
+    authority = authority or _Authority()
     return report.finish(
         judgement.verdict,
         judgement.detail,
@@ -167,7 +178,19 @@ def _finish(
         chain_in_order=assessment.in_order,
         placeholder=judgement.placeholder,
         http=http_info,
+        revocation=authority.revocation,
+        revocation_chain=authority.revocation_chain,
+        renewal_info=authority.renewal_info,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Authority:
+    """What the CA says of the served chain: revocation and renewal information."""
+
+    revocation: RevocationStatus | None = None
+    revocation_chain: tuple[RevocationStatus, ...] = ()
+    renewal_info: RenewalInfo | None = None
 
 
 def _client_context(alpn: list[str] | None) -> ssl.SSLContext:
@@ -176,6 +199,15 @@ def _client_context(alpn: list[str] | None) -> ssl.SSLContext:
     context.verify_mode = ssl.CERT_NONE  # verified afterwards with cryptography
     if alpn:
         context.set_alpn_protocols(alpn)
+    return context
+
+
+def _verifying_context(trust: TrustStore) -> ssl.SSLContext:
+    """Build a client context that verifies servers against the trust store (blocking)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(
+        cadata=b"".join(cert.public_bytes(_PEM) for cert in trust.certificates).decode("ascii")
+    )
     return context
 
 
@@ -226,6 +258,11 @@ class Prober:
         # By the file's identity (resolved path, inode, mtime, size): a changed file is read anew.
         self._ca_cache: OrderedDict[tuple[str, int, int, int, int], _CaEntry] = OrderedDict()
         self._slots = asyncio.Semaphore(max_concurrent)
+        # Shared by every probe: CRLs, OCSP and renewal answers are fetched once for all.
+        self._revocation = RevocationChecker()
+        self._renewal = RenewalChecker()
+        # HTTPS contexts for the CA's ACME directory, trusting what the endpoint's chain may use.
+        self._https: OrderedDict[frozenset[bytes], ssl.SSLContext] = OrderedDict()
 
     @classmethod
     async def create(cls, *, max_concurrent: int = MAX_CONCURRENT) -> Prober:
@@ -512,6 +549,10 @@ class Prober:
             assessment = await asyncio.get_running_loop().run_in_executor(
                 None, assess, ders, trust, target, report.checked_at
             )
+            # Then what the CA says, while the other steps go on.
+            authority = group.create_task(
+                self._authority(assessment, trust, options, report.checked_at)
+            )
         if legacy is not None:
             report.protocols = legacy.result()
         http_info: HttpInfo | None = None
@@ -520,7 +561,47 @@ class Prober:
             report.time(http_ms=http_ms)
         if redirect is not None:
             http_info = replace(http_info or HttpInfo(), redirects_to_https=redirect.result())
-        return _finish(assessment, report, http_info)
+        return _finish(assessment, report, http_info, authority.result())
+
+    async def _authority(
+        self,
+        assessment: Assessment | None,
+        trust: TrustStore,
+        options: ProbeOptions,
+        now: datetime,
+    ) -> _Authority:
+        """Revocation and renewal information of the chain, in parallel, each within budget."""
+        if assessment is None or assessment.leaf is None:
+            return _Authority()
+        budget = options.timeout
+        path, leaf = assessment.path, assessment.leaf
+
+        async def revocation() -> tuple[RevocationStatus | None, tuple[RevocationStatus, ...]]:
+            if not options.check_revocation:
+                return None, ()
+            return await self._revocation.check(path, leaf, now, budget)
+
+        async def renewal_info() -> RenewalInfo | None:
+            # Only for a validated chain: the CA's word is about the certificate it issued.
+            if not options.check_renewal_info or len(path) < 2:  # noqa: PLR2004
+                return None
+            context = await self._https_context(trust)
+            return await self._renewal.check(path[0], options.acme_directory, context, now, budget)
+
+        (status, statuses), info = await asyncio.gather(revocation(), renewal_info())
+        return _Authority(status, statuses, info)
+
+    async def _https_context(self, trust: TrustStore) -> ssl.SSLContext:
+        """Return a verifying client context trusting `trust`, built once in the executor."""
+        key = trust.fingerprints
+        if (context := self._https.get(key)) is None:
+            context = await asyncio.get_running_loop().run_in_executor(
+                None, _verifying_context, trust
+            )
+            self._https[key] = context
+            while len(self._https) > CA_CACHE_SIZE + 1:
+                self._https.popitem(last=False)
+        return context
 
     async def _tls_session(
         self,

@@ -23,6 +23,8 @@ class Judgement:
     detail: str
     details: dict[str, str] = field(default_factory=dict)
     placeholder: bool = False
+    # The path the verifier validated (leaf first, at some time, for some name); empty when none.
+    path: tuple[x509.Certificate, ...] = ()
 
 
 def bounded(text: str) -> str:

@@ -44,6 +44,12 @@ class Assessment:
     judgement: Judgement
     chain: tuple[CertificateInfo, ...] = ()
     in_order: bool | None = None
+    leaf: x509.Certificate | None = None
+
+    @property
+    def path(self) -> tuple[x509.Certificate, ...]:
+        """The validated path, leaf first; empty when the verifier validated none."""
+        return self.judgement.path
 
 
 def assess(
@@ -72,6 +78,7 @@ def assess(
             judge(certs, trust, target, now),
             tuple(describe(cert) for cert in certs),
             chain_in_order(certs),
+            certs[0],
         )
     except Exception as err:  # noqa: BLE001 - whatever a server sends ends in a verdict
         reason = bounded(f"{type(err).__name__}: {err}")
@@ -97,6 +104,7 @@ def judge(
     )
     strict = _verify(trust, leaf, pool, now, target.expected_name.rstrip("."))
     if strict.path is not None:
+        ok.path = tuple(strict.path)
         return ok
     if strict.gave_up:
         return explain(served, trust, target, now, strict.error)
@@ -104,15 +112,18 @@ def judge(
     if anywhere.path is not None:
         # Valid now for some name: the expected one is the problem, unless the verifier could
         # not take it at all (an underscore) and the certificate names it exactly.
-        return _judge_names(leaf, target, strict) or ok
+        found = _judge_names(leaf, target, strict) or ok
+        found.path = tuple(anywhere.path)
+        return found
     # The verifier's words without the name and the time in them tell the rule best.
     reason = anywhere.error
     for moment in _moments(served.certs):
         relaxed = _verify(trust, leaf, pool, moment, None)
         if relaxed.path is not None:
-            found = judge_time(relaxed.path, leaf, target, now)
-            if found is not None:
-                return found
+            timed = judge_time(relaxed.path, leaf, target, now)
+            if timed is not None:
+                timed.path = tuple(relaxed.path)
+                return timed
             break
         reason = relaxed.error or reason
     return explain(served, trust, target, now, reason)
