@@ -49,10 +49,13 @@ _LISTEN = "0A"  # TCP state in /proc/net/tcp
 
 def _listening(port: int) -> bool:
     """Whether something listens on the port; found without connecting (a server would log it)."""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == _LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
-            return True
+    for table in ("tcp", "tcp6"):
+        path = Path("/proc/net", table)
+        lines = path.read_text().splitlines()[1:] if path.exists() else []
+        for line in lines:
+            fields = line.split()
+            if fields[3] == _LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
     return False
 
 
