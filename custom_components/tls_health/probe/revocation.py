@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 import itertools
@@ -48,6 +48,7 @@ MAX_OCSP_BYTES: Final = 64 * 1024
 CRL_CACHE_SIZE: Final = 32
 CRL_CACHE_BYTES: Final = 48 * 1024 * 1024
 MAX_CRL_AGE: Final = timedelta(hours=12)
+MAX_REMEMBERED_LOOKUPS: Final = 1024  # per cached CRL
 OCSP_CACHE_SIZE: Final = 256
 MAX_OCSP_AGE: Final = timedelta(hours=12)
 # Distribution points and responders tried per certificate.
@@ -240,11 +241,16 @@ def _check_crl_scope(extensions: x509.Extensions, url: str) -> None:
 
 
 def crl_status(
-    crl: x509.CertificateRevocationList, cert: x509.Certificate, url: str, now: datetime
+    crl: x509.CertificateRevocationList,
+    cert: x509.Certificate,
+    url: str,
+    now: datetime,
+    found: dict[int, x509.RevokedCertificate | None] | None = None,
 ) -> RevocationStatus:
     """Look the certificate up in a CRL `load_crl` accepted, if it is current at `now`.
 
-    CPU-bound for a large CRL (the lookup walks its entries): run it in an executor.
+    CPU-bound for a large CRL (the lookup walks its entries): run it in an executor. `found`
+    remembers lookups in this CRL (a warm check of a large CRL then costs no walk).
     """
     this_update = crl.last_update_utc
     next_update = crl.next_update_utc
@@ -272,7 +278,13 @@ def crl_status(
     scope = _scope_problem(crl, cert, url)
     if scope is not None:
         return replace(base, unknown_reason=UnknownReason.UNVERIFIABLE, detail=scope)
-    entry = crl.get_revoked_certificate_by_serial_number(serial_number(cert))
+    serial = serial_number(cert)
+    if found is not None and serial in found:
+        entry = found[serial]
+    else:
+        entry = crl.get_revoked_certificate_by_serial_number(serial)
+        if found is not None and len(found) < MAX_REMEMBERED_LOOKUPS:
+            found[serial] = entry
     reason = _entry_reason(entry) if entry is not None else None
     if entry is None or reason is None:
         return replace(
@@ -512,6 +524,7 @@ class _CachedCrl:
     size: int
     fetched: float  # time.monotonic()
     next_update: datetime | None
+    found: dict[int, x509.RevokedCertificate | None] = field(default_factory=dict)
 
     def current(self, now: datetime) -> bool:
         """Whether the CRL still speaks for `now` (its nextUpdate has not passed)."""
@@ -625,22 +638,24 @@ class RevocationChecker:
         cached = await self._cached_crl(key, issuer, url, now)
         if isinstance(cached, RevocationStatus):
             return replace(cached, subject=cert.subject.rfc4514_string(), serial=_base(cert).serial)
-        return await loop.run_in_executor(None, crl_status, cached, cert, url, now)
+        return await loop.run_in_executor(
+            None, crl_status, cached.crl, cert, url, now, cached.found
+        )
 
     async def _cached_crl(
         self, key: tuple[str, bytes], issuer: x509.Certificate, url: str, now: datetime
-    ) -> x509.CertificateRevocationList | RevocationStatus:
+    ) -> _CachedCrl | RevocationStatus:
         """Return the issuer's CRL at `url`: cached while fresh, else fetched (once per key)."""
         cached = self._crls.get(key)
         if cached is not None and cached.fresh(now):
             self._crls.move_to_end(key)
-            return cached.crl
+            return cached
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
                 cached = self._crls.get(key)
                 if cached is not None and cached.fresh(now):
-                    return cached.crl
+                    return cached
                 try:
                     answer = await fetch(url, max_bytes=MAX_CRL_BYTES, context=None)
                     crl = await asyncio.get_running_loop().run_in_executor(
@@ -648,7 +663,7 @@ class RevocationChecker:
                     )
                 except (FetchError, RevocationError) as err:
                     if cached is not None and cached.current(now):
-                        return cached.crl  # the one held still speaks for now
+                        return cached  # the one held still speaks for now
                     return RevocationStatus(
                         state=RevocationState.UNKNOWN,
                         source=RevocationSource.CRL,
@@ -656,10 +671,9 @@ class RevocationChecker:
                         detail=err.detail,
                         url=url,
                     )
-                self._store(
-                    key, _CachedCrl(crl, len(answer.body), time.monotonic(), crl.next_update_utc)
-                )
-                return crl
+                entry = _CachedCrl(crl, len(answer.body), time.monotonic(), crl.next_update_utc)
+                self._store(key, entry)
+                return entry
         finally:
             if not lock.locked():
                 self._locks.pop(key, None)
