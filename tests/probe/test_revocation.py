@@ -293,6 +293,10 @@ async def test_ocsp_good_and_revoked(ocsp_authority, prober, serve, tls_context)
     with running(OcspResponder(ca, responder.cert_file, responder.key_file, port)):
         report = await probe(prober, serve, tls_context, *served(good), ca.root_file)
         status = report.revocation
+        if status is not None and status.unknown_reason is UnknownReason.UNREACHABLE:
+            # `openssl ocsp` sometimes drops its first connection on a loaded machine.
+            report = await probe(prober, serve, tls_context, *served(good), ca.root_file)
+            status = report.revocation
         assert status is not None
         assert status.state is RevocationState.GOOD, status.detail
         assert status.source is RevocationSource.OCSP
