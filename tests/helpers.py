@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta, tzinfo
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
@@ -23,6 +23,17 @@ def endpoint_data(server: Server, pki: Pki) -> dict[str, str]:
         CONF_ADDRESS: "127.0.0.1",
         CONF_CA_FILE: str(pki.root_file),
     }
+
+
+def noon(days: int, zone: tzinfo | None = None) -> datetime:
+    """Noon of the calendar day `days` from today in `zone` (Home Assistant's by default).
+
+    Day counts follow the local calendar: a moment at noon is that many days away whatever the
+    hour the test runs at.
+    """
+    zone = zone or dt_util.get_default_time_zone()
+    today = datetime.now(zone).date()
+    return datetime.combine(today + timedelta(days=days), time(12), tzinfo=zone)
 
 
 def present(server: Server, pki: Pki, *certs: Issued) -> None:

@@ -18,6 +18,7 @@ from .helpers import (
     endpoint_data,
     entry_issue,
     next_check,
+    noon,
     open_issues,
     present,
     setup_endpoint,
@@ -57,10 +58,8 @@ async def test_healthy_endpoint(
 async def test_expired_then_renewed(
     hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    # expired three days ago, give or take the seconds the test takes
-    expired = pki.leaf(
-        not_before=NOW - timedelta(days=100), not_after=NOW - timedelta(days=3) + timedelta(hours=1)
-    )
+    # expired three calendar days ago in Home Assistant's time zone, whatever the hour now
+    expired = pki.leaf(not_before=NOW - timedelta(days=100), not_after=noon(-3))
     server = await endpoint_server(expired, pki.intermediate)
     entry = await setup_endpoint(hass, endpoint_data(server, pki))
     assert state(hass, entry, "handshake") == "certificate_expired"
@@ -136,9 +135,7 @@ async def test_certificate_repairs_raise_and_clear(
 async def test_expiring_soon_severity_follows_options(
     hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
 ) -> None:
-    leaf = pki.leaf(
-        not_before=NOW - timedelta(days=345), not_after=NOW + timedelta(days=20, hours=1)
-    )
+    leaf = pki.leaf(not_before=noon(-345), not_after=noon(20))
     server = await endpoint_server(leaf, pki.intermediate)
     entry = await setup_endpoint(
         hass, endpoint_data(server, pki), {"warning_days": 30, "critical_days": 21}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 import ssl
 
@@ -11,6 +11,7 @@ import pytest
 
 from tests.certs import NOW, Pki
 from tests.conftest import StartServer
+from tests.helpers import noon
 
 from .hass_process import run_hass
 
@@ -41,10 +42,8 @@ async def test_endpoint_lifecycle_in_real_hass(
         assert await hass.state(entities["days_until_expiry"]) == "60"
         assert await hass.state(entities["problem"]) == "off"
 
-        expired = pki.leaf(
-            not_before=NOW - timedelta(days=90),
-            not_after=NOW - timedelta(days=2) + timedelta(hours=1),
-        )
+        # two calendar days ago in this hass's time zone (UTC), whatever the hour now
+        expired = pki.leaf(not_before=NOW - timedelta(days=90), not_after=noon(-2, UTC))
         server.present(*pki.server_files("expired", expired, pki.intermediate))
         for _ in range(2):  # a finding is raised when two checks agree
             await hass.rest("POST", "/api/services/tls_health/check_now", {})
