@@ -52,6 +52,8 @@ def certificate(
     return CertificateInfo(
         subject=subject,
         issuer="CN=Test Intermediate,O=Test CA",
+        issuer_organization="Test CA",
+        issuer_common_name="Test Intermediate",
         common_name="hass.example.test",
         sans=("hass.example.test", "www.example.test"),
         serial="01",
@@ -285,24 +287,32 @@ def test_placeholders_cover_every_name_and_prefer_probe_details() -> None:
 
 
 @pytest.mark.parametrize(
-    ("issuer", "label"),
+    ("organization", "common_name", "label"),
     [
-        ("CN=R11,O=Let's Encrypt,C=US", "Let's Encrypt (R11)"),
-        ("CN=Only Name", "Only Name"),
-        ("O=Only Org", "Only Org"),
-        ("CN=Same,O=Same", "Same"),
-        ("C=US", "C=US"),
-        ("not an rfc4514 name", "not an rfc4514 name"),
+        ("Let's Encrypt", "R11", "Let's Encrypt (R11)"),
+        (None, "Only Name", "Only Name"),
+        ("Only Org", None, "Only Org"),
+        ("Same", "Same", "Same"),
+        (None, None, "C=US"),
+        ("O" * 300, "CN", f"{'O' * 254}\u2026"),
+        ("Line\nbreak `code`", None, "Line break \u02cbcode\u02cb"),
     ],
 )
-def test_issuer_label(issuer: str, label: str) -> None:
+def test_issuer_label(organization: str | None, common_name: str | None, label: str) -> None:
     cert = certificate(NOW + timedelta(days=30))
     with_issuer = ProbeReport(
         target=Target(host="hass.example.test"),
         checked_at=NOW,
         verdict=Verdict.OK,
         detail="",
-        chain=(replace(cert, issuer=issuer),),
+        chain=(
+            replace(
+                cert,
+                issuer="C=US",
+                issuer_organization=organization,
+                issuer_common_name=common_name,
+            ),
+        ),
     )
     assert issuer_label(with_issuer) == label
     assert issuer_label(report(expires_in=None)) is None

@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 import time
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 from homeassistant.auth.models import User
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import Context, HomeAssistant
@@ -27,9 +30,19 @@ from custom_components.tls_health.probe import (
 )
 from custom_components.tls_health.probe.files import FileTooLargeError, NotARegularFileError
 
-from .certs import Pki
+from .certs import Issued, Pki, issue
 from .conftest import EndpointServer
-from .helpers import endpoint_data, setup_endpoint
+from .helpers import (
+    endpoint_data,
+    longest_loop_callback,
+    next_check,
+    present,
+    setup_endpoint,
+    state,
+)
+
+# What one event-loop callback may cost, whatever a server sends.
+LOOP_BUDGET = 0.05
 
 
 @pytest.fixture
@@ -158,3 +171,41 @@ async def test_own_listener_that_does_not_answer_keeps_the_stale_repair(
     )
     await own_tls.async_check_own_tls_now(hass)
     assert ir.async_get(hass).async_get_issue(DOMAIN, "stale_certificate") is not None
+
+
+def huge_issuer_leaf(pki: Pki) -> Issued:
+    """A 94 KB leaf whose issuer name has 4,700 parts."""
+    parts = [
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"unit {i:04d}") for i in range(4700)
+    ]
+    issuer = issue(
+        None,
+        ca=True,
+        issuer=pki.root,
+        subject=x509.Name(
+            [
+                *parts,
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Huge CA"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Huge R1"),
+            ]
+        ),
+    )
+    return pki.leaf(issuer=issuer)
+
+
+async def test_huge_issuer_holds_the_loop_briefly(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    """The issuer of a leaf is parsed once, off the loop: its sensor reads what the probe found."""
+    server = await endpoint_server()
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    leaf = huge_issuer_leaf(pki)
+    assert 90_000 < len(leaf.cert.public_bytes(Encoding.DER)) < 100_000
+    present(server, pki, leaf)  # without its issuer: a chain no client completes
+    with longest_loop_callback() as longest:
+        await next_check(hass, minutes=61)
+    assert state(hass, entry, "handshake") == "incomplete_chain"
+    assert state(hass, entry, "issuer") == "Huge CA (Huge R1)"
+    assert longest.cpu < LOOP_BUDGET, (
+        f"a loop callback used {longest.cpu * 1000:.0f} ms of CPU: {longest.handle}"
+    )

@@ -66,11 +66,12 @@ def _redact_self_issued(diagnostics: dict[str, Any]) -> None:
     chain = report.get("chain") or []
     for certificate in chain:
         if certificate.get("self_issued"):
-            certificate["issuer"] = REDACTED
+            for key in ("issuer", "issuer_organization", "issuer_common_name"):
+                certificate[key] = REDACTED
     if chain and chain[0].get("self_issued"):
         details = report.get("details") or {}
         for key in ("issuer", "missing_issuer"):
             if key in details:
                 details[key] = REDACTED
         if known := diagnostics.get("known_certificate"):
-            known["issuer"] = REDACTED
+            known["issuer"] = known["issuer_organization"] = REDACTED

@@ -12,8 +12,6 @@ from enum import StrEnum
 import re
 from typing import Final, TypedDict
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.singleton import singleton
 from homeassistant.helpers.storage import Store
@@ -47,26 +45,14 @@ class RenewalKind(StrEnum):
     REPLACED = "replaced"  # anything else
 
 
-def _issuer_parts(issuer: str) -> tuple[str | None, str | None] | None:
-    """Organization and common name of an RFC 4514 issuer; None when it does not parse."""
-    try:
-        name = x509.Name.from_rfc4514_string(issuer)
-    except ValueError:
-        return None
-    organization, common_name = (
-        next((str(attr.value) for attr in name.get_attributes_for_oid(oid)), None)
-        for oid in (NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME)
-    )
-    return organization, common_name
-
-
 def issuer_label(report: ProbeReport) -> str | None:
-    """Organization and common name of the leaf's issuer, e.g. "Let's Encrypt (R11)"."""
+    """Organization and common name of the leaf's issuer, e.g. "Let's Encrypt (R11)".
+
+    Read from what the probe parsed off the loop: an issuer may hold thousands of parts.
+    """
     if (leaf := report.leaf) is None:
         return None
-    if (parts := _issuer_parts(leaf.issuer)) is None:
-        return inert(leaf.issuer, MAX_STATE_LENGTH)
-    organization, common_name = parts
+    organization, common_name = leaf.issuer_organization, leaf.issuer_common_name
     if organization and common_name and common_name != organization:
         label = f"{organization} ({common_name})"
     else:
@@ -113,7 +99,7 @@ class KnownCertificate:
         """Read a report that carried a chain."""
         lifetime = report.lifetime
         leaf = report.leaf
-        parts = None if leaf is None else _issuer_parts(leaf.issuer)
+        organization = None if leaf is None else leaf.issuer_organization
         return cls(
             report.earliest_expiry,
             issuer_label(report),
@@ -125,8 +111,8 @@ class KnownCertificate:
             if leaf is None
             else tuple(sorted(leaf.sans or ((leaf.common_name,) if leaf.common_name else ()))),
             issuer_organization=None
-            if parts is None or parts[0] is None
-            else inert(parts[0], MAX_STATE_LENGTH),
+            if organization is None
+            else inert(organization, MAX_STATE_LENGTH),
         )
 
     @property

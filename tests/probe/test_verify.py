@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
+from cryptography.x509.oid import NameOID
 import pytest
 
 from custom_components.tls_health.probe.certificates import (
@@ -72,6 +74,36 @@ def test_describe_keys() -> None:
     assert rsa.sans == ()
     assert rsa.common_name == "rsa.example.test"
     assert rsa.self_issued
+
+
+def test_describe_issuer_parts_bounded_and_inert(pki: Pki) -> None:
+    """The issuer's organization and common name: the first of each, inert, cut to 256."""
+    parts = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"u{i}") for i in range(4700)]
+    huge = x509.Name(
+        [
+            *parts,
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Evil\n`Org`\u202e" + "o" * 400),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Second Org"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "R11"),
+        ]
+    )
+    ca = issue(None, ca=True, subject=huge, issuer=pki.root)
+    info = describe(pki.leaf(issuer=ca).cert)
+    assert info.issuer_organization is not None
+    assert info.issuer_organization.startswith("Evil \u02cbOrg\u02cb\ufffdooo")
+    assert len(info.issuer_organization) == 256
+    assert info.issuer_organization.endswith("\u2026")
+    assert info.issuer_common_name == "R11"
+    plain = describe(pki.leaf().cert)
+    assert (plain.issuer_organization, plain.issuer_common_name) == (
+        "TLS Health Tests",
+        "TLS Health Test Intermediate R1",
+    )
+    root = describe(pki.root.cert)
+    assert root.issuer_common_name == "TLS Health Test Root CA"
+    country = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US")])
+    unnamed = describe(issue(None, subject=country, names=("a.test",)).cert)
+    assert (unnamed.issuer_organization, unnamed.issuer_common_name) == (None, None)
 
 
 def test_unordered_pool_verifies(pki: Pki, trust: TrustStore) -> None:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from .inert import MAX_SHOWN, inert
 from .models import CertificateInfo
 
 
@@ -59,6 +60,8 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
+        issuer_organization=_first_value(cert.issuer, NameOID.ORGANIZATION_NAME),
+        issuer_common_name=_first_value(cert.issuer, NameOID.COMMON_NAME),
         common_name=common_name(cert),
         sans=tuple(str(name) for name in san_values(cert)),
         serial=format(serial_number(cert), "x"),
@@ -87,6 +90,16 @@ def common_name(cert: x509.Certificate) -> str | None:
         return None
     value = attributes[0].value
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _first_value(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
+    """Return the first value of an attribute, inert (a name may have thousands of parts)."""
+    attributes = name.get_attributes_for_oid(oid)
+    if not attributes:
+        return None
+    value = attributes[0].value
+    text = value.decode(errors="replace") if isinstance(value, bytes) else value
+    return inert(text[: MAX_SHOWN + 1])
 
 
 def chain_in_order(certs: Sequence[x509.Certificate]) -> bool | None:

@@ -152,6 +152,9 @@ class CertificateInfo:
 
     subject: str
     issuer: str
+    # The issuer's first organization and common name, inert and at most MAX_SHOWN characters.
+    issuer_organization: str | None
+    issuer_common_name: str | None
     common_name: str | None
     sans: tuple[str, ...]
     serial: str
