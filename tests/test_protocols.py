@@ -16,7 +16,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tls_health.const import CONF_ADDRESS, CONF_CA_FILE, CONF_URL, DOMAIN
-from custom_components.tls_health.discovery import database_url, mqtt_url
+from custom_components.tls_health.discovery import mqtt_url
 
 from .certs import Pki
 from .daemons import (
@@ -173,27 +173,6 @@ async def test_config_flow(hass: HomeAssistant, pki: Pki, service_dir: Path) -> 
 
 
 # -- offered from what Home Assistant knows -----------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("db_url", "offered"),
-    [
-        ("postgresql://hass:secret@db.lan/ha", "postgres://db.lan:5432"),
-        (
-            "postgresql+psycopg2://hass:secret@[2001:db8::5]:6432/ha",
-            "postgres://[2001:db8::5]:6432",
-        ),
-        ("postgresql://hass@db.lan/ha?sslmode=require", "postgres://db.lan:5432"),
-        ("postgresql://hass@db.lan/ha?sslmode=disable", None),
-        ("postgresql://hass@/ha?host=/run/postgresql", None),
-        ("mysql://hass:secret@db.lan/ha", None),
-        ("sqlite:////config/home-assistant_v2.db", None),
-        ("postgresql://db.lan:99999/ha", None),
-        (None, None),
-    ],
-)
-def test_database_url(db_url: str | None, offered: str | None) -> None:
-    assert database_url(db_url) == offered
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import probatio as vol
 from .catalogue import PROXY_REPAIRS
 from .const import CONF_URL, DOMAIN
 from .coordinator import TlsHealthConfigEntry, TlsHealthCoordinator
-from .discovery import CONF_SERVICE, known_services
+from .discovery import CONF_SERVICE, async_known_services
 from .endpoint import unique_id_of
 from .http_settings import async_check_trusted_proxies, async_raise_refused_traffic
 from .issues import async_delete_entry_issues
@@ -55,7 +55,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
         url = hass.config.external_url
         if url and url.startswith("https://"):
             offer(url)
-        for service in known_services(hass):
+        for service in await async_known_services(hass):
             offer(service.url, **{CONF_SERVICE: service.service})
 
     async_at_started(hass, offer_known)

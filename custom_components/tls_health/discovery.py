@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+import ipaddress
+import re
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.importlib import async_import_module
 from homeassistant.helpers.recorder import DATA_INSTANCE
 
 from .probe import AppProtocol, bracketed
@@ -20,6 +22,17 @@ from .probe import AppProtocol, bracketed
 MQTT_DOMAIN: Final = "mqtt"
 IMAP_DOMAIN: Final = "imap"
 CONF_SERVICE: Final = "service"  # in discovery data: which integration talks to the endpoint
+# The recorder parses its database URL with SQLAlchemy (installed with the recorder).
+SQLALCHEMY_URL: Final = "sqlalchemy.engine.url"
+# libpq parameters that name the server instead of the URL's host (a socket, several hosts).
+_HOST_PARAMETERS: Final = frozenset({"host", "hostaddr"})
+_SERVER: Final = re.compile(
+    r"(?:\[(?P<ipv6>[^\]/?@]+)\]|(?P<host>[^:/?@\[\]]+))(?::(?P<port>[0-9]{1,5}))?(?=[/?]|$)"
+)
+_HOST_NAME: Final = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +43,7 @@ class KnownService:
     service: str  # shown in the offer: MQTT, IMAP, PostgreSQL (the recorder)
 
 
-def known_services(hass: HomeAssistant) -> list[KnownService]:
+async def async_known_services(hass: HomeAssistant) -> list[KnownService]:
     """TLS services found in other integrations' entries and the recorder."""
     found = [
         KnownService(url, "MQTT")
@@ -43,8 +56,15 @@ def known_services(hass: HomeAssistant) -> list[KnownService]:
         if (url := imap_url(entry.data)) is not None
     ]
     instance = hass.data.get(DATA_INSTANCE)
-    if (url := database_url(getattr(instance, "db_url", None))) is not None:
-        found.append(KnownService(url, "PostgreSQL"))
+    db_url = getattr(instance, "db_url", None)
+    if isinstance(db_url, str):
+        try:
+            # Imported by the recorder already; otherwise in the executor, as HA imports.
+            await async_import_module(hass, SQLALCHEMY_URL)
+        except ImportError:
+            return found
+        if (url := database_url(db_url)) is not None:
+            found.append(KnownService(url, "PostgreSQL"))
     return found
 
 
@@ -71,16 +91,59 @@ def imap_url(data: Mapping[str, Any]) -> str | None:
 
 
 def database_url(db_url: object) -> str | None:
-    """Return a PostgreSQL recorder database reached over the network without `sslmode=disable`."""
+    """Return a PostgreSQL recorder database reached over the network without `sslmode=disable`.
+
+    Read as the recorder reads it, with SQLAlchemy: `postgresql://ha:1234/Secret@db.lan/ha` is
+    the server db.lan. Nothing is offered when the reading is in doubt, as when a credential
+    was not percent-encoded and SQLAlchemy takes part of it for the host: the host must be a
+    host name or an IP address, and the one that follows the URL's last `@`, with no `?` before
+    that `@` (which would make it part of a query parameter such as `sslpassword`).
+    """
+    # Installed with the recorder, and imported by it before there is a URL to read.
+    from sqlalchemy.engine.url import make_url  # noqa: PLC0415
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
     if not isinstance(db_url, str):
         return None
     try:
-        parts = urlsplit(db_url)
-        port = parts.port
+        url = make_url(db_url)
+        host, port = url.host, url.port
+    except ArgumentError, ValueError, TypeError:
+        return None
+    if (
+        url.get_backend_name() != "postgresql"  # SQLite, MySQL/MariaDB: not spoken
+        or not host  # a Unix socket
+        or not _is_host(host)
+        or (port is not None and not 0 < port < 65536)  # noqa: PLR2004
+        or _HOST_PARAMETERS & set(url.query)
+        or "disable" in _values(url.query.get("sslmode"))
+        or (host, port) != _server_after_userinfo(db_url)
+    ):
+        return None
+    return _url(AppProtocol.POSTGRES, host, port or 5432)
+
+
+def _server_after_userinfo(db_url: str) -> tuple[str, int | None] | None:
+    """Host and port after the last `@`; None when a `?` comes before it or none follows."""
+    userinfo, at, rest = db_url.partition("://")[2].rpartition("@")
+    if at and "?" in userinfo:
+        return None
+    if (match := _SERVER.match(rest)) is None:
+        return None
+    port = match["port"]
+    return match["ipv6"] or match["host"], int(port) if port else None
+
+
+def _is_host(host: str) -> bool:
+    """Whether `host` is an IP address or a DNS host name (nothing of a path or a user name)."""
+    try:
+        ipaddress.ip_address(host)
     except ValueError:
-        return None
-    if not parts.scheme.startswith("postgresql") or not parts.hostname:
-        return None  # SQLite, MySQL/MariaDB (not spoken), or a Unix socket
-    if "disable" in parse_qs(parts.query).get("sslmode", []):
-        return None
-    return _url(AppProtocol.POSTGRES, parts.hostname, port or 5432)
+        return _HOST_NAME.fullmatch(host) is not None
+    return True
+
+
+def _values(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else value
