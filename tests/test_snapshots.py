@@ -5,6 +5,7 @@ A real TLS server presents a chain with fixed dates, and time is frozen, so ever
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 import ssl
@@ -150,6 +151,47 @@ async def test_diagnostics(
     # Called directly: an access token issued now is not valid at the frozen time.
     diagnostics = await async_get_config_entry_diagnostics(hass, snapshot_entry)
     # The test server's port and the measured times change from run to run.
+    volatile = path_type(
+        {
+            "report.target.port": (int,),
+            "report.details.port": (str,),
+            r"report\.timings\..*": (float, type(None)),
+        },
+        regex=True,
+    )
+    assert diagnostics == snapshot(matcher=volatile)
+
+
+async def _greets_in_plain_text(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"220 mail.home.example ESMTP ready\r\n")
+    await writer.drain()
+    await reader.read()
+
+
+async def test_diagnostics_of_server_words_and_a_missing_ca_file(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    serve: StartServer,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """A greeting where TLS was expected (host names) and an unreadable CA file (its path)."""
+    freezer.move_to(FROZEN)
+    server = await serve(_greets_in_plain_text)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        entry_id=ENTRY_ID,
+        title=HOST,
+        data={
+            CONF_URL: f"smtps://{HOST}:{server.port}",
+            CONF_ADDRESS: "127.0.0.1",
+            CONF_CA_FILE: str(tmp_path / "missing-root.pem"),
+        },
+        unique_id=f"{HOST}:{server.port}:{HOST}",
+    )
+    entry.add_to_hass(hass)
+    await _set_up(hass, entry)
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     volatile = path_type(
         {
             "report.target.port": (int,),
