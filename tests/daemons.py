@@ -353,6 +353,36 @@ class Postgres(Daemon):
         super().__init__(argv, directory / "postgres.log", [self.port], user=cluster.user)
 
 
+# -- HAProxy as a TCP load balancer ---------------------------------------------------------------
+
+
+class LoadBalancer(Daemon):
+    """HAProxy in TCP mode: one address, TLS passed through to backends in weighted round robin."""
+
+    error_pattern = re.compile(r"\[(ALERT|WARNING)\]")
+
+    def __init__(self, directory: Path, backends: Sequence[tuple[int, int]]) -> None:
+        """Listen on a free port; `backends` are (port on 127.0.0.1, weight) pairs."""
+        (self.port,) = free_ports(1)
+        servers = "".join(
+            f"    server backend{number} 127.0.0.1:{port} weight {weight}\n"
+            for number, (port, weight) in enumerate(backends)
+        )
+        config = directory / "haproxy.cfg"
+        config.write_text(
+            "global\n    maxconn 100\n"
+            "defaults\n    mode tcp\n    timeout connect 5s\n"
+            "    timeout client 30s\n    timeout server 30s\n"
+            f"frontend tls\n    bind 127.0.0.1:{self.port}\n    default_backend servers\n"
+            f"backend servers\n    balance roundrobin\n{servers}"
+        )
+        super().__init__(
+            [_required("haproxy"), "-f", str(config), "-db"],
+            directory / "haproxy.log",
+            [self.port],
+        )
+
+
 def _required(name: str) -> str:
     found = _binary(name)
     if found is None:

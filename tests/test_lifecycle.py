@@ -19,12 +19,26 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.tls_health.const import CONF_CERTIFICATE_FILE, DOMAIN
-from custom_components.tls_health.known import SAVE_DELAY_SECONDS, KnownCertificate
+from custom_components.tls_health.const import (
+    CONF_ADDRESS,
+    CONF_CA_FILE,
+    CONF_CERTIFICATE_FILE,
+    CONF_SCAN_LEGACY,
+    CONF_URL,
+    DOMAIN,
+)
+from custom_components.tls_health.known import (
+    MAX_RECENT,
+    SAVE_DELAY_SECONDS,
+    KnownCertificate,
+    RenewalKind,
+    ServedLeaf,
+)
 from custom_components.tls_health.probe import days_until
 
-from .certs import NOW, Pki, issue
-from .conftest import EndpointServer
+from .certs import NOW, Issued, Pki, issue
+from .conftest import EndpointServer, StartServer
+from .daemons import LoadBalancer, installed, running, service_directory
 from .helpers import (
     endpoint_data,
     entry_issue,
@@ -277,6 +291,63 @@ def test_change_needs_fingerprints_on_both_sides() -> None:
     assert served.change_to(replace(served, sha256="cd" * 32)) is not None
 
 
+def _leaf(number: int, expiry: datetime = NOW + 60 * DAY) -> KnownCertificate:
+    return KnownCertificate(expiry, "Test", sha256=f"{number:064x}", leaf_expiry=expiry)
+
+
+def _served(known: KnownCertificate) -> tuple[ServedLeaf, ...]:
+    assert known.sha256 is not None
+    return (ServedLeaf(known.sha256, known.leaf_expiry),)
+
+
+def test_a_certificate_served_lately_is_no_change() -> None:
+    one, two, three = _leaf(1), _leaf(2), _leaf(3, NOW + 90 * DAY)
+    known, change = one.after_check(one, _served(one), NOW)
+    assert change is None
+    known, change = known.after_check(two, _served(two), NOW)
+    assert change is not None  # not seen before
+    assert known.sha256 == two.sha256
+    for served in (one, two, one, one, two):
+        known, change = known.after_check(served, _served(served), NOW)
+        assert change is None
+        assert known.sha256 == two.sha256  # stays
+    known, change = known.after_check(three, _served(three), NOW)
+    assert change is not None
+    assert change.kind is RenewalKind.RENEWED
+    assert [leaf.sha256 for leaf in known.recent] == [three.sha256, two.sha256, one.sha256]
+
+
+def test_recently_served_is_bounded_and_forgets_expired_certificates() -> None:
+    known = _leaf(0)
+    for number in range(1, 20):
+        served = _leaf(number)
+        known, _ = known.after_check(served, _served(served), NOW)
+    assert len(known.recent) == MAX_RECENT
+    assert known.recent[0].sha256 == _leaf(19).sha256
+    # a certificate that expired is forgotten: served again, it is a change
+    short = _leaf(30, NOW + DAY)
+    known, _ = known.after_check(short, _served(short), NOW)
+    known, _ = known.after_check(_leaf(40), _served(_leaf(40)), NOW)
+    known, change = known.after_check(short, _served(short), NOW + 2 * DAY)
+    assert change is not None
+    assert short.sha256 not in [leaf.sha256 for leaf in known.recent]
+
+
+@pytest.mark.parametrize(
+    "recent",
+    [None, "not a list", [{"sha256": "<b>1f</b>", "expiry": None}], [{"expiry": 5}], [7]],
+)
+def test_recently_served_as_stored_by_older_versions_or_damaged(recent: object) -> None:
+    stored: dict[str, Any] = {**_leaf(1).stored(), "recent": recent}
+    if recent is None:
+        del stored["recent"]
+    known = KnownCertificate.from_stored(stored)  # type: ignore[arg-type]
+    assert known.recent == ()
+    assert known.sha256 == _leaf(1).sha256
+    remembered, _ = known.after_check(_leaf(1), _served(_leaf(1)), NOW)
+    assert KnownCertificate.from_stored(remembered.stored()) == remembered
+
+
 def test_network_values_that_are_not_hex_are_not_kept() -> None:
     stored = KnownCertificate(None, None, serial="1f", sha256="ab" * 32).stored()
     hostile = KnownCertificate.from_stored({**stored, "serial": "<b>1f</b>", "sha256": "x" * 64})
@@ -353,3 +424,85 @@ async def test_options_refuse_a_certificate_file_without_a_certificate(
         result["flow_id"], {**options, CONF_CERTIFICATE_FILE: "  "}
     )
     assert CONF_CERTIFICATE_FILE not in entry.options
+
+
+needs_haproxy = pytest.mark.skipif(not installed("haproxy"), reason="haproxy not installed")
+
+
+def fingerprint(issued: Issued) -> str:
+    return issued.cert.fingerprint(hashes.SHA256()).hex()
+
+
+@needs_haproxy
+async def test_load_balanced_backends_serving_their_own_certificates(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    pki: Pki,
+    serve: StartServer,
+    tls_context: Any,
+) -> None:
+    """Two backends behind one address (HAProxy), each with its own valid certificate, in turn.
+
+    A certificate served lately is no change: no event once both were seen, none after a
+    restart, and the known certificate stays; a new certificate fires one event.
+    """
+    one = pki.leaf(not_before=NOW - 10 * DAY, not_after=NOW + 80 * DAY)
+    two = pki.leaf(not_before=NOW - 5 * DAY, not_after=NOW + 85 * DAY)
+    first = await serve(context=tls_context(one, pki.intermediate))
+    second = await serve(context=tls_context(two, pki.intermediate))
+    # Weights 2 and 1: every check's connection goes to each backend in turn, whether a check
+    # opens one connection or two.
+    backends = [(first.port, 2), (second.port, 1)]
+    with service_directory() as directory, running(LoadBalancer(directory, backends)) as balancer:
+        since = balancer.mark()
+        data = {
+            CONF_URL: f"https://hass.example.test:{balancer.port}",
+            CONF_ADDRESS: "127.0.0.1",
+            CONF_CA_FILE: str(pki.root_file),
+        }
+        entry = await setup_endpoint(hass, data, {CONF_SCAN_LEGACY: False})
+        record_events(hass, entry)
+
+        async def served_by_checks(count: int) -> list[str]:
+            served = []
+            for _ in range(count):
+                await next_check(hass, minutes=61)
+                report = entry.runtime_data.data.report
+                assert report is not None
+                assert report.leaf is not None
+                assert report.verdict == "ok", report.detail
+                served.append(report.leaf.sha256)
+            return served
+
+        assert set(await served_by_checks(3)) == {fingerprint(one), fingerprint(two)}
+        events = len(certificate_events(hass, entry))
+        assert events <= 1  # the first time the second certificate is seen
+        known = state(hass, entry, "certificate_fingerprint")
+        served = await served_by_checks(6)
+        assert served.count(fingerprint(one)) >= 2
+        assert served.count(fingerprint(two)) >= 2
+        assert len(certificate_events(hass, entry)) == events
+        assert state(hass, entry, "certificate_fingerprint") == known
+        stored = hass_storage[KNOWN_STORE]["data"][entry.entry_id]["recent"]
+        assert {leaf["sha256"] for leaf in stored} == {fingerprint(one), fingerprint(two)}
+
+        # a restart as far as TLS Health can tell: what was served lately is remembered
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        hass.data.pop(KNOWN_SINGLETON)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        record_events(hass, entry)
+        assert len(set(await served_by_checks(6))) == 2
+        assert certificate_events(hass, entry) == []
+        assert state(hass, entry, "certificate_fingerprint") == known
+
+        # one backend renewed: a certificate not served before is one event, then no more
+        three = pki.leaf(not_before=NOW, not_after=NOW + 90 * DAY)
+        present(second, pki, three, pki.intermediate)
+        served = await served_by_checks(6)
+        assert served.count(fingerprint(three)) >= 2
+        (fired,) = certificate_events(hass, entry)
+        assert fired.attributes["event_type"] == "renewed"
+        assert fired.attributes["new_fingerprint"] == fingerprint(three)
+        assert state(hass, entry, "certificate_fingerprint") == fingerprint(three)
+        assert balancer.errors(since) == [], balancer.text()[since:]

@@ -16,12 +16,7 @@ from .const import DOMAIN, LOGGER, RECHECK_INTERVAL
 from .endpoint import entry_target, is_own_url
 from .findings import FileCertificate, current_findings, judged_keys
 from .http_settings import async_clear_refused_traffic
-from .known import (
-    CertificateChange,
-    KnownCertificate,
-    KnownCertificates,
-    served_fingerprints,
-)
+from .known import CertificateChange, KnownCertificate, KnownCertificates, served_leaves
 from .options import EndpointOptions
 from .probe import Prober, ProbeReport, inert
 from .prober import async_get_proxy_check_slots
@@ -105,21 +100,19 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
     ) -> tuple[KnownCertificate | None, CertificateChange | None]:
         """Keep the newest certificate served, and tell how it changed.
 
-        Addresses of one name may serve different certificates on purpose: while one of them
-        still serves the known certificate, it was not replaced (whichever address won).
+        Backends behind one address, or addresses of one name, may serve different certificates
+        on purpose: one served lately, or one another address still serves, is no change.
         """
         if not report.chain:
             return known, None
         served = KnownCertificate.of(report)
-        if (
-            known is not None
-            and served.sha256 != known.sha256
-            and known.sha256 in served_fingerprints(report)
-        ):
-            return known, None
-        change = None if known is None else known.change_to(served)
-        self._known.async_set(self.config_entry.entry_id, served)
-        return served, change
+        seen = served_leaves(report)
+        if known is None:
+            known, change = served.after_check(served, seen, report.checked_at)
+        else:
+            known, change = known.after_check(served, seen, report.checked_at)
+        self._known.async_set(self.config_entry.entry_id, known)
+        return known, change
 
     async def _read_certificate_file(self, report: ProbeReport) -> FileCertificate | None:
         """Read the certificate file of the options, when one is named and a chain was served."""

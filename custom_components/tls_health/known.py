@@ -6,7 +6,8 @@ an automation built on it) goes on instead of turning unknown until the endpoint
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 import re
@@ -23,7 +24,14 @@ from .probe import Lifetime, ProbeReport, inert
 STORAGE_VERSION: Final = 1
 SAVE_DELAY_SECONDS: Final = 10
 MAX_STATE_LENGTH: Final = 255
+# Leaves an endpoint served lately: backends behind one address may each serve their own.
+MAX_RECENT: Final = 8
 _HEX: Final = re.compile(r"[0-9a-f]{1,128}")
+
+
+class _StoredLeaf(TypedDict):
+    sha256: str
+    expiry: str | None
 
 
 class _Stored(TypedDict, total=False):
@@ -36,6 +44,8 @@ class _Stored(TypedDict, total=False):
     leaf_expiry: str | None
     names: list[str]
     issuer_organization: str | None
+    # Added with the memory of recently served leaves.
+    recent: list[_StoredLeaf]
 
 
 class RenewalKind(StrEnum):
@@ -66,17 +76,50 @@ def _hex(value: str | None) -> str | None:
     return value if value and _HEX.fullmatch(value) else None
 
 
-def served_fingerprints(report: ProbeReport) -> frozenset[str]:
-    """Fingerprints of the leaves this check saw, from the address it used and the others."""
+@dataclass(frozen=True, slots=True)
+class ServedLeaf:
+    """A leaf an endpoint served: its fingerprint, and when it (or its chain) expires."""
+
+    sha256: str
+    expiry: datetime | None
+
+    def stored(self) -> _StoredLeaf:
+        """JSON-ready form."""
+        return {"sha256": self.sha256, "expiry": _iso(self.expiry)}
+
+    @classmethod
+    def from_stored(cls, stored: object) -> ServedLeaf | None:
+        """Read the JSON-ready form back; None for anything else."""
+        if not isinstance(stored, dict) or (sha256 := _hex(stored.get("sha256"))) is None:
+            return None
+        expiry = stored.get("expiry")
+        return cls(sha256, _parsed(expiry) if isinstance(expiry, str) else None)
+
+
+def served_leaves(report: ProbeReport) -> tuple[ServedLeaf, ...]:
+    """Return the leaves this check saw: at the address it used, then at the others."""
     leaf = report.leaf
-    return frozenset(
-        fingerprint
-        for fingerprint in (
-            leaf.sha256 if leaf is not None else None,
-            *(check.sha256 for check in report.addresses),
-        )
-        if fingerprint is not None
+    main = (
+        ()
+        if leaf is None or (sha256 := _hex(leaf.sha256)) is None
+        else (ServedLeaf(sha256, leaf.not_after),)
     )
+    return main + tuple(
+        ServedLeaf(sha256, check.not_after)
+        for check in report.addresses
+        if (sha256 := _hex(check.sha256)) is not None
+    )
+
+
+def _remember(
+    newest: Iterable[ServedLeaf], older: Iterable[ServedLeaf], now: datetime
+) -> tuple[ServedLeaf, ...]:
+    """Return the newest leaves first, each once, none expired, at most MAX_RECENT."""
+    kept: dict[str, ServedLeaf] = {}
+    for leaf in (*newest, *older):
+        if leaf.sha256 not in kept and (leaf.expiry is None or leaf.expiry > now):
+            kept[leaf.sha256] = leaf
+    return tuple(kept.values())[:MAX_RECENT]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +136,8 @@ class KnownCertificate:
     leaf_expiry: datetime | None = None
     names: tuple[str, ...] = ()
     issuer_organization: str | None = None
+    # Leaves served lately, the newest first: serving one of them again is no change.
+    recent: tuple[ServedLeaf, ...] = ()
 
     @classmethod
     def of(cls, report: ProbeReport) -> KnownCertificate:
@@ -122,6 +167,24 @@ class KnownCertificate:
             return None
         return Lifetime(self.valid_from, self.expiry)
 
+    def after_check(
+        self, served: KnownCertificate, seen: Iterable[ServedLeaf], now: datetime
+    ) -> tuple[KnownCertificate, CertificateChange | None]:
+        """Return the known certificate after a check that served `served`, and its change.
+
+        Not changed when the leaf was served lately (backends behind one address, each with its
+        own certificate), nor while another address of the name still serves this one. Leaves
+        that expired are forgotten: an old certificate served again is a change.
+        """
+        seen = tuple(seen)
+        recent = _remember(seen, self.recent, now)
+        lately = {leaf.sha256 for leaf in _remember((), self.recent, now)}
+        if served.sha256 != self.sha256 and (
+            served.sha256 in lately or self.sha256 in {leaf.sha256 for leaf in seen}
+        ):
+            return replace(self, recent=recent), None
+        return replace(served, recent=recent), self.change_to(served)
+
     def change_to(self, new: KnownCertificate) -> CertificateChange | None:
         """How the served leaf changed since this one; None when it did not or cannot be told."""
         if self.sha256 is None or new.sha256 is None or self.sha256 == new.sha256:
@@ -148,6 +211,7 @@ class KnownCertificate:
             "leaf_expiry": _iso(self.leaf_expiry),
             "names": list(self.names),
             "issuer_organization": self.issuer_organization,
+            "recent": [leaf.stored() for leaf in self.recent],
         }
 
     @classmethod
@@ -162,7 +226,15 @@ class KnownCertificate:
             leaf_expiry=_parsed(stored.get("leaf_expiry")),
             names=tuple(stored.get("names", ())),
             issuer_organization=stored.get("issuer_organization"),
+            recent=_recent_from_stored(stored.get("recent")),
         )
+
+
+def _recent_from_stored(stored: object) -> tuple[ServedLeaf, ...]:
+    if not isinstance(stored, list):
+        return ()
+    leaves = (ServedLeaf.from_stored(item) for item in stored[:MAX_RECENT])
+    return tuple(leaf for leaf in leaves if leaf is not None)
 
 
 @dataclass(frozen=True, slots=True)
