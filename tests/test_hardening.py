@@ -36,6 +36,7 @@ from .helpers import (
     endpoint_data,
     longest_loop_callback,
     next_check,
+    open_issues,
     present,
     setup_endpoint,
     state,
@@ -204,7 +205,9 @@ async def test_huge_issuer_holds_the_loop_briefly(
     present(server, pki, leaf)  # without its issuer: a chain no client completes
     with longest_loop_callback() as longest:
         await next_check(hass, minutes=61)
+        await next_check(hass, minutes=61)  # confirms the repair: its text names the issuer
     assert state(hass, entry, "handshake") == "incomplete_chain"
+    assert open_issues(hass, entry) == {"incomplete_chain"}
     assert state(hass, entry, "issuer") == "Huge CA (Huge R1)"
     assert longest.cpu < LOOP_BUDGET, (
         f"a loop callback used {longest.cpu * 1000:.0f} ms of CPU: {longest.handle}"
