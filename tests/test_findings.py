@@ -469,7 +469,11 @@ def test_texts_for_a_public_proxy_name_no_entry_to_trust() -> None:
         "reverse_proxy_not_trusted_public",
         "forwarded_for_missing_public",
         "client_ip_spoofable_range_public",
+        "outer_hop_not_trusted_public",
+        "outer_hop_not_trusted_passes_through_public",
     }
+    entries = ("{trusted_entry}", "{hop_entry}")
     for key, text in public.items():
-        assert "{trusted_entry}" not in text["description"], key
-        assert "{trusted_entry}" in strings[key.removesuffix("_public")]["description"], key
+        assert not any(entry in text["description"] for entry in entries), key
+        base = strings[key.removesuffix("_public")]["description"]
+        assert any(entry in base for entry in entries), key

@@ -541,6 +541,7 @@ def test_every_sub_check_is_reported_and_the_worst_is_the_verdict() -> None:
     checks = SubChecks(plain, list(plain_findings(plain, target)))
     checks.forged = forged_arrival(SPOOFED_CLIENT, SPOOFED_CLIENT, "127.0.0.5")
     checks.spoofing(judge_spoofing(plain, checks.forged, 204, networks("127.0.0.5/32")))
+    checks.hops(networks("127.0.0.5/32"))
     checks.websocket(works=False)
     report = checks.report()
     assert report.verdict is ProxyVerdict.CLIENT_IP_SPOOFABLE

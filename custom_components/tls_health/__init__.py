@@ -23,6 +23,7 @@ from .known import async_get_known_certificates
 from .own_tls import async_watch_own_tls
 from .probe import InvalidTargetError, parse_target
 from .prober import async_get_prober
+from .proven import async_get_proven_paths
 from .selfprobe import async_get_self_probe
 from .services import async_setup_services
 
@@ -99,3 +100,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: TlsHealthConfigEntry) -
     """Forget the repairs and the certificate of an endpoint that is no longer watched."""
     async_delete_entry_issues(hass, entry)
     (await async_get_known_certificates(hass)).async_forget(entry.entry_id)
+    (await async_get_proven_paths(hass)).async_forget(entry.entry_id)

@@ -63,6 +63,9 @@ PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {
     "status",
     "scheme",
     "port",
+    "hop",
+    "previous_hop",
+    "hop_entry",
 }
 # Placeholders whose values a server chooses: texts show them only inside code spans.
 NETWORK_PLACEHOLDERS: Final = frozenset(
@@ -268,7 +271,23 @@ HOST_NOT_FORWARDED: Final = _proxy("host_not_forwarded", IssueSeverity.WARNING)
 CLIENT_IP_SPOOFABLE: Final = _proxy(
     "client_ip_spoofable",
     IssueSeverity.ERROR,
-    texts=("client_ip_spoofable", "client_ip_spoofable_range", "client_ip_spoofable_range_public"),
+    texts=(
+        "client_ip_spoofable",
+        "client_ip_spoofable_range",
+        "client_ip_spoofable_range_public",
+        "client_ip_spoofable_outer",
+    ),
+)
+# Home Assistant settles on a hop in front of the proxy: every client looks like that hop.
+OUTER_HOP_NOT_TRUSTED: Final = _proxy(
+    "outer_hop_not_trusted",
+    IssueSeverity.WARNING,
+    texts=(
+        "outer_hop_not_trusted",
+        "outer_hop_not_trusted_public",
+        "outer_hop_not_trusted_passes_through",
+        "outer_hop_not_trusted_passes_through_public",
+    ),
 )
 WEBSOCKET_NOT_PROXIED: Final = _proxy("websocket_not_proxied", IssueSeverity.ERROR)
 UPSTREAM_UNREACHABLE: Final = _proxy("upstream_unreachable", IssueSeverity.ERROR)
@@ -333,6 +352,7 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         FORWARDED_PROTO_MISSING,
         HOST_NOT_FORWARDED,
         CLIENT_IP_SPOOFABLE,
+        OUTER_HOP_NOT_TRUSTED,
         WEBSOCKET_NOT_PROXIED,
         UPSTREAM_UNREACHABLE,
         REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC,

@@ -20,7 +20,9 @@ from .known import CertificateChange, KnownCertificate, KnownCertificates, serve
 from .options import EndpointOptions
 from .probe import Prober, ProbeReport, inert
 from .prober import async_get_proxy_check_slots
+from .proven import async_get_proven_paths
 from .proxy import ProxyCheck, ProxyReport
+from .proxy_judgement import ProvenPath
 from .selfprobe import async_get_self_probe
 from .state import EndpointState
 from .tracker import decide
@@ -131,12 +133,23 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         return certificate_file
 
     async def _check_proxy(self, report: ProbeReport) -> ProxyReport | None:
-        """Ask this Home Assistant what arrives through the endpoint, when it leads here."""
+        """Ask this Home Assistant what arrives through the endpoint, when it leads here.
+
+        What a check proves about the path is kept for the next: a proxy whose address moved,
+        a ban of the address Home Assistant settled on.
+        """
         if not report.verdict.reached_tls or not self.leads_here:
             return None
-        check = ProxyCheck(self.hass, async_get_self_probe(self.hass), self.target)
+        paths = await async_get_proven_paths(self.hass)
+        entry_id = self.config_entry.entry_id
+        check = ProxyCheck(
+            self.hass, async_get_self_probe(self.hass), self.target, proven=paths.get(entry_id)
+        )
         async with async_get_proxy_check_slots(self.hass):
-            return await check.run()
+            checked = await check.run()
+        if (proven := ProvenPath.of(checked, report.checked_at)) is not None:
+            paths.async_set(entry_id, proven)
+        return checked
 
     @property
     def leads_here(self) -> bool:

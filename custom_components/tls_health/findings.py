@@ -11,7 +11,15 @@ from . import catalogue as c
 from .catalogue import Repair
 from .options import EndpointOptions
 from .probe import AddressCheck, CertificateInfo, Lifetime, ProbeReport, Verdict, days_until
-from .proxy_judgement import SPOOFABLE_RANGE, ProxyFinding, ProxyReport, ProxyVerdict, is_public
+from .proxy_judgement import (
+    HOP_PASSES_THROUGH,
+    SPOOFABLE_RANGE,
+    ProxyFinding,
+    ProxyReport,
+    ProxyVerdict,
+    exact_entry,
+    is_public,
+)
 from .tracker import Finding
 
 # The repair of each verdict that judges a received certificate.
@@ -45,6 +53,7 @@ PROXY_REPAIRS: Final[Mapping[ProxyVerdict, Repair]] = {
     ProxyVerdict.FORWARDED_PROTO_MISSING: c.FORWARDED_PROTO_MISSING,
     ProxyVerdict.HOST_NOT_FORWARDED: c.HOST_NOT_FORWARDED,
     ProxyVerdict.CLIENT_IP_SPOOFABLE: c.CLIENT_IP_SPOOFABLE,
+    ProxyVerdict.OUTER_HOP_NOT_TRUSTED: c.OUTER_HOP_NOT_TRUSTED,
     ProxyVerdict.WEBSOCKET_BLOCKED: c.WEBSOCKET_NOT_PROXIED,
     ProxyVerdict.UPSTREAM_UNREACHABLE: c.UPSTREAM_UNREACHABLE,
 }
@@ -55,7 +64,9 @@ TRUST_ADVICE: Final = frozenset(
         c.REVERSE_PROXY_SUPPORT_DISABLED.key,
         c.REVERSE_PROXY_NOT_TRUSTED.key,
         c.FORWARDED_FOR_MISSING.key,
+        c.OUTER_HOP_NOT_TRUSTED.key,
         SPOOFABLE_RANGE,
+        HOP_PASSES_THROUGH,
     }
 )
 PUBLIC_SUFFIX: Final = "_public"
@@ -253,22 +264,23 @@ def proxy_findings(proxy: ProxyReport, placeholders: Mapping[str, str]) -> list[
     found = proxy.findings
     if not found and proxy.verdict in PROXY_REPAIRS:
         found = (ProxyFinding(proxy.verdict, proxy.detail),)  # a report made by hand
-    public = is_public(proxy.proxy_address)
     return [
         Finding(
             PROXY_REPAIRS[finding.verdict],
             {**placeholders, **proxy_placeholders(proxy, finding)},
-            text=_proxy_text(finding, public=public),
+            text=_proxy_text(finding, proxy),
         )
         for finding in found
         if finding.verdict in PROXY_REPAIRS
     ]
 
 
-def _proxy_text(finding: ProxyFinding, *, public: bool) -> str | None:
-    """Return the finding's text; a public proxy address gets one that advises no trust."""
+def _proxy_text(finding: ProxyFinding, proxy: ProxyReport) -> str | None:
+    """Return the finding's text; a public address to trust gets one that advises no trust."""
     text = finding.cause or PROXY_REPAIRS[finding.verdict].key
-    if public and text in TRUST_ADVICE:
+    # The address a text would have trusted: a hop in front of the proxy, or the proxy.
+    address = finding.placeholders.get("hop") or proxy.proxy_address
+    if text in TRUST_ADVICE and is_public(address):
         return f"{text}{PUBLIC_SUFFIX}"
     return finding.cause or None
 
@@ -389,7 +401,4 @@ def proxy_placeholders(proxy: ProxyReport, finding: ProxyFinding) -> dict[str, s
 
 def address_placeholders(address: str) -> dict[str, str]:
     """Return a proxy's address and the trusted_proxies entry that trusts exactly it."""
-    return {
-        "proxy_address": address,
-        "trusted_entry": f"{address}/{128 if ':' in address else 32}" if address else "",
-    }
+    return {"proxy_address": address, "trusted_entry": exact_entry(address)}

@@ -21,6 +21,7 @@ from .proxy_judgement import (
     SPOOFED_CLIENT,
     ForwardedRefusal,
     Network,
+    ProvenPath,
     ProxyReport,
     ProxyVerdict,
     SubChecks,
@@ -88,11 +89,14 @@ class ProxyCheck:
         hass: HomeAssistant,
         self_probe: SelfProbe,
         target: Target,
+        *,
+        proven: ProvenPath | None = None,
     ) -> None:
-        """Check `target`, a URL that leads to this Home Assistant (a 5xx is then HA's)."""
+        """Check `target`, a URL that leads to this HA; `proven`: what earlier checks proved."""
         self._session = async_get_proxy_session(hass)
         self._self_probe = self_probe
         self._target = target
+        self._proven = proven
         self._headers = {"Host": host_header(target)}
         http = getattr(hass, "http", None)
         self._trusted: Sequence[Network] = list(getattr(http, "trusted_proxies", None) or [])
@@ -111,6 +115,7 @@ class ProxyCheck:
         forged = answer if isinstance(answer, Observation) else None
         checks.forged = forged
         checks.spoofing(judge_spoofing(plain, forged, forged_status, self._trusted))
+        checks.hops(self._trusted)
         checks.websocket(works=await self._websocket_works())
         return checks.report()
 

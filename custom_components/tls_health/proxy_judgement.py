@@ -8,7 +8,8 @@ could not be decided is neither a finding nor a reason to clear one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 import re
@@ -38,8 +39,13 @@ MAX_SHOWN_HOST: Final = 270
 MAX_HOPS: Final = 32
 _PORT: Final = re.compile(r"(:[0-9]*)?")
 _NOT_SHOWN: Final = re.compile(r"[^A-Za-z0-9._:\[\]-]")
-# The cause of client_ip_spoofable that is not the proxy but a trusted_proxies range.
+# The causes of client_ip_spoofable that are not the proxy: a trusted_proxies range, or a hop in
+# front of the proxy that passes the client's value through.
 SPOOFABLE_RANGE: Final = "client_ip_spoofable_range"
+SPOOFABLE_OUTER: Final = "client_ip_spoofable_outer"
+# The cause of outer_hop_not_trusted when that hop passes the client's value through.
+HOP_PASSES_THROUGH: Final = "outer_hop_not_trusted_passes_through"
+HOPS_UNDECIDED: Final = "where Home Assistant settles in the forwarded chain cannot be told"
 BAD_REQUEST: Final = 400
 SERVER_ERROR: Final = 500
 
@@ -57,6 +63,7 @@ class ProxyVerdict(StrEnum):
     FORWARDED_PROTO_MISSING = "forwarded_proto_missing"
     HOST_NOT_FORWARDED = "host_not_forwarded"
     CLIENT_IP_SPOOFABLE = "client_ip_spoofable"
+    OUTER_HOP_NOT_TRUSTED = "outer_hop_not_trusted"
     WEBSOCKET_BLOCKED = "websocket_blocked"
     UPSTREAM_UNREACHABLE = "upstream_unreachable"
     CLIENT_IP_UNDECIDED = "client_ip_undecided"
@@ -70,6 +77,7 @@ SEVERITY_ORDER: Final = (
     ProxyVerdict.UPSTREAM_UNREACHABLE,
     ProxyVerdict.CLIENT_IP_SPOOFABLE,
     ProxyVerdict.WEBSOCKET_BLOCKED,
+    ProxyVerdict.OUTER_HOP_NOT_TRUSTED,
     ProxyVerdict.FORWARDED_FOR_MISSING,
     ProxyVerdict.FORWARDED_PROTO_MISSING,
     ProxyVerdict.HOST_NOT_FORWARDED,
@@ -216,6 +224,55 @@ class ProxyReport:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ProvenPath:
+    """The proxy's address and HA's client address for the check's own request, and when."""
+
+    proxy_address: str
+    # None when Home Assistant refused the request: it settled on no client address.
+    remote: str | None
+    seen_at: datetime
+
+    @classmethod
+    def of(cls, report: ProxyReport, now: datetime) -> ProvenPath | None:
+        """Return what a check proved; None when it proved no proxy (none, or no answer)."""
+        observation = report.observation
+        if observation is not None:
+            if is_direct(observation) or observation.peer is None:
+                return None
+            return cls(observation.peer, observation.remote, now)
+        refused = report.verdict in (ProxyVerdict.SUPPORT_DISABLED, ProxyVerdict.PROXY_NOT_TRUSTED)
+        if refused and report.proxy_address:
+            return cls(report.proxy_address, None, now)
+        return None
+
+    def stored(self) -> dict[str, Any]:
+        """Plain JSON for the store."""
+        return {
+            "proxy_address": self.proxy_address,
+            "remote": self.remote,
+            "seen_at": self.seen_at.isoformat(),
+        }
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> ProvenPath | None:
+        """Read what was stored; None for anything unreadable."""
+        seen_at = _moment(stored.get("seen_at"))
+        proxy_address = stored.get("proxy_address")
+        remote = stored.get("remote")
+        if seen_at is None or not isinstance(proxy_address, str):
+            return None
+        return cls(proxy_address, remote if isinstance(remote, str) else None, seen_at)
+
+
+def _moment(value: object) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
 def host_header(target: Target) -> str:
     """Return the Host header a browser sends for the target."""
     name = target.expected_name
@@ -317,6 +374,37 @@ def chain_of(forwarded_for: str) -> list[IPv4Address | IPv6Address | None] | Non
     return [_address(hop) for hop in hops]
 
 
+def settled_index(chain: Sequence[IPv4Address | IPv6Address], trusted: Sequence[Network]) -> int:
+    """Return where in a chain (left to right) HA settles: as its forwarded middleware walks it.
+
+    From the right, every trusted address is skipped; the first untrusted one is the client.
+    When all are trusted, the leftmost is.
+    """
+    for index in range(len(chain) - 1, -1, -1):
+        if not networks_holding(chain[index], trusted):
+            return index
+    return 0
+
+
+def addresses_of(forwarded_for: str | None) -> list[IPv4Address | IPv6Address]:
+    """Parse a chain whose every entry is an address; empty when any is not (or too long)."""
+    chain = chain_of(forwarded_for) if forwarded_for is not None else None
+    if not chain or None in chain:
+        return []
+    return [hop for hop in chain if hop is not None]
+
+
+def passes_through_outer(plain: Observation, forged: Observation | None) -> bool:
+    """Whether the outermost hop passes a client's X-Forwarded-For on instead of appending.
+
+    Every hop appending gives the forged chain `made-up, <plain chain>`; the outermost hop passing
+    the client's value through gives `made-up, <plain chain without its first entry>`.
+    """
+    plain_chain = addresses_of(plain.forwarded_for)
+    forged_chain = addresses_of(forged.forwarded_for) if forged is not None else []
+    return bool(plain_chain) and forged_chain == [ip_address(SPOOFED_CLIENT), *plain_chain[1:]]
+
+
 def networks_holding(
     address: IPv4Address | IPv6Address, trusted: Sequence[Network]
 ) -> list[Network]:
@@ -336,6 +424,7 @@ class SpoofJudgement:
     networks: str = ""
     passes_through: bool = False
     chain: str = ""  # the forged request's X-Forwarded-For as HA received it, parsed
+    hop: str = ""  # the hop in front of the proxy that passes it through, when not the proxy
 
 
 def judge_spoofing(
@@ -369,18 +458,23 @@ def judge_spoofing(
             spoofable=None,
             detail="Home Assistant took the made-up client from an X-Forwarded-For not read here",
         )
-    if len(chain) == 1:
+    hops = [hop for hop in chain if hop is not None]
+    if len(hops) == 1 or passes_through_outer(plain, forged):
+        # With hops in front of the proxy, the outermost one passes it through; the next hop
+        # appended the address it received the request from: the outer hop's.
         return SpoofJudgement(
             spoofable=True,
-            detail="the proxy passes the client's X-Forwarded-For through instead of appending "
-            "the address it received the request from",
+            detail="the outermost proxy passes the client's X-Forwarded-For through instead of "
+            "appending the address it received the request from",
             passes_through=True,
-            chain=SPOOFED_CLIENT,
+            chain=", ".join(str(hop) for hop in hops),
+            hop=str(hops[1]) if len(hops) > 1 else "",
         )
+    # The hops the check's own request went through are proxies, not clients.
     proxies = {
         address for peer in (plain.peer, forged.peer) if peer and (address := _address(peer))
-    }
-    return _judge_appended([hop for hop in chain if hop is not None], proxies, trusted)
+    } | set(addresses_of(plain.forwarded_for)[1:])
+    return _judge_appended(hops, proxies, trusted)
 
 
 def _judge_appended(
@@ -416,6 +510,42 @@ def _judge_appended(
         networks=named,
         chain=received,
     )
+
+
+def judge_hops(plain: Observation, trusted: Sequence[Network]) -> tuple[bool, ProxyFinding | None]:
+    """Whether HA settled, for the check's own request, on a hop of its path instead of the client.
+
+    The check sends no X-Forwarded-For, so every address in the chain that arrived was appended by
+    a hop of its own path: the first is the checker as the outermost hop saw it, each later one
+    the hop before the one that appended it. When HA stops on a later one, it takes that hop for
+    every client coming this way. Returns whether it could be told (a readable chain, and HA
+    settled where its own rule leads), and the finding.
+    """
+    if plain.forwarded_for is None:
+        return True, None  # no chain: the proxy sends none (forwarded_for_missing says so)
+    hops = addresses_of(plain.forwarded_for)
+    if not hops:
+        return False, None
+    stop = settled_index(hops, trusted)
+    if str(hops[stop]) != plain.remote:
+        return False, None
+    if stop == 0:
+        return True, None
+    hop = str(hops[stop])
+    detail = (
+        f"Home Assistant takes {hop}, a hop in front of the proxy, for the client of every request "
+        f"(the hop before it: {hops[stop - 1]})"
+    )
+    return True, ProxyFinding(
+        ProxyVerdict.OUTER_HOP_NOT_TRUSTED,
+        detail,
+        {"hop": hop, "previous_hop": str(hops[stop - 1]), "hop_entry": exact_entry(hop)},
+    )
+
+
+def exact_entry(address: str) -> str:
+    """Return the trusted_proxies entry that trusts exactly one address."""
+    return f"{address}/{128 if ':' in address else 32}" if address else ""
 
 
 def judge_no_view(
@@ -499,12 +629,17 @@ class SubChecks:
             return
         self.judged.add(ProxyVerdict.CLIENT_IP_SPOOFABLE)
         if judgement.spoofable:
+            cause = SPOOFABLE_OUTER if judgement.hop else ""
             self.findings.append(
                 ProxyFinding(
                     ProxyVerdict.CLIENT_IP_SPOOFABLE,
                     judgement.detail,
-                    {"networks": judgement.networks, "chain": judgement.chain},
-                    cause="" if judgement.passes_through else SPOOFABLE_RANGE,
+                    {
+                        "networks": judgement.networks,
+                        "chain": judgement.chain,
+                        "hop": judgement.hop,
+                    },
+                    cause=cause if judgement.passes_through else SPOOFABLE_RANGE,
                 )
             )
         if judgement.passes_through:
@@ -514,6 +649,21 @@ class SubChecks:
                 for finding in self.findings
                 if finding.verdict is not ProxyVerdict.FORWARDED_FOR_MISSING
             ]
+
+    def hops(self, trusted: Sequence[Network]) -> None:
+        """Add whether HA settles on a hop in front of the proxy instead of the client.
+
+        Trusting that hop is the fix only when it appends: one that passes the client's value
+        through (the forged request shows it) must be made to append first.
+        """
+        decided, found = judge_hops(self.plain, trusted)
+        if not decided:
+            self.notes.append(HOPS_UNDECIDED)
+            return
+        self.judged.add(ProxyVerdict.OUTER_HOP_NOT_TRUSTED)
+        if found is not None:
+            passing = passes_through_outer(self.plain, self.forged)
+            self.findings.append(replace(found, cause=HOP_PASSES_THROUGH) if passing else found)
 
     def websocket(self, *, works: bool | None) -> None:
         """Add the WebSocket upgrade's outcome; None when it could not be told."""
