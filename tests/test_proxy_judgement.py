@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 import ipaddress
 from ipaddress import IPv4Network, IPv6Network
 import json
 import logging
 from pathlib import Path
 import re
+from unittest.mock import Mock
 
+from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from homeassistant.components.http.forwarded import async_setup_forwarded
 from hypothesis import assume, example, given, strategies as st
 from multidict import CIMultiDict
 import pytest
@@ -24,12 +28,18 @@ from custom_components.tls_health.proxy import (
 )
 from custom_components.tls_health.proxy_judgement import (
     PROBLEMS,
+    ProvenPath,
+    ProxyFinding,
+    ProxyReport,
     RefusalTally,
     SubChecks,
     is_local,
+    judge_hops,
     judge_no_view,
     judge_spoofing,
     plain_findings,
+    settled_index,
+    with_moves,
 )
 from custom_components.tls_health.selfprobe import (
     ForwardedRefusal,
@@ -615,3 +625,229 @@ def test_refusals_from_public_addresses_are_only_counted(
         assert raised == [False, False, True, False, False]
         assert tally.repeating == str(address)
     assert str(address) not in tally.placeholders().values()
+
+
+# --- chains of proxies: where Home Assistant settles, and who passes a client's value on ---------
+
+
+async def settled_by_home_assistant(
+    chain: list[str], peer: str, trusted: list[IPv4Network | IPv6Network]
+) -> str | None:
+    """The client address HA's own forwarded middleware settles on for a request (the oracle)."""
+    app = web.Application()
+    async_setup_forwarded(app, True, trusted)
+    transport = Mock()
+    transport.get_extra_info.return_value = (peer, 50000)
+    request = make_mocked_request(
+        "GET",
+        "/",
+        headers=CIMultiDict({"X-Forwarded-For": ", ".join(chain)}),
+        transport=transport,
+    )
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(request.remote)
+        return web.Response()
+
+    try:
+        await app.middlewares[0](request, handler)
+    except web.HTTPBadRequest:
+        return None
+    return seen[0]
+
+
+CHECKER = "127.0.0.1"
+
+
+def arrival(chain: list[str], remote: str | None, peer: str = "127.0.0.5") -> Observation:
+    return observation(peer=peer, remote=remote, forwarded_for=", ".join(chain))
+
+
+@given(
+    chain=st.lists(
+        st.sampled_from(["127.0.0.1", "127.0.0.6", "127.0.0.7", "10.0.0.2"]), min_size=1, max_size=4
+    ),
+    trusted=st.lists(
+        st.sampled_from(
+            ["127.0.0.5/32", "127.0.0.6/32", "127.0.0.7/32", "127.0.0.0/8", "10.0.0.0/8"]
+        ),
+        min_size=1,
+        max_size=3,
+        unique=True,
+    ),
+)
+async def test_home_assistant_settles_where_its_own_middleware_does(
+    chain: list[str], trusted: list[str]
+) -> None:
+    nets = networks("127.0.0.5/32", *trusted)
+    remote = await settled_by_home_assistant(chain, "127.0.0.5", nets)
+    assert remote is not None
+    decided, found = judge_hops(arrival(chain, remote), nets, egress=chain[0])
+    assert decided
+    hops = [ipaddress.ip_address(hop) for hop in chain]
+    stop = settled_index(hops, nets)
+    assert str(hops[stop]) == remote
+    # a hop in front of the proxy, not the checker: every client coming this way looks like it
+    assert (found is not None) == (stop > 0)
+    if found is not None:
+        assert found.placeholders["hop"] == remote
+        assert found.placeholders["previous_hop"] == chain[stop - 1]
+
+
+def test_one_proxy_never_stops_at_a_hop() -> None:
+    # the single-proxy setups: whatever is trusted, the chain holds only the client
+    for trusted in (networks("127.0.0.5/32"), networks("127.0.0.0/8")):
+        assert judge_hops(arrival(["127.0.0.1"], "127.0.0.1"), trusted, CHECKER) == (True, None)
+    # HA settles on the first entry, which is not the checker: a sender in front of the proxy
+    # that adds nothing (a proxy, or a router on the checker's own way) cannot be judged
+    assert judge_hops(arrival(["127.0.0.6"], "127.0.0.6"), networks("127.0.0.5/32"), CHECKER) == (
+        False,
+        None,
+    )
+
+
+def test_trust_stopping_at_the_outer_hop_names_it_and_the_hop_before() -> None:
+    decided, found = judge_hops(
+        arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.6"), networks("127.0.0.5/32"), CHECKER
+    )
+    assert decided
+    assert found is not None
+    assert found.verdict is ProxyVerdict.OUTER_HOP_NOT_TRUSTED
+    assert found.placeholders == {
+        "hop": "127.0.0.6",
+        "previous_hop": "127.0.0.1",
+        "hop_entry": "127.0.0.6/32",
+    }
+    both = networks("127.0.0.5/32", "127.0.0.6/32")
+    assert judge_hops(arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.1"), both, CHECKER) == (
+        True,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("chain", "remote"),
+    [
+        ("127.0.0.1, not-an-address", "127.0.0.1"),
+        (", ".join(["127.0.0.6"] * 40), "127.0.0.6"),  # longer than read
+        ("127.0.0.1, 127.0.0.6", "192.168.1.1"),  # not where HA's rule leads
+    ],
+)
+def test_a_chain_that_cannot_be_read_decides_nothing(chain: str, remote: str) -> None:
+    plain = observation(peer="127.0.0.5", remote=remote, forwarded_for=chain)
+    checks = SubChecks(plain, egress=CHECKER)
+    checks.hops(networks("127.0.0.5/32"))
+    assert ProxyVerdict.OUTER_HOP_NOT_TRUSTED not in checks.judged
+    assert not checks.findings
+
+
+def test_an_outer_hop_passing_a_clients_value_through_is_spoofable_through_two_hops() -> None:
+    plain = arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.1")
+    forged = arrival([SPOOFED_CLIENT, "127.0.0.6"], SPOOFED_CLIENT)
+    both = networks("127.0.0.5/32", "127.0.0.6/32")
+    judgement = judge_spoofing(plain, forged, 204, both, egress=CHECKER)
+    assert judgement is not None
+    assert (judgement.spoofable, judgement.passes_through, judgement.hop) == (
+        True,
+        True,
+        "127.0.0.6",
+    )
+    # the outer hop adds nothing at all: the plain chain starts with its address, not ours
+    alone = arrival(["127.0.0.6"], "127.0.0.6")
+    judgement = judge_spoofing(alone, forged, 204, both, egress=CHECKER)
+    assert judgement is not None
+    assert (judgement.spoofable, judgement.hop) == (True, "127.0.0.6")
+    checks = SubChecks(plain)
+    checks.forged = forged
+    checks.spoofing(judgement)
+    (finding,) = checks.findings
+    assert finding.cause == "client_ip_spoofable_outer"
+    assert finding.placeholders["hop"] == "127.0.0.6"
+
+
+def test_two_appending_hops_both_trusted_are_not_spoofable() -> None:
+    plain = arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.1")
+    forged = arrival([SPOOFED_CLIENT, "127.0.0.1", "127.0.0.6"], "127.0.0.1")
+    trusted = networks("127.0.0.5/32", "127.0.0.6/32")
+    judgement = judge_spoofing(plain, forged, 204, trusted, egress=CHECKER)
+    assert judgement is not None
+    assert judgement.spoofable is False
+
+
+def test_trusting_a_hop_that_passes_values_through_is_not_advised() -> None:
+    # only the inner proxy is trusted: HA stops at the outer hop, and the forged request shows
+    # that hop passing a client's value on: trusting it as it is would let anyone choose
+    plain = arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.6")
+    forged = arrival([SPOOFED_CLIENT, "127.0.0.6"], "127.0.0.6")
+    inner = networks("127.0.0.5/32")
+    checks = SubChecks(plain, egress=CHECKER)
+    checks.forged = forged
+    checks.spoofing(judge_spoofing(plain, forged, 204, inner, egress=CHECKER))
+    checks.hops(inner)
+    (finding,) = checks.findings
+    assert finding.verdict is ProxyVerdict.OUTER_HOP_NOT_TRUSTED
+    assert finding.cause == "outer_hop_not_trusted_passes_through"
+
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+
+def refused(address: str) -> ProxyReport:
+    finding = ProxyFinding(ProxyVerdict.PROXY_NOT_TRUSTED, "")
+    return ProxyReport(ProxyVerdict.PROXY_NOT_TRUSTED, "", address, findings=(finding,))
+
+
+def test_a_proxy_moved_away_from_its_trusted_address_says_so() -> None:
+    earlier = ProvenPath("172.17.0.5", "192.168.1.20", NOW)
+    trusted = networks("172.17.0.5/32")
+    (finding,) = with_moves(refused("172.17.0.7"), earlier, trusted).findings
+    assert finding.cause == "reverse_proxy_not_trusted_moved"
+    assert finding.placeholders["previous_address"] == "172.17.0.5"
+    # the earlier address was not trusted either: nothing moved away from the trust
+    (finding,) = with_moves(refused("172.17.0.7"), earlier, networks("10.0.0.1/32")).findings
+    assert finding.cause == ""
+    # same address: not a move
+    (finding,) = with_moves(refused("172.17.0.5"), earlier, trusted).findings
+    assert finding.cause == ""
+    assert with_moves(refused("172.17.0.7"), None, trusted) == refused("172.17.0.7")
+
+
+def test_a_hop_moved_away_from_its_trusted_address_says_so() -> None:
+    earlier = ProvenPath("127.0.0.5", "127.0.0.1", NOW, ("172.30.33.5",))
+    trusted = networks("127.0.0.5/32", "172.30.33.5/32")
+    plain = arrival(["127.0.0.1", "172.30.33.7"], "172.30.33.7")
+    _, found = judge_hops(plain, trusted, CHECKER)
+    assert found is not None
+    report = ProxyReport(found.verdict, "", "127.0.0.5", findings=(found,))
+    (finding,) = with_moves(report, earlier, trusted).findings
+    assert finding.cause == "outer_hop_not_trusted_moved"
+    assert finding.placeholders["previous_address"] == "172.30.33.5"
+
+
+def test_a_proven_path_is_kept_and_read_back() -> None:
+    plain = arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.6")
+    path = ProvenPath.of(ProxyReport(ProxyVerdict.OK, "", "127.0.0.5", plain), NOW)
+    assert path == ProvenPath("127.0.0.5", "127.0.0.6", NOW, ("127.0.0.6",))
+    assert ProvenPath.from_stored(json.loads(json.dumps(path.stored()))) == path
+    assert ProvenPath.of(refused("172.17.0.7"), NOW) is None  # the last path that got through
+    direct = observation(peer="192.168.1.20", forwarded_for=None, scheme="https")
+    assert ProvenPath.of(ProxyReport(ProxyVerdict.DIRECT, "", None, direct), NOW) is None
+
+
+@given(
+    stored=st.dictionaries(
+        st.sampled_from(["proxy_address", "remote", "hops", "seen_at"]),
+        st.one_of(
+            st.none(),
+            st.text(max_size=30),
+            st.lists(st.text(max_size=20), max_size=40),
+            st.integers(),
+        ),
+    )
+)
+def test_anything_stored_is_read_without_raising(stored: dict[str, object]) -> None:
+    path = ProvenPath.from_stored(stored)
+    if path is not None:
+        assert ipaddress.ip_address(path.proxy_address)
+        assert all(ipaddress.ip_address(hop) for hop in path.hops)

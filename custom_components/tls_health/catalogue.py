@@ -66,6 +66,7 @@ PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {
     "hop",
     "previous_hop",
     "hop_entry",
+    "previous_address",
 }
 # Placeholders whose values a server chooses: texts show them only inside code spans.
 NETWORK_PLACEHOLDERS: Final = frozenset(
@@ -258,7 +259,11 @@ REVERSE_PROXY_NOT_TRUSTED: Final = _proxy(
     "reverse_proxy_not_trusted",
     IssueSeverity.ERROR,
     supersedes=("reverse_proxy_not_trusted_traffic",),
-    texts=("reverse_proxy_not_trusted", "reverse_proxy_not_trusted_public"),
+    texts=(
+        "reverse_proxy_not_trusted",
+        "reverse_proxy_not_trusted_public",
+        "reverse_proxy_not_trusted_moved",
+    ),
 )
 FORWARDED_FOR_MISSING: Final = _proxy(
     "forwarded_for_missing",
@@ -287,6 +292,7 @@ OUTER_HOP_NOT_TRUSTED: Final = _proxy(
         "outer_hop_not_trusted_public",
         "outer_hop_not_trusted_passes_through",
         "outer_hop_not_trusted_passes_through_public",
+        "outer_hop_not_trusted_moved",
     ),
 )
 WEBSOCKET_NOT_PROXIED: Final = _proxy("websocket_not_proxied", IssueSeverity.ERROR)

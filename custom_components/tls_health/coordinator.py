@@ -143,7 +143,11 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         paths = await async_get_proven_paths(self.hass)
         entry_id = self.config_entry.entry_id
         check = ProxyCheck(
-            self.hass, async_get_self_probe(self.hass), self.target, proven=paths.get(entry_id)
+            self.hass,
+            async_get_self_probe(self.hass),
+            self.target,
+            proven=paths.get(entry_id),
+            connected_to=report.address,
         )
         async with async_get_proxy_check_slots(self.hass):
             checked = await check.run()

@@ -13,6 +13,8 @@ from .options import EndpointOptions
 from .probe import AddressCheck, CertificateInfo, Lifetime, ProbeReport, Verdict, days_until
 from .proxy_judgement import (
     HOP_PASSES_THROUGH,
+    MOVED_HOP,
+    MOVED_NOT_TRUSTED,
     SPOOFABLE_RANGE,
     ProxyFinding,
     ProxyReport,
@@ -58,18 +60,17 @@ PROXY_REPAIRS: Final[Mapping[ProxyVerdict, Repair]] = {
     ProxyVerdict.UPSTREAM_UNREACHABLE: c.UPSTREAM_UNREACHABLE,
 }
 ENTRY_KEYS: Final = c.keys_of(c.ENTRY_REPAIRS)
-# Texts that tell which address to trust, and the suffix of their twins for a public address.
-TRUST_ADVICE: Final = frozenset(
-    {
-        c.REVERSE_PROXY_SUPPORT_DISABLED.key,
-        c.REVERSE_PROXY_NOT_TRUSTED.key,
-        c.FORWARDED_FOR_MISSING.key,
-        c.OUTER_HOP_NOT_TRUSTED.key,
-        SPOOFABLE_RANGE,
-        HOP_PASSES_THROUGH,
-    }
-)
-PUBLIC_SUFFIX: Final = "_public"
+# Texts that tell which address to trust, and the text for when that address is a public one.
+PUBLIC_TEXTS: Final[Mapping[str, str]] = {
+    c.REVERSE_PROXY_SUPPORT_DISABLED.key: "reverse_proxy_support_disabled_public",
+    c.REVERSE_PROXY_NOT_TRUSTED.key: "reverse_proxy_not_trusted_public",
+    MOVED_NOT_TRUSTED: "reverse_proxy_not_trusted_public",
+    c.FORWARDED_FOR_MISSING.key: "forwarded_for_missing_public",
+    SPOOFABLE_RANGE: "client_ip_spoofable_range_public",
+    c.OUTER_HOP_NOT_TRUSTED.key: "outer_hop_not_trusted_public",
+    MOVED_HOP: "outer_hop_not_trusted_public",
+    HOP_PASSES_THROUGH: "outer_hop_not_trusted_passes_through_public",
+}
 # Placeholders whose value the probe knows better: which certificate is at fault.
 PROBE_NAMED: Final = frozenset({"expected_name", "names", "subject", "issuer", "missing_issuer"})
 
@@ -280,8 +281,8 @@ def _proxy_text(finding: ProxyFinding, proxy: ProxyReport) -> str | None:
     text = finding.cause or PROXY_REPAIRS[finding.verdict].key
     # The address a text would have trusted: a hop in front of the proxy, or the proxy.
     address = finding.placeholders.get("hop") or proxy.proxy_address
-    if text in TRUST_ADVICE and is_public(address):
-        return f"{text}{PUBLIC_SUFFIX}"
+    if text in PUBLIC_TEXTS and is_public(address):
+        return PUBLIC_TEXTS[text]
     return finding.cause or None
 
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 import contextlib
 import json
+import socket
 from typing import Final
 
 import aiohttp
@@ -33,6 +34,7 @@ from .proxy_judgement import (
     judge_observation,
     judge_spoofing,
     plain_findings,
+    with_moves,
 )
 from .selfprobe import SELF_PROBE_PREFIX, Observation, SelfProbe
 
@@ -46,6 +48,7 @@ __all__ = [
 ]
 
 REQUEST_TIMEOUT: Final = 10.0
+DISCARD_PORT: Final = 9
 WEBSOCKET_PATH: Final = "/api/websocket"
 # HA's first WebSocket message is about 60 bytes; anything far larger is not HA.
 MAX_WEBSOCKET_MESSAGE: Final = 4096
@@ -91,12 +94,19 @@ class ProxyCheck:
         target: Target,
         *,
         proven: ProvenPath | None = None,
+        connected_to: str | None = None,
     ) -> None:
-        """Check `target`, a URL that leads to this HA; `proven`: what earlier checks proved."""
+        """Check `target`, a URL that leads to this HA.
+
+        `proven`: what earlier checks proved; `connected_to`: the address the probe reached the
+        endpoint at, from which the checker's own address on the way is told.
+        """
         self._session = async_get_proxy_session(hass)
         self._self_probe = self_probe
         self._target = target
         self._proven = proven
+        self._hass = hass
+        self._connected_to = connected_to
         self._headers = {"Host": host_header(target)}
         http = getattr(hass, "http", None)
         self._trusted: Sequence[Network] = list(getattr(http, "trusted_proxies", None) or [])
@@ -105,16 +115,25 @@ class ProxyCheck:
 
     async def run(self) -> ProxyReport:
         """Classify the path; network trouble is a verdict too, never an exception."""
+        return with_moves(await self._run(), self._proven, self._trusted)
+
+    async def _run(self) -> ProxyReport:
+        # The checker's own address on the way: the start of the path the check proves.
+        egress = (
+            await self._hass.async_add_executor_job(source_address, self._connected_to)
+            if self._connected_to
+            else None
+        )
         plain, status = await self._observe()
         if not isinstance(plain, Observation):
             return judge_no_view(status, plain, upstream=self._upstream)
         if is_direct(plain):
             return direct_report(plain)
-        checks = SubChecks(plain, list(plain_findings(plain, self._target)))
+        checks = SubChecks(plain, list(plain_findings(plain, self._target)), egress=egress)
         answer, forged_status = await self._observe({"X-Forwarded-For": SPOOFED_CLIENT})
         forged = answer if isinstance(answer, Observation) else None
         checks.forged = forged
-        checks.spoofing(judge_spoofing(plain, forged, forged_status, self._trusted))
+        checks.spoofing(judge_spoofing(plain, forged, forged_status, self._trusted, egress=egress))
         checks.hops(self._trusted)
         checks.websocket(works=await self._websocket_works())
         return checks.report()
@@ -169,6 +188,17 @@ class ProxyCheck:
             return None
         text = message.data if message.type is aiohttp.WSMsgType.TEXT else None
         return is_auth_required(text if isinstance(text, str) else None)
+
+
+def source_address(destination: str) -> str | None:
+    """Return the address this machine sends from to reach `destination`; no packet is sent."""
+    family = socket.AF_INET6 if ":" in destination else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as route:
+            route.connect((destination, DISCARD_PORT))
+            return str(route.getsockname()[0])
+    except OSError, ValueError:
+        return None
 
 
 def is_auth_required(text: str | None) -> bool:

@@ -45,6 +45,9 @@ SPOOFABLE_RANGE: Final = "client_ip_spoofable_range"
 SPOOFABLE_OUTER: Final = "client_ip_spoofable_outer"
 # The cause of outer_hop_not_trusted when that hop passes the client's value through.
 HOP_PASSES_THROUGH: Final = "outer_hop_not_trusted_passes_through"
+# The causes of a proxy or hop not trusted that an earlier check proved at a trusted address.
+MOVED_NOT_TRUSTED: Final = "reverse_proxy_not_trusted_moved"
+MOVED_HOP: Final = "outer_hop_not_trusted_moved"
 HOPS_UNDECIDED: Final = "where Home Assistant settles in the forwarded chain cannot be told"
 BAD_REQUEST: Final = 400
 SERVER_ERROR: Final = 500
@@ -226,43 +229,64 @@ class ProxyReport:
 
 @dataclass(frozen=True, slots=True)
 class ProvenPath:
-    """The proxy's address and HA's client address for the check's own request, and when."""
+    """What the check's own request proved about a path that got through, and since when.
+
+    The proxy's address (the peer HA saw), the client address HA settled on, and the hops in
+    front of the proxy (the chain's later entries).
+    """
 
     proxy_address: str
-    # None when Home Assistant refused the request: it settled on no client address.
     remote: str | None
     seen_at: datetime
+    hops: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, report: ProxyReport, now: datetime) -> ProvenPath | None:
-        """Return what a check proved; None when it proved no proxy (none, or no answer)."""
+        """Return what a check whose request got through proved; None for any other check.
+
+        A refused request proves the proxy's new address, but what later checks compare with is
+        the path that last got through: the address trusted_proxies was made for.
+        """
         observation = report.observation
-        if observation is not None:
-            if is_direct(observation) or observation.peer is None:
-                return None
-            return cls(observation.peer, observation.remote, now)
-        refused = report.verdict in (ProxyVerdict.SUPPORT_DISABLED, ProxyVerdict.PROXY_NOT_TRUSTED)
-        if refused and report.proxy_address:
-            return cls(report.proxy_address, None, now)
-        return None
+        if observation is None or is_direct(observation) or observation.peer is None:
+            return None
+        hops = tuple(str(hop) for hop in addresses_of(observation.forwarded_for)[1:])
+        return cls(observation.peer, observation.remote, now, hops)
+
+    @property
+    def addresses(self) -> tuple[str | None, tuple[str, ...]]:
+        """What was proven, without the moment: proxy and hops, HA's client address."""
+        return (self.remote, (self.proxy_address, *self.hops))
 
     def stored(self) -> dict[str, Any]:
         """Plain JSON for the store."""
         return {
             "proxy_address": self.proxy_address,
             "remote": self.remote,
+            "hops": list(self.hops),
             "seen_at": self.seen_at.isoformat(),
         }
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any]) -> ProvenPath | None:
-        """Read what was stored; None for anything unreadable."""
+        """Read what was stored; None when it does not hold addresses and a moment."""
         seen_at = _moment(stored.get("seen_at"))
-        proxy_address = stored.get("proxy_address")
-        remote = stored.get("remote")
-        if seen_at is None or not isinstance(proxy_address, str):
+        proxy_address = _stored_address(stored.get("proxy_address"))
+        hops = stored.get("hops", [])
+        if seen_at is None or proxy_address is None or not isinstance(hops, list):
             return None
-        return cls(proxy_address, remote if isinstance(remote, str) else None, seen_at)
+        read = [_stored_address(hop) for hop in hops[:MAX_HOPS]]
+        return cls(
+            proxy_address,
+            _stored_address(stored.get("remote")),
+            seen_at,
+            tuple(hop for hop in read if hop is not None),
+        )
+
+
+def _stored_address(value: object) -> str | None:
+    parsed = _address(value) if isinstance(value, str) else None
+    return None if parsed is None else str(parsed)
 
 
 def _moment(value: object) -> datetime | None:
@@ -394,15 +418,17 @@ def addresses_of(forwarded_for: str | None) -> list[IPv4Address | IPv6Address]:
     return [hop for hop in chain if hop is not None]
 
 
-def passes_through_outer(plain: Observation, forged: Observation | None) -> bool:
-    """Whether the outermost hop passes a client's X-Forwarded-For on instead of appending.
+def passes_through_at(plain: Observation, forged: Observation | None, hop: int) -> bool:
+    """Whether the hop at a position of the plain chain passes a client's value on unchanged.
 
-    Every hop appending gives the forged chain `made-up, <plain chain>`; the outermost hop passing
-    the client's value through gives `made-up, <plain chain without its first entry>`.
+    Every hop appending gives the forged chain `made-up, <plain chain>`; the hop whose address
+    the plain chain holds at `hop` passing the value it got through (after the hops before it
+    did the same) gives `made-up, <plain chain from that position>`.
     """
     plain_chain = addresses_of(plain.forwarded_for)
     forged_chain = addresses_of(forged.forwarded_for) if forged is not None else []
-    return bool(plain_chain) and forged_chain == [ip_address(SPOOFED_CLIENT), *plain_chain[1:]]
+    made_up = ip_address(SPOOFED_CLIENT)
+    return 0 < hop < len(plain_chain) and forged_chain == [made_up, *plain_chain[hop:]]
 
 
 def networks_holding(
@@ -432,6 +458,8 @@ def judge_spoofing(
     forged: Observation | None,
     forged_status: int | None,
     trusted: Sequence[Network],
+    *,
+    egress: str | None = None,
 ) -> SpoofJudgement | None:
     """Judge the request sent with `X-Forwarded-For: SPOOFED_CLIENT`; None when it got no answer.
 
@@ -439,7 +467,10 @@ def judge_spoofing(
     trust. A proxy that appends the peer it saw puts the client's own address after the forged
     one, so a forged value is believed only for clients whose own address is trusted: when that
     is only the checker's (because it shares the proxy's address), an outside client is not
-    fooled. A proxy that passes the client's value through lets anyone choose.
+    fooled. A proxy that passes the client's value through lets anyone choose; so does a trusted
+    address in front of the first appending proxy that adds nothing (a hop passing it through,
+    or a router): the check's own request came through it (it is in the plain chain) and it is
+    not the checker's own address (`egress`).
     """
     if forged is None:
         if forged_status == BAD_REQUEST:
@@ -459,21 +490,40 @@ def judge_spoofing(
             detail="Home Assistant took the made-up client from an X-Forwarded-For not read here",
         )
     hops = [hop for hop in chain if hop is not None]
-    if len(hops) == 1 or passes_through_outer(plain, forged):
-        # With hops in front of the proxy, the outermost one passes it through; the next hop
-        # appended the address it received the request from: the outer hop's.
+    return _judge_believed(hops, plain, forged, trusted, _unmapped(egress))
+
+
+def _judge_believed(
+    hops: list[IPv4Address | IPv6Address],
+    plain: Observation,
+    forged: Observation,
+    trusted: Sequence[Network],
+    egress: IPv4Address | IPv6Address | None,
+) -> SpoofJudgement:
+    """Judge a believed chain `forged, ...`: who passed it on, or who appended what."""
+    received = ", ".join(str(hop) for hop in hops)
+    if len(hops) == 1:
         return SpoofJudgement(
             spoofable=True,
-            detail="the outermost proxy passes the client's X-Forwarded-For through instead of "
-            "appending the address it received the request from",
+            detail="the proxy passes the client's X-Forwarded-For through instead of appending "
+            "the address it received the request from",
             passes_through=True,
-            chain=", ".join(str(hop) for hop in hops),
-            hop=str(hops[1]) if len(hops) > 1 else "",
+            chain=received,
+        )
+    path = addresses_of(plain.forwarded_for)
+    if egress is not None and hops[1] in path and hops[1] != egress:
+        return SpoofJudgement(
+            spoofable=True,
+            detail=f"{hops[1]}, in front of the first proxy that appends, passes the client's "
+            "X-Forwarded-For on and trusted_proxies trusts it",
+            passes_through=True,
+            chain=received,
+            hop=str(hops[1]),
         )
     # The hops the check's own request went through are proxies, not clients.
     proxies = {
         address for peer in (plain.peer, forged.peer) if peer and (address := _address(peer))
-    } | set(addresses_of(plain.forwarded_for)[1:])
+    } | set(path[1:])
     return _judge_appended(hops, proxies, trusted)
 
 
@@ -512,13 +562,18 @@ def _judge_appended(
     )
 
 
-def judge_hops(plain: Observation, trusted: Sequence[Network]) -> tuple[bool, ProxyFinding | None]:
+def judge_hops(
+    plain: Observation, trusted: Sequence[Network], egress: str | None
+) -> tuple[bool, ProxyFinding | None]:
     """Whether HA settled, for the check's own request, on a hop of its path instead of the client.
 
     The check sends no X-Forwarded-For, so every address in the chain that arrived was appended by
     a hop of its own path: the first is the checker as the outermost hop saw it, each later one
     the hop before the one that appended it. When HA stops on a later one, it takes that hop for
-    every client coming this way. Returns whether it could be told (a readable chain, and HA
+    every client coming this way. When HA settles on the first entry, all is right if that is
+    the checker's own address (`egress`); another address there is a sender in front of the
+    first proxy that adds nothing, a proxy or a router on the checker's own way: whether other
+    clients pass it cannot be told. Returns whether it could be told (a readable chain, and HA
     settled where its own rule leads), and the finding.
     """
     if plain.forwarded_for is None:
@@ -530,7 +585,7 @@ def judge_hops(plain: Observation, trusted: Sequence[Network]) -> tuple[bool, Pr
     if str(hops[stop]) != plain.remote:
         return False, None
     if stop == 0:
-        return True, None
+        return hops[0] == _unmapped(egress), None
     hop = str(hops[stop])
     detail = (
         f"Home Assistant takes {hop}, a hop in front of the proxy, for the client of every request "
@@ -546,6 +601,38 @@ def judge_hops(plain: Observation, trusted: Sequence[Network]) -> tuple[bool, Pr
 def exact_entry(address: str) -> str:
     """Return the trusted_proxies entry that trusts exactly one address."""
     return f"{address}/{128 if ':' in address else 32}" if address else ""
+
+
+def with_moves(
+    report: ProxyReport, proven: ProvenPath | None, trusted: Sequence[Network]
+) -> ProxyReport:
+    """Say where a proxy or hop that is not trusted was proven before at a trusted address.
+
+    Containers get new addresses when they restart: the single address trusted_proxies names
+    then no longer matches. Only an address an earlier check's own request proved is named.
+    """
+    if proven is None:
+        return report
+    findings = [_moved(finding, report, proven, trusted) for finding in report.findings]
+    return replace(report, findings=tuple(findings))
+
+
+def _moved(
+    finding: ProxyFinding, report: ProxyReport, proven: ProvenPath, trusted: Sequence[Network]
+) -> ProxyFinding:
+    earlier: tuple[str, ...]
+    if finding.verdict is ProxyVerdict.PROXY_NOT_TRUSTED:
+        current, earlier, cause = report.proxy_address, (proven.proxy_address,), MOVED_NOT_TRUSTED
+    elif finding.verdict is ProxyVerdict.OUTER_HOP_NOT_TRUSTED and not finding.cause:
+        current, earlier, cause = finding.placeholders.get("hop"), proven.hops, MOVED_HOP
+    else:
+        return finding
+    for old in earlier:
+        parsed = _address(old)
+        if old != current and parsed is not None and networks_holding(parsed, trusted):
+            placeholders = {**finding.placeholders, "previous_address": old}
+            return replace(finding, cause=cause, placeholders=placeholders)
+    return finding
 
 
 def judge_no_view(
@@ -611,6 +698,8 @@ class SubChecks:
     judged: set[ProxyVerdict] = field(default_factory=lambda: set(PLAIN_SUB_CHECKS))
     notes: list[str] = field(default_factory=list)
     forged: Observation | None = None
+    # The checker's own address on its connection, when known.
+    egress: str | None = None
 
     def spoofing(self, judgement: SpoofJudgement | None) -> None:
         """Add the forged request's judgement."""
@@ -656,13 +745,15 @@ class SubChecks:
         Trusting that hop is the fix only when it appends: one that passes the client's value
         through (the forged request shows it) must be made to append first.
         """
-        decided, found = judge_hops(self.plain, trusted)
+        decided, found = judge_hops(self.plain, trusted, self.egress)
         if not decided:
             self.notes.append(HOPS_UNDECIDED)
             return
         self.judged.add(ProxyVerdict.OUTER_HOP_NOT_TRUSTED)
         if found is not None:
-            passing = passes_through_outer(self.plain, self.forged)
+            hops = addresses_of(self.plain.forwarded_for)
+            at = hops.index(ip_address(found.placeholders["hop"]))
+            passing = passes_through_at(self.plain, self.forged, at)
             self.findings.append(replace(found, cause=HOP_PASSES_THROUGH) if passing else found)
 
     def websocket(self, *, works: bool | None) -> None:
@@ -728,11 +819,17 @@ def is_local(address: IPv4Address | IPv6Address) -> bool:
     return any(address in network for network in LOCAL_NETWORKS)
 
 
-def is_public(address: str | None) -> bool:
-    """Whether a proxy address is a global one: trusting it would trust an internet host."""
+def _unmapped(address: str | None) -> IPv4Address | IPv6Address | None:
+    """Parse an address, an IPv4-mapped IPv6 one as the IPv4 address it is."""
     parsed = _address(address or "")
     if isinstance(parsed, IPv6Address) and parsed.ipv4_mapped is not None:
-        parsed = parsed.ipv4_mapped
+        return parsed.ipv4_mapped
+    return parsed
+
+
+def is_public(address: str | None) -> bool:
+    """Whether a proxy address is a global one: trusting it would trust an internet host."""
+    parsed = _unmapped(address)
     return parsed is not None and parsed.is_global
 
 

@@ -1,7 +1,7 @@
 """Real reverse proxies (nginx, HAProxy, Caddy) on loopback, terminating TLS before an HTTP upstream.
 
 A proxy listens on 127.0.0.1:<free port> with a given certificate chain and key, and forwards
-plain HTTP to 127.0.0.1:<upstream_port>, connecting FROM `source_address` (default 127.0.0.5) so
+plain HTTP (or, with `upstream_tls`, HTTPS to another proxy in front of it) to 127.0.0.1:<upstream_port>, connecting FROM `source_address` (default 127.0.0.5) so
 the upstream can tell the proxy apart from a test client on 127.0.0.1. With `source_address=None`
 the proxy connects from 127.0.0.1, like a proxy on the same host in its usual configuration.
 Caddy 2.6 cannot choose its source address: it always connects from 127.0.0.1.
@@ -126,8 +126,11 @@ class ReverseProxy(ABC):
         directory: Path,
         source_address: str | None = "127.0.0.5",
         binary: str | None = None,
+        upstream_tls: bool = False,
     ) -> None:
         self.mode = mode
+        # The upstream is another proxy's TLS port (certificate not verified): a second hop.
+        self.upstream_tls = upstream_tls
         self.chain_file = Path(chain_file)
         self.key_file = Path(key_file)
         self.upstream_port = upstream_port
@@ -335,7 +338,7 @@ http {{
         ssl_certificate {chain};
         ssl_certificate_key {key};
         location / {{
-            proxy_pass http://127.0.0.1:{upstream_port};
+            proxy_pass {scheme}://127.0.0.1:{upstream_port};
 {bind}            proxy_http_version 1.1;
             proxy_read_timeout 1h;
             proxy_set_header X-Forwarded-Host "";
@@ -377,6 +380,7 @@ class NginxProxy(ReverseProxy):
             chain=self.chain_file,
             key=self.key_file,
             upstream_port=self.upstream_port,
+            scheme="https" if self.upstream_tls else "http",
             bind=f"            proxy_bind {source};\n" if source else "",
             headers="\n".join(
                 f"            proxy_set_header {name} {value};" for name, value in headers.items()
@@ -414,7 +418,7 @@ frontend tls
     default_backend upstream
 backend upstream
 {backend}
-    server upstream 127.0.0.1:{upstream_port}{source}
+    server upstream 127.0.0.1:{upstream_port}{tls}{source}
 """
 
 
@@ -457,6 +461,7 @@ class HaproxyProxy(ReverseProxy):
             rules="\n".join(f"    {rule}" for rule in rules),
             backend="\n".join(f"    {line}" for line in backend),
             upstream_port=self.upstream_port,
+            tls=" ssl verify none" if self.upstream_tls else "",
             source=f" source {self.source_address}" if self.source_address else "",
         )
 
@@ -479,7 +484,7 @@ https://:{port} {{
 	log {{
 		output file {dir}/access.log
 	}}
-	reverse_proxy 127.0.0.1:{upstream_port} {{
+	reverse_proxy {scheme}127.0.0.1:{upstream_port} {{
 {options}
 	}}
 }}
@@ -511,6 +516,8 @@ class CaddyProxy(ReverseProxy):
             options += ["trusted_proxies private_ranges", "header_up X-Forwarded-Proto https"]
         elif mode is ProxyMode.PASS_THROUGH:
             options.append("header_up X-Forwarded-For {http.request.header.X-Forwarded-For}")
+        if self.upstream_tls:
+            options.append("transport http {\n\t\t\ttls_insecure_skip_verify\n\t\t}")
         return CADDY_CONFIG.format(
             dir=self.directory,
             host=self.host,
@@ -518,6 +525,7 @@ class CaddyProxy(ReverseProxy):
             chain=self.chain_file,
             key=self.key_file,
             upstream_port=self.upstream_port,
+            scheme="https://" if self.upstream_tls else "",
             options="\n".join(f"\t\t{option}" for option in options),
         )
 
@@ -556,6 +564,7 @@ def make_proxy(
     upstream_port: int,
     tmp_path: Path,
     source_address: str | None = "127.0.0.5",
+    upstream_tls: bool = False,
 ) -> ReverseProxy:
     """A proxy of `kind`, not started; its files go to a fresh folder under tmp_path."""
     kind = ProxyKind(kind)
@@ -571,6 +580,7 @@ def make_proxy(
         upstream_port=upstream_port,
         directory=directory,
         source_address=source_address,
+        upstream_tls=upstream_tls,
     )
 
 
@@ -590,8 +600,9 @@ class ProxyFactory:
         key_file: Path,
         upstream_port: int,
         source_address: str | None = "127.0.0.5",
+        upstream_tls: bool = False,
     ) -> ReverseProxy:
-        """Start a proxy; it is stopped by `aclose`."""
+        """Start a proxy; it is stopped by `aclose`. `upstream_tls`: in front of another proxy."""
         proxy = make_proxy(
             kind,
             mode,
@@ -600,6 +611,7 @@ class ProxyFactory:
             upstream_port=upstream_port,
             tmp_path=self.tmp_path,
             source_address=source_address,
+            upstream_tls=upstream_tls,
         )
         self.proxies.append(proxy)
         return await proxy.start()
