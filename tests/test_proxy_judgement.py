@@ -851,3 +851,58 @@ def test_anything_stored_is_read_without_raising(stored: dict[str, object]) -> N
     if path is not None:
         assert ipaddress.ip_address(path.proxy_address)
         assert all(ipaddress.ip_address(hop) for hop in path.hops)
+
+
+CHAINS = st.one_of(
+    OPTIONAL_HEADERS,
+    st.lists(st.one_of(st.ip_addresses().map(str), HOSTISH), max_size=40).map(", ".join),
+)
+TRUSTED = st.lists(
+    st.builds(
+        lambda address, prefix: ipaddress.ip_network(f"{address}/{prefix}", strict=False),
+        st.ip_addresses(v=4),
+        st.integers(0, 32),
+    ),
+    max_size=4,
+)
+
+
+@given(
+    plain=st.builds(observation, peer=PEERS, remote=OPTIONAL_HEADERS, forwarded_for=CHAINS),
+    forged=st.one_of(
+        st.none(), st.builds(observation, peer=PEERS, remote=OPTIONAL_HEADERS, forwarded_for=CHAINS)
+    ),
+    trusted=TRUSTED,
+    egress=st.one_of(st.none(), st.ip_addresses().map(str), HOSTISH),
+    proven=st.one_of(
+        st.none(),
+        st.builds(
+            ProvenPath,
+            proxy_address=st.ip_addresses().map(str),
+            remote=st.one_of(st.none(), st.ip_addresses().map(str)),
+            seen_at=st.just(NOW),
+            hops=st.lists(st.ip_addresses().map(str), max_size=3).map(tuple),
+        ),
+    ),
+)
+def test_any_chain_is_judged_without_raising(
+    plain: Observation,
+    forged: Observation | None,
+    trusted: list[IPv4Network | IPv6Network],
+    egress: str | None,
+    proven: ProvenPath | None,
+) -> None:
+    checks = SubChecks(plain, egress=egress)
+    checks.forged = forged
+    checks.spoofing(judge_spoofing(plain, forged, 204, trusted, egress=egress))
+    checks.hops(trusted)
+    report = with_moves(checks.report(), proven, trusted)
+    for finding in report.findings:
+        # a named hop or earlier address is always an address the check's own request proved
+        for key in ("hop", "previous_hop", "previous_address"):
+            if value := finding.placeholders.get(key):
+                assert ipaddress.ip_address(value)
+        if hop := finding.placeholders.get("hop"):
+            assert hop in (plain.forwarded_for or "") or hop in (
+                (forged and forged.forwarded_for) or ""
+            )
