@@ -431,6 +431,7 @@ def test_legacy_scan_clears_only_when_both_versions_were_refused(
         (ProxyVerdict.PROXY_NOT_TRUSTED, "", "reverse_proxy_not_trusted"),
         (ProxyVerdict.SUPPORT_DISABLED, "", "reverse_proxy_support_disabled"),
         (ProxyVerdict.FORWARDED_FOR_MISSING, "", "forwarded_for_missing"),
+        (ProxyVerdict.BANNED, "", "proxy_banned"),
         (
             ProxyVerdict.CLIENT_IP_SPOOFABLE,
             "client_ip_spoofable_range",
@@ -471,6 +472,7 @@ def test_texts_for_a_public_proxy_name_no_entry_to_trust() -> None:
         "client_ip_spoofable_range_public",
         "outer_hop_not_trusted_public",
         "outer_hop_not_trusted_passes_through_public",
+        "proxy_banned_public",
     }
     entries = ("{trusted_entry}", "{hop_entry}")
     for key, text in public.items():

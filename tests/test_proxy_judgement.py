@@ -32,6 +32,7 @@ from custom_components.tls_health.proxy_judgement import (
     ProxyFinding,
     ProxyReport,
     RefusalTally,
+    SettledOn,
     SubChecks,
     is_local,
     judge_hops,
@@ -828,7 +829,9 @@ def test_a_hop_moved_away_from_its_trusted_address_says_so() -> None:
 def test_a_proven_path_is_kept_and_read_back() -> None:
     plain = arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.6")
     path = ProvenPath.of(ProxyReport(ProxyVerdict.OK, "", "127.0.0.5", plain), NOW)
-    assert path == ProvenPath("127.0.0.5", "127.0.0.6", NOW, ("127.0.0.6",))
+    assert path == ProvenPath(
+        "127.0.0.5", "127.0.0.6", NOW, ("127.0.0.6",), settled_on=SettledOn.HOP
+    )
     assert ProvenPath.from_stored(json.loads(json.dumps(path.stored()))) == path
     assert ProvenPath.of(refused("172.17.0.7"), NOW) is None  # the last path that got through
     direct = observation(peer="192.168.1.20", forwarded_for=None, scheme="https")
@@ -837,7 +840,7 @@ def test_a_proven_path_is_kept_and_read_back() -> None:
 
 @given(
     stored=st.dictionaries(
-        st.sampled_from(["proxy_address", "remote", "hops", "seen_at"]),
+        st.sampled_from(["proxy_address", "remote", "hops", "seen_at", "settled_on"]),
         st.one_of(
             st.none(),
             st.text(max_size=30),

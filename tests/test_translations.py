@@ -200,7 +200,7 @@ AUTOLINKED = re.compile(r"https?://|www\.|\w@\w")
 # Placeholders that carry host names, addresses or paths: always inside a code span in markdown.
 HOST_PLACEHOLDERS = frozenset(
     {"endpoint", "host", "names", "expected_name", "url", "subject", "issuer", "missing_issuer"}
-    | {"proxy_address", "trusted_entry", "networks", "path", "key_path"}
+    | {"proxy_address", "trusted_entry", "networks", "path", "key_path", "banned_address"}
 )
 # Texts shown as plain text, not markdown: titles of repairs, flow titles, exceptions, names.
 PLAIN = re.compile(r"(^issues\.[^.]+\.title$|\.flow_title$|^exceptions\.|\.name$|\.state\.)")

@@ -58,6 +58,7 @@ PROXY_REPAIRS: Final[Mapping[ProxyVerdict, Repair]] = {
     ProxyVerdict.OUTER_HOP_NOT_TRUSTED: c.OUTER_HOP_NOT_TRUSTED,
     ProxyVerdict.WEBSOCKET_BLOCKED: c.WEBSOCKET_NOT_PROXIED,
     ProxyVerdict.UPSTREAM_UNREACHABLE: c.UPSTREAM_UNREACHABLE,
+    ProxyVerdict.BANNED: c.PROXY_BANNED,
 }
 ENTRY_KEYS: Final = c.keys_of(c.ENTRY_REPAIRS)
 # Texts that tell which address to trust, and the text for when that address is a public one.
@@ -70,6 +71,7 @@ PUBLIC_TEXTS: Final[Mapping[str, str]] = {
     c.OUTER_HOP_NOT_TRUSTED.key: "outer_hop_not_trusted_public",
     MOVED_HOP: "outer_hop_not_trusted_public",
     HOP_PASSES_THROUGH: "outer_hop_not_trusted_passes_through_public",
+    c.PROXY_BANNED.key: "proxy_banned_public",
 }
 # Placeholders whose value the probe knows better: which certificate is at fault.
 PROBE_NAMED: Final = frozenset({"expected_name", "names", "subject", "issuer", "missing_issuer"})

@@ -69,11 +69,12 @@ class ProvenPaths:
 
     @callback
     def async_set(self, entry_id: str, path: ProvenPath) -> None:
-        """Keep what a check proved; the same addresses keep the moment they were first seen."""
+        """Keep what a check proved; the same path keeps the moment it was first seen."""
         known = self.get(entry_id)
-        if known is None or (known.proxy_address, known.remote) != (
+        if known is None or (known.proxy_address, known.remote, known.settled_on) != (
             path.proxy_address,
             path.remote,
+            path.settled_on,
         ):
             self._store.async_set(entry_id, path.stored())
 

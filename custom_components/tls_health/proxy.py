@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 import contextlib
+from datetime import datetime
+from ipaddress import ip_address
 import json
 import socket
 from typing import Final
 
 import aiohttp
+from aiohttp import web
+from homeassistant.components.http.ban import KEY_BAN_MANAGER
 from homeassistant.const import EVENT_HOMEASSISTANT_CLOSE
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_create_clientsession
 from homeassistant.helpers.singleton import singleton
+from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .probe import Target
 from .proxy_judgement import (
     BAD_REQUEST,
+    FORBIDDEN,
     SPOOFED_CLIENT,
+    BanList,
     ForwardedRefusal,
     Network,
     ProvenPath,
@@ -126,7 +133,8 @@ class ProxyCheck:
         )
         plain, status = await self._observe()
         if not isinstance(plain, Observation):
-            return judge_no_view(status, plain, upstream=self._upstream)
+            bans = self._ban_list() if plain is None and status == FORBIDDEN else None
+            return judge_no_view(status, plain, upstream=self._upstream, bans=bans)
         if is_direct(plain):
             return direct_report(plain)
         checks = SubChecks(plain, list(plain_findings(plain, self._target)), egress=egress)
@@ -137,6 +145,31 @@ class ProxyCheck:
         checks.hops(self._trusted)
         checks.websocket(works=await self._websocket_works())
         return checks.report()
+
+    def _ban_list(self) -> BanList | None:
+        """Read HA's ban list where HA keeps it, in memory: its size and the proven address's ban.
+
+        Lookups in a dict, nothing read from disk. None when the list is not kept the way this
+        was written for (a changed Home Assistant): nothing is judged then.
+        """
+        app = getattr(getattr(self._hass, "http", None), "app", None)
+        manager = app.get(KEY_BAN_MANAGER) if isinstance(app, web.Application) else None
+        if manager is None:
+            return BanList(0, self._proven)  # ip_ban_enabled is off: Home Assistant bans no one
+        lookup = getattr(manager, "ip_bans_lookup", None)
+        if not isinstance(lookup, Mapping):
+            return None
+        remote = self._proven.remote if self._proven is not None else None
+        try:
+            ban = lookup.get(ip_address(remote)) if remote is not None else None
+        except ValueError:
+            ban = None
+        if ban is None:
+            return BanList(len(lookup), self._proven)
+        banned_at = getattr(ban, "banned_at", None)
+        if not isinstance(banned_at, datetime) or banned_at.tzinfo is None:
+            return None
+        return BanList(len(lookup), self._proven, dt_util.as_local(banned_at))
 
     async def _observe(
         self, extra_headers: dict[str, str] | None = None

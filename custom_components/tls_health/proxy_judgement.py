@@ -49,7 +49,12 @@ HOP_PASSES_THROUGH: Final = "outer_hop_not_trusted_passes_through"
 MOVED_NOT_TRUSTED: Final = "reverse_proxy_not_trusted_moved"
 MOVED_HOP: Final = "outer_hop_not_trusted_moved"
 HOPS_UNDECIDED: Final = "where Home Assistant settles in the forwarded chain cannot be told"
+# The causes of banned when the address banned is not the proxy's own: a hop in front of it,
+# or the address the check itself comes from (HA sees through the path: only clients there).
+BANNED_IN_FRONT: Final = "proxy_banned_in_front"
+BANNED_CLIENT: Final = "proxy_banned_client"
 BAD_REQUEST: Final = 400
+FORBIDDEN: Final = 403
 SERVER_ERROR: Final = 500
 
 
@@ -69,12 +74,14 @@ class ProxyVerdict(StrEnum):
     OUTER_HOP_NOT_TRUSTED = "outer_hop_not_trusted"
     WEBSOCKET_BLOCKED = "websocket_blocked"
     UPSTREAM_UNREACHABLE = "upstream_unreachable"
+    BANNED = "banned"
     CLIENT_IP_UNDECIDED = "client_ip_undecided"
     INCONCLUSIVE = "inconclusive"
 
 
 # Most severe first: the sensor shows the first of these that a check found.
 SEVERITY_ORDER: Final = (
+    ProxyVerdict.BANNED,
     ProxyVerdict.SUPPORT_DISABLED,
     ProxyVerdict.PROXY_NOT_TRUSTED,
     ProxyVerdict.UPSTREAM_UNREACHABLE,
@@ -88,9 +95,10 @@ SEVERITY_ORDER: Final = (
 )
 # Verdicts that are a problem of the path (each its own repair, except an undecided one).
 PROBLEMS: Final = frozenset(SEVERITY_ORDER) - {ProxyVerdict.CLIENT_IP_UNDECIDED}
-# What the plain request decides once it reached the self-probe view.
+# What the plain request decides once it reached the self-probe view (past HA's ban check).
 PLAIN_SUB_CHECKS: Final = frozenset(
     {
+        ProxyVerdict.BANNED,
         ProxyVerdict.SUPPORT_DISABLED,
         ProxyVerdict.PROXY_NOT_TRUSTED,
         ProxyVerdict.UPSTREAM_UNREACHABLE,
@@ -224,7 +232,33 @@ class ProxyReport:
         return self.observation is not None or self.verdict in {
             ProxyVerdict.SUPPORT_DISABLED,
             ProxyVerdict.PROXY_NOT_TRUSTED,
+            ProxyVerdict.BANNED,
         }
+
+
+class SettledOn(StrEnum):
+    """Where on the check's own path the client address Home Assistant settled on lies."""
+
+    PROXY = "proxy"  # the proxy itself: HA does not see past it (it sent no X-Forwarded-For)
+    HOP = "hop"  # a hop in front of the proxy: HA's trust stops there
+    CHECK = "check"  # the check as the outermost hop saw it: HA sees through the whole path
+
+
+def settled_on(observation: Observation) -> SettledOn | None:
+    """Tell where HA's client address for a check's own request lies; None when it cannot be told.
+
+    The check sends no X-Forwarded-For: every address in the chain was appended by a hop of its
+    own path, the first being the check as the outermost hop saw it.
+    """
+    remote = _address(observation.remote or "")
+    if remote is None:
+        return None
+    if observation.forwarded_for is None:
+        return SettledOn.PROXY if remote == _address(observation.peer or "") else None
+    hops = addresses_of(observation.forwarded_for)
+    if remote in hops[1:]:
+        return SettledOn.HOP  # also when the check leaves from that address: all look like it
+    return SettledOn.CHECK if hops and remote == hops[0] else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +273,8 @@ class ProvenPath:
     remote: str | None
     seen_at: datetime
     hops: tuple[str, ...] = ()
+    # Where `remote` lies on the path; None when unknown (an unreadable chain, or not stored).
+    settled_on: SettledOn | None = None
 
     @classmethod
     def of(cls, report: ProxyReport, now: datetime) -> ProvenPath | None:
@@ -251,7 +287,7 @@ class ProvenPath:
         if observation is None or is_direct(observation) or observation.peer is None:
             return None
         hops = tuple(str(hop) for hop in addresses_of(observation.forwarded_for)[1:])
-        return cls(observation.peer, observation.remote, now, hops)
+        return cls(observation.peer, observation.remote, now, hops, settled_on(observation))
 
     @property
     def addresses(self) -> tuple[str | None, tuple[str, ...]]:
@@ -265,6 +301,7 @@ class ProvenPath:
             "remote": self.remote,
             "hops": list(self.hops),
             "seen_at": self.seen_at.isoformat(),
+            "settled_on": None if self.settled_on is None else self.settled_on.value,
         }
 
     @classmethod
@@ -273,6 +310,7 @@ class ProvenPath:
         seen_at = _moment(stored.get("seen_at"))
         proxy_address = _stored_address(stored.get("proxy_address"))
         hops = stored.get("hops", [])
+        settled = stored.get("settled_on")
         if seen_at is None or proxy_address is None or not isinstance(hops, list):
             return None
         read = [_stored_address(hop) for hop in hops[:MAX_HOPS]]
@@ -281,6 +319,7 @@ class ProvenPath:
             _stored_address(stored.get("remote")),
             seen_at,
             tuple(hop for hop in read if hop is not None),
+            SettledOn(settled) if settled in tuple(SettledOn) else None,
         )
 
 
@@ -635,18 +674,104 @@ def _moved(
     return finding
 
 
+# The text of a ban by where the banned address lies: the proxy's own has the default text.
+BANNED_CAUSES: Final = {
+    SettledOn.PROXY: "",
+    SettledOn.HOP: BANNED_IN_FRONT,
+    SettledOn.CHECK: BANNED_CLIENT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BanList:
+    """Home Assistant's ban list when a check was answered 403, as far as it concerns the path.
+
+    `size` is how many addresses it holds (none when HA bans no one). `banned_at` (in HA's time
+    zone) is set when the client address HA settled on for an earlier check's own request
+    (`proven.remote`) is banned.
+    """
+
+    size: int
+    proven: ProvenPath | None = None
+    banned_at: datetime | None = None
+
+
+def judge_forbidden(bans: BanList | None) -> ProxyReport:
+    """Judge a 403 to the plain request: HA's ban of this path only when the ban list proves it.
+
+    HA's ban middleware answers 403 before any view and logs nothing, so the request itself
+    cannot be tied to it. What proves the ban is the address an earlier check's own request came
+    from, as HA settled on it, being in HA's ban list: every request arriving as that address
+    gets 403. Any other 403 (a proxy's access rule, a ban of another address) names nobody.
+    `bans` is None when the ban list could not be read.
+    """
+    if bans is None:
+        return _forbidden("Home Assistant's ban list could not be read", banned_judged=False)
+    proven = bans.proven
+    holds = f"Home Assistant's ban list holds {_addresses(bans.size)}"
+    if proven is None or proven.remote is None:
+        reason = "no earlier check's own request proved which address Home Assistant takes for it"
+        return _forbidden(f"{holds}, none proven to be this path's ({reason})", banned_judged=False)
+    if bans.banned_at is None:
+        reason = "the address an earlier check's own request proved is not banned"
+        return _forbidden(f"{holds}, none proven to be this path's ({reason})", banned_judged=True)
+    if proven.settled_on is None:
+        reason = "where on the path it lies is not known"
+        why = f"{holds}, among them the address an earlier check's own request proved ({reason})"
+        return _forbidden(why, banned_judged=False)
+    proxy, banned_ip = proven.proxy_address, _address(proven.remote)
+    banned = str(banned_ip) if banned_ip is not None else proven.remote
+    at = f"{bans.banned_at:%Y-%m-%d %H:%M %Z}".rstrip()
+    detail = (
+        f"Home Assistant banned {banned} on {at}: it is the address Home Assistant took for this "
+        f"check's own requests through the proxy at {proxy} ({proven.settled_on}), and it answers "
+        "403 to every request arriving as that address"
+    )
+    finding = ProxyFinding(
+        ProxyVerdict.BANNED,
+        detail,
+        {"banned_address": banned, "banned_at": at},
+        cause=BANNED_CAUSES[proven.settled_on],
+    )
+    return ProxyReport(
+        ProxyVerdict.BANNED,
+        detail,
+        proxy,
+        findings=(finding,),
+        judged=frozenset({ProxyVerdict.BANNED}),
+    )
+
+
+def _addresses(count: int) -> str:
+    return f"{count} address" if count == 1 else f"{count} addresses"
+
+
+def _forbidden(why: str, *, banned_judged: bool) -> ProxyReport:
+    """Report a 403 that proves no ban of the path; judge the ban only when `why` disproves it."""
+    return ProxyReport(
+        ProxyVerdict.INCONCLUSIVE,
+        "the check could not reach Home Assistant through the URL (it answered 403)",
+        judged=frozenset({ProxyVerdict.BANNED}) if banned_judged else frozenset(),
+        notes=(f"the request for this check's nonce answered 403; {why}",),
+    )
+
+
 def judge_no_view(
     status: int | None,
     refusal: ForwardedRefusal | None,
     *,
     upstream: tuple[str, int] | None = None,
+    bans: BanList | None = None,
 ) -> ProxyReport:
     """Judge a plain request that never reached the self-probe view.
 
     The endpoint leads to this HA (it is HA's own URL or the user says so), so a 5xx is the proxy
     failing to reach HA. `refusal`: HA's refusal of this very request, which proves the address
     the proxy connects from. `upstream`: the scheme and port HA listens with, for the repair text.
+    `bans`: HA's ban list, read for a 403 (see judge_forbidden).
     """
+    if refusal is None and status == FORBIDDEN:
+        return judge_forbidden(bans)
     if refusal is not None:
         verdict = ProxyVerdict(refusal.reason)
         if verdict is ProxyVerdict.SUPPORT_DISABLED:
