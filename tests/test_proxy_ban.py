@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from ipaddress import ip_address
 import json
@@ -21,6 +22,7 @@ from custom_components.tls_health.proxy import ProxyCheck, ProxyVerdict
 from custom_components.tls_health.proxy_judgement import (
     BANNED_CLIENT,
     BANNED_IN_FRONT,
+    BANNED_SENDER,
     BanList,
     ForwardedRefusal,
     Observation,
@@ -46,13 +48,12 @@ SEEN = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 BANNED_AT = datetime(2026, 11, 23, 9, 41, tzinfo=dt_util.get_time_zone("Asia/Shanghai"))
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CHECKER = "192.168.1.10"  # where this Home Assistant's own requests come from
-PROXY_PATH = ProvenPath(
-    PROXY, PROXY, SEEN, settled_on=SettledOn.PROXY
-)  # the proxy sends no X-Forwarded-For
-HOP_PATH = ProvenPath(PROXY, OUTER_HOP, SEEN, settled_on=SettledOn.HOP)  # HA's trust stops at a hop
-CLIENT_PATH = ProvenPath(
-    PROXY, CHECKER, SEEN, settled_on=SettledOn.CHECK
-)  # HA sees through the path
+# the proxy sends no X-Forwarded-For
+PROXY_PATH = ProvenPath(PROXY, PROXY, SEEN, settled_on=SettledOn.PROXY)
+# HA's trust stops at a hop in front of the proxy
+HOP_PATH = ProvenPath(PROXY, OUTER_HOP, SEEN, settled_on=SettledOn.HOP)
+# HA sees through the path to where the check's requests entered it
+CLIENT_PATH = ProvenPath(PROXY, CHECKER, SEEN, settled_on=SettledOn.CHECK)
 REFUSED_PATH = ProvenPath(PROXY, None, SEEN)  # HA refused the request: it settled on nothing
 
 
@@ -76,13 +77,21 @@ def test_the_proven_address_in_the_ban_list_is_the_ban_of_the_proxy() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "cause"),
-    [(HOP_PATH, BANNED_IN_FRONT), (CLIENT_PATH, BANNED_CLIENT)],
+    ("path", "egress", "cause"),
+    [
+        (HOP_PATH, CHECKER, BANNED_IN_FRONT),
+        # this host's own address towards the endpoint: only this host is locked out
+        (CLIENT_PATH, CHECKER, BANNED_CLIENT),
+        (CLIENT_PATH, f"::ffff:{CHECKER}", BANNED_CLIENT),
+        # another address: a router on the way, or a forwarder in front that adds nothing
+        (CLIENT_PATH, "192.168.1.11", BANNED_SENDER),
+        (CLIENT_PATH, None, BANNED_SENDER),
+    ],
 )
 def test_a_banned_address_that_is_not_the_proxy_gets_its_own_text(
-    path: ProvenPath, cause: str
+    path: ProvenPath, egress: str | None, cause: str
 ) -> None:
-    banned = judge_no_view(403, None, bans=BanList(1, path, BANNED_AT))
+    banned = judge_no_view(403, None, bans=BanList(1, path, BANNED_AT, egress))
     (finding,) = banned.findings
     assert finding.cause == cause
     assert finding.placeholders["banned_address"] == path.remote
@@ -201,6 +210,7 @@ def test_a_check_that_gets_through_clears_the_ban() -> None:
         ),
         (HOP_PATH, OUTER_HOP, "proxy_banned_in_front"),
         (CLIENT_PATH, CHECKER, "proxy_banned_client"),
+        (replace(CLIENT_PATH, remote="192.168.1.1"), "192.168.1.1", "proxy_banned_sender"),
         # no other text advises trusting the address it names, public or not
         (
             ProvenPath(PROXY, "8.8.4.4", SEEN, settled_on=SettledOn.HOP),
@@ -210,14 +220,14 @@ def test_a_check_that_gets_through_clears_the_ban() -> None:
         (
             ProvenPath(PROXY, "8.8.4.4", SEEN, settled_on=SettledOn.CHECK),
             "8.8.4.4",
-            "proxy_banned_client",
+            "proxy_banned_sender",
         ),
     ],
 )
 def test_the_repair_names_the_proven_address_and_the_date(
     path: ProvenPath, address: str, text: str
 ) -> None:
-    banned = judge_no_view(403, None, bans=BanList(4, path, BANNED_AT))
+    banned = judge_no_view(403, None, bans=BanList(4, path, BANNED_AT, CHECKER))
     (found,) = current_findings(report(), EndpointOptions(), NOW, banned)
     assert found.key == "proxy_banned"
     assert found.translation_key == text

@@ -298,15 +298,22 @@ OUTER_HOP_NOT_TRUSTED: Final = _proxy(
 WEBSOCKET_NOT_PROXIED: Final = _proxy("websocket_not_proxied", IssueSeverity.ERROR)
 UPSTREAM_UNREACHABLE: Final = _proxy("upstream_unreachable", IssueSeverity.ERROR)
 # Home Assistant banned the address it took for the check's own requests: the proxy's own
-# (`_public`: one no text advises trusting), a hop in front of the proxy (`_in_front`), or the
-# address the check comes from while HA sees through the path (`_client`).
+# (`_public`: one no text advises trusting), a hop in front of the proxy (`_in_front`), this
+# host's own address while HA sees through the path (`_client`), or another address the check's
+# requests entered the path from (`_sender`: a router, or a forwarder that adds nothing).
 PROXY_BANNED: Final = Repair(
     key="proxy_banned",
     family=Family.PROXY,
     severity=IssueSeverity.ERROR,
     confirmations=CONFIRMATIONS,
     placeholders=PROXY_PLACEHOLDERS | {"banned_address", "banned_at"},
-    texts=("proxy_banned", "proxy_banned_public", "proxy_banned_in_front", "proxy_banned_client"),
+    texts=(
+        "proxy_banned",
+        "proxy_banned_public",
+        "proxy_banned_in_front",
+        "proxy_banned_client",
+        "proxy_banned_sender",
+    ),
 )
 
 # Real traffic refused by HA's forwarded middleware, while no endpoint check reports it.

@@ -133,7 +133,7 @@ class ProxyCheck:
         )
         plain, status = await self._observe()
         if not isinstance(plain, Observation):
-            bans = self._ban_list() if plain is None and status == FORBIDDEN else None
+            bans = self._ban_list(egress) if plain is None and status == FORBIDDEN else None
             return judge_no_view(status, plain, upstream=self._upstream, bans=bans)
         if is_direct(plain):
             return direct_report(plain)
@@ -146,7 +146,7 @@ class ProxyCheck:
         checks.websocket(works=await self._websocket_works())
         return checks.report()
 
-    def _ban_list(self) -> BanList | None:
+    def _ban_list(self, egress: str | None) -> BanList | None:
         """Read HA's ban list where HA keeps it, in memory: its size and the proven address's ban.
 
         Lookups in a dict, nothing read from disk. None when the list is not kept the way this
@@ -169,7 +169,7 @@ class ProxyCheck:
         banned_at = getattr(ban, "banned_at", None)
         if not isinstance(banned_at, datetime) or banned_at.tzinfo is None:
             return None
-        return BanList(len(lookup), self._proven, dt_util.as_local(banned_at))
+        return BanList(len(lookup), self._proven, dt_util.as_local(banned_at), egress)
 
     async def _observe(
         self, extra_headers: dict[str, str] | None = None

@@ -50,9 +50,11 @@ MOVED_NOT_TRUSTED: Final = "reverse_proxy_not_trusted_moved"
 MOVED_HOP: Final = "outer_hop_not_trusted_moved"
 HOPS_UNDECIDED: Final = "where Home Assistant settles in the forwarded chain cannot be told"
 # The causes of banned when the address banned is not the proxy's own: a hop in front of it,
-# or the address the check itself comes from (HA sees through the path: only clients there).
+# this host's own address (HA sees through the path: only this host is locked out), or another
+# address the check's requests entered the path from (a router, or a sender that adds nothing).
 BANNED_IN_FRONT: Final = "proxy_banned_in_front"
 BANNED_CLIENT: Final = "proxy_banned_client"
+BANNED_SENDER: Final = "proxy_banned_sender"
 BAD_REQUEST: Final = 400
 FORBIDDEN: Final = 403
 SERVER_ERROR: Final = 500
@@ -688,12 +690,13 @@ class BanList:
 
     `size` is how many addresses it holds (none when HA bans no one). `banned_at` (in HA's time
     zone) is set when the client address HA settled on for an earlier check's own request
-    (`proven.remote`) is banned.
+    (`proven.remote`) is banned. `egress`: this machine's own address towards the endpoint.
     """
 
     size: int
     proven: ProvenPath | None = None
     banned_at: datetime | None = None
+    egress: str | None = None
 
 
 def judge_forbidden(bans: BanList | None) -> ProxyReport:
@@ -727,11 +730,15 @@ def judge_forbidden(bans: BanList | None) -> ProxyReport:
         f"check's own requests through the proxy at {proxy} ({proven.settled_on}), and it answers "
         "403 to every request arriving as that address"
     )
+    cause = BANNED_CAUSES[proven.settled_on]
+    if cause == BANNED_CLIENT and _unmapped(banned) != _unmapped(bans.egress):
+        # Not this host's own address: something on the way adds no X-Forwarded-For.
+        cause = BANNED_SENDER
     finding = ProxyFinding(
         ProxyVerdict.BANNED,
         detail,
         {"banned_address": banned, "banned_at": at},
-        cause=BANNED_CAUSES[proven.settled_on],
+        cause=cause,
     )
     return ProxyReport(
         ProxyVerdict.BANNED,
