@@ -125,6 +125,7 @@ def observed(remote: str, forwarded_for: str | None, peer: str = PROXY) -> Obser
         (observed("10.1.2.3", CHECKER), None),
         (observed(CHECKER, "not-an-address"), None),
         (observed(STRANGER, None), None),
+        (replace(observed(PROXY, None), remote=None), None),  # a request over a Unix socket
     ],
 )
 def test_where_home_assistant_settled_on_the_checks_own_path(
@@ -265,6 +266,10 @@ async def test_the_check_reads_home_assistants_ban_list(
     unproven = await (await banned_check(hass, pki, serve, tls_context, None)).run()
     assert unproven.verdict is ProxyVerdict.INCONCLUSIVE
     assert "holds 1 address, none proven" in unproven.notes[0]
+
+    unreadable = replace(PROXY_PATH, remote="not-an-address")  # HA bans addresses only
+    not_listed = await (await banned_check(hass, pki, serve, tls_context, unreadable)).run()
+    assert not_listed.judged_verdicts == {ProxyVerdict.BANNED}
 
     check = await banned_check(hass, pki, serve, tls_context, PROXY_PATH)
     not_banned = await check.run()
