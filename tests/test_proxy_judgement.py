@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import ipaddress
 from ipaddress import IPv4Network, IPv6Network
 import json
@@ -909,3 +909,10 @@ def test_any_chain_is_judged_without_raising(
             assert hop in (plain.forwarded_for or "") or hop in (
                 (forged and forged.forwarded_for) or ""
             )
+
+
+def test_a_path_is_the_same_whenever_it_was_proven() -> None:
+    path = ProvenPath("127.0.0.5", "127.0.0.1", NOW, ("127.0.0.6",))
+    assert path.same_path(replace(path, seen_at=NOW + timedelta(hours=1)))
+    assert not path.same_path(replace(path, hops=("127.0.0.7",)))
+    assert not path.same_path(replace(path, remote="127.0.0.6"))

@@ -71,11 +71,7 @@ class ProvenPaths:
     def async_set(self, entry_id: str, path: ProvenPath) -> None:
         """Keep what a check proved; the same path keeps the moment it was first seen."""
         known = self.get(entry_id)
-        if known is None or (known.proxy_address, known.remote, known.settled_on) != (
-            path.proxy_address,
-            path.remote,
-            path.settled_on,
-        ):
+        if known is None or not known.same_path(path):
             self._store.async_set(entry_id, path.stored())
 
     @callback

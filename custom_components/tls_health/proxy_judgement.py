@@ -291,10 +291,9 @@ class ProvenPath:
         hops = tuple(str(hop) for hop in addresses_of(observation.forwarded_for)[1:])
         return cls(observation.peer, observation.remote, now, hops, settled_on(observation))
 
-    @property
-    def addresses(self) -> tuple[str | None, tuple[str, ...]]:
-        """What was proven, without the moment: proxy and hops, HA's client address."""
-        return (self.remote, (self.proxy_address, *self.hops))
+    def same_path(self, other: ProvenPath) -> bool:
+        """Whether two checks proved the same path, whenever they ran."""
+        return replace(self, seen_at=other.seen_at) == other
 
     def stored(self) -> dict[str, Any]:
         """Plain JSON for the store."""
