@@ -155,10 +155,54 @@ def test_host_header() -> None:
         ("includeSubDomains; max-age=0", 0),
         ("includeSubDomains", None),
         ("max-age=abc", None),
+        # past what a client can hold: 2^31 (no int() of 5,000 digits, past Python's limit)
+        pytest.param("max-age=" + "9" * 5000, 2**31, id="5000 digits"),
+        pytest.param("max-age=" + "0" * 5000 + "7", 7, id="5000 leading zeros"),
+        ("max-age=2147483649", 2**31),
+        ("max-age=2147483647", 2**31 - 1),
+        ("max-age=\u0661\u0662", None),  # digits of another script are not delta-seconds
     ],
 )
 def test_hsts_max_age(value: str, expected: int | None) -> None:
     assert http.hsts_max_age(value) == expected
+
+
+async def test_hsts_max_age_of_five_thousand_digits(pki, prober, https) -> None:
+    """A number past Python's int() digit limit: the report says 2^31, and nothing raises."""
+    header = ("Strict-Transport-Security", "max-age=" + "9" * 5000)
+    server = await https(HttpHandler(200, (header,)))
+    report = await run(prober, target_for(pki, server.port), check_http=True)
+    assert report.verdict is Verdict.OK, report.detail
+    assert report.http is not None
+    assert report.http.hsts_max_age == 2**31
+
+
+async def test_more_than_a_hundred_header_lines(pki, prober, https) -> None:
+    headers = tuple((f"X-Header-{index}", "x") for index in range(120))
+    server = await https(HttpHandler(200, headers))
+    report = await run(prober, target_for(pki, server.port), check_http=True)
+    assert report.verdict is Verdict.OK, report.detail
+    assert report.http is not None
+    assert report.http.status is None
+    assert report.http.error == "more than 100 header lines"
+
+
+async def test_not_an_http_answer_is_shown_inert(pki, prober, https, serve) -> None:
+    """A status line of control characters and backticks reaches the HTTP error made inert."""
+
+    async def answer(reader, writer) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"\x1b[2J`rm -rf`\x07\xe2\x80\xae\r\n\r\n")
+        await writer.drain()
+
+    server = await https(answer)
+    report = await run(prober, target_for(pki, server.port), check_http=True)
+    assert report.http is not None
+    error = report.http.error
+    assert error is not None
+    assert error.startswith("not an HTTP response: ")
+    assert error.isprintable()
+    assert "`" not in error
 
 
 def test_parse_head() -> None:

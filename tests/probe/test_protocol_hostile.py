@@ -121,6 +121,51 @@ async def test_ldap_huge_length(prober, serve) -> None:
     assert took < BUDGET
 
 
+async def test_ldap_result_code_of_two_thousand_octets(prober, serve) -> None:
+    """An ENUMERATED far past 32 bits: not an LDAP result (its decimal form would raise), and
+    the socket is closed (the descriptor check of every probe test)."""
+    code = b"\x01" * 2000
+    result = b"\x0a\x82" + len(code).to_bytes(2) + code + b"\x04\x00\x04\x00"
+    operation = b"\x78\x82" + len(result).to_bytes(2) + result
+    message = b"\x02\x01\x01" + operation
+    answer = b"\x30\x82" + len(message).to_bytes(2) + message
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.write(answer)
+        await writer.drain()
+        await reader.read()
+
+    report, took = await timed(prober, serve, handle, AppProtocol.LDAP)
+    assert report.verdict is Verdict.HANDSHAKE_FAILED
+    assert report.detail == "not an LDAP result"
+    assert took < BUDGET
+
+
+async def test_imap_refusal_reaches_the_reason_inert(prober, serve) -> None:
+    """The tagged status of a refused STARTTLS is the server's word: inert in details.reason."""
+    status = b"\x1b[31mNO`" + b"X" * 1000
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK ready\r\n")
+        await reader.readline()
+        writer.write(b"* CAPABILITY IMAP4rev1 STARTTLS\r\na1 OK done\r\n")
+        await reader.readline()
+        writer.write(b"a2 " + status + b" refused\r\n")
+        await reader.readline()
+        writer.write(b"* BYE\r\na3 OK bye\r\n")
+        await writer.drain()
+        await reader.read()
+
+    report, _ = await timed(prober, serve, handle, AppProtocol.IMAP)
+    assert report.verdict is Verdict.STARTTLS_NOT_OFFERED, report.detail
+    reason = report.details["reason"]
+    assert reason.startswith("STARTTLS: ")
+    assert reason.isprintable()
+    assert "`" not in reason
+    assert len(reason) <= len("STARTTLS: ") + 32
+
+
 async def test_postgres_error_answer(prober, serve) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readexactly(8)

@@ -7,13 +7,17 @@ import re
 import time
 
 from .connection import Stream
+from .inert import inert
 from .models import bracketed
 
 MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 100  # header lines, as Python's http.client allows
+# A delta-seconds value past what a client can hold counts as 2^31 (RFC 9111 section 1.2.2).
+MAX_DELTA_SECONDS = 2**31
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "TLS-Health"
-_STATUS_LINE = re.compile(r"HTTP/\d(?:\.\d)? (\d{3})(?: .*)?")
-_MAX_AGE = re.compile(r'(?:^|;)\s*max-age\s*=\s*"?(\d+)"?\s*(?:;|$)', re.IGNORECASE)
+_STATUS_LINE = re.compile(r"HTTP/\d(?:\.\d)? (\d{3})(?: .*)?", re.ASCII)
+_MAX_AGE = re.compile(r'(?:^|;)\s*max-age\s*=\s*"?(\d+)"?\s*(?:;|$)', re.IGNORECASE | re.ASCII)
 
 
 class HttpError(Exception):
@@ -49,10 +53,12 @@ async def exchange(stream: Stream, host_value: str) -> ResponseHead:
     await stream.send(request(host_value))
     buffer = bytearray()
     first_byte_ms: float | None = None
+    searched = 0
     while True:
-        end = _head_end(buffer)
+        end = _head_end(buffer, searched)
         if end is not None:
             break
+        searched = max(0, len(buffer) - 3)  # a marker may straddle two reads
         if len(buffer) > MAX_HEAD_BYTES:
             raise HttpError("response headers exceed 64 KiB")
         chunk = await stream.recv()
@@ -67,20 +73,24 @@ async def exchange(stream: Stream, host_value: str) -> ResponseHead:
     return parse_head(bytes(buffer[:end]), first_byte_ms)
 
 
-def _head_end(buffer: bytearray) -> int | None:
-    for marker in (b"\r\n\r\n", b"\n\n"):
-        index = buffer.find(marker, 0, MAX_HEAD_BYTES + len(marker))
-        if index >= 0:
-            return index
-    return None
+def _head_end(buffer: bytearray, start: int) -> int | None:
+    """Where the head ends; bytes before `start` were searched already."""
+    ends = [
+        index
+        for marker in (b"\r\n\r\n", b"\n\n")
+        if (index := buffer.find(marker, start, MAX_HEAD_BYTES + len(marker))) >= 0
+    ]
+    return min(ends, default=None)
 
 
 def parse_head(head: bytes, first_byte_ms: float) -> ResponseHead:
-    """Parse a status line and header lines."""
-    lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
+    """Parse a status line and at most MAX_HEADERS header lines."""
+    lines = head.decode("latin-1").replace("\r\n", "\n").split("\n", MAX_HEADERS + 1)
     match = _STATUS_LINE.fullmatch(lines[0].strip())
     if match is None:
-        raise HttpError(f"not an HTTP response: {lines[0][:40]!r}")
+        raise HttpError(f"not an HTTP response: {inert(lines[0], 40)!r}")
+    if len(lines) > MAX_HEADERS + 1:
+        raise HttpError(f"more than {MAX_HEADERS} header lines")
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, colon, value = line.partition(":")
@@ -90,9 +100,14 @@ def parse_head(head: bytes, first_byte_ms: float) -> ResponseHead:
 
 
 def hsts_max_age(value: str) -> int | None:
-    """max-age of a Strict-Transport-Security value."""
+    """max-age of a Strict-Transport-Security value; one past 2^31 seconds counts as 2^31."""
     match = _MAX_AGE.search(value)
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    digits = match.group(1).lstrip("0")
+    if len(digits) > len(str(MAX_DELTA_SECONDS)):
+        return MAX_DELTA_SECONDS
+    return min(int(digits or "0"), MAX_DELTA_SECONDS)
 
 
 def redirects_to_https(head: ResponseHead) -> bool:

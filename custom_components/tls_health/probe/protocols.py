@@ -19,6 +19,9 @@ from .inert import inert
 MAX_LINE: Final = 4096
 MAX_LINES: Final = 100
 MAX_LDAP_MESSAGE: Final = 16384
+MAX_WORD: Final = 32  # a server's status word, as a reason shows it
+# resultCode is an ENUMERATED of at most 32 bits (RFC 4511 section 4.1.9).
+MAX_LDAP_RESULT_OCTETS: Final = 4
 
 
 class AppProtocol(StrEnum):
@@ -152,7 +155,7 @@ async def _smtp_reply(talk: Conversation) -> tuple[int, list[str]]:
     texts: list[str] = []
     for _ in range(MAX_LINES):
         line = await talk.line()
-        if len(line) < 3 or not line[:3].isdigit():  # noqa: PLR2004
+        if len(line) < 3 or not (line[:3].isascii() and line[:3].isdigit()):  # noqa: PLR2004
             raise StepError(StepError.FAILED, f"not an SMTP reply: {printable(line.encode())!r}")
         texts.append(line[4:])
         if line[3:4] != "-":
@@ -247,7 +250,9 @@ async def imap_starttls(talk: Conversation) -> None:
     if status != "OK":
         await _imap_logout(talk, "a3")
         raise StepError(
-            StepError.NOT_OFFERED, "the IMAP server refused STARTTLS", f"STARTTLS: {status}"
+            StepError.NOT_OFFERED,
+            "the IMAP server refused STARTTLS",
+            f"STARTTLS: {inert(status, MAX_WORD)}",
         )
 
 
@@ -381,7 +386,7 @@ async def ldap_starttls(talk: Conversation) -> None:
     if operation != 0x78:  # noqa: PLR2004 - ExtendedResponse
         raise StepError(StepError.FAILED, "the LDAP server did not answer the StartTLS request")
     result_tag, result, _ = _parse_ber(response)
-    if result_tag != 0x0A or not result:  # noqa: PLR2004 - ENUMERATED resultCode
+    if result_tag != 0x0A or not 1 <= len(result) <= MAX_LDAP_RESULT_OCTETS:  # noqa: PLR2004
         raise StepError(StepError.FAILED, "not an LDAP result")
     code = int.from_bytes(result, "big")
     if code != 0:
