@@ -68,9 +68,10 @@ async def test_second_address_serving_an_expired_certificate(
     second = await serve(context=tls_context(expired, pki.intermediate), host="127.0.0.2")
     resolve(monkeypatch, ("127.0.0.1", first.port), ("127.0.0.2", second.port))
     entry = await setup_endpoint(hass, by_name(first, pki))
-    assert state(hass, entry, "handshake") == "ok"
+    # the worst certificate any address serves, though the check connected to 127.0.0.1
+    assert state(hass, entry, "handshake") == "certificate_expired"
     await next_check(hass)
-    assert open_issues(hass, entry) == {"address_other_certificate"}
+    assert open_issues(hass, entry) == {"address_other_certificate", "certificate_expired"}
     issue = entry_issue(hass, entry, "address_other_certificate")
     assert issue.severity is ir.IssueSeverity.ERROR
     assert "127.0.0.2 (certificate_expired, " in issue.translation_placeholders["addresses"]
@@ -85,7 +86,45 @@ async def test_second_address_serving_an_expired_certificate(
 
     present(second, pki, pki.leaf(), pki.intermediate)
     await next_check(hass, minutes=61)
+    assert state(hass, entry, "handshake") == "ok"
     assert open_issues(hass, entry) == set()
+
+
+async def test_the_state_does_not_flip_with_the_connection_race(
+    hass: HomeAssistant, pki: Pki, serve: StartServer, tls_context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One address serves an expired certificate: every check says so, whichever address the
+    connection reached first, with the same expiry and fingerprint and no certificate event."""
+    good = await serve(context=tls_context(pki.leaf(), pki.intermediate))
+    expired = pki.leaf(not_before=NOW - timedelta(days=90), not_after=NOW - timedelta(days=2))
+    stale = await serve(context=tls_context(expired, pki.intermediate), host="127.0.0.2")
+    a, b = ("127.0.0.1", good.port), ("127.0.0.2", stale.port)
+    resolve(monkeypatch, a, b)
+    entry = await setup_endpoint(hass, by_name(good, pki))
+    fired: list[Any] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda event: (
+            fired.append(event.data["entity_id"])
+            if event.data["entity_id"].startswith("event.")
+            else None
+        ),
+    )
+    seen = set()
+    for turn in range(4):
+        resolve(monkeypatch, *((b, a) if turn % 2 == 0 else (a, b)))
+        await next_check(hass, minutes=61)
+        seen.add(
+            (
+                state(hass, entry, "handshake"),
+                state(hass, entry, "certificate_expiry"),
+                state(hass, entry, "certificate_fingerprint"),
+            )
+        )
+    assert len(seen) == 1
+    assert next(iter(seen))[0] == "certificate_expired"
+    assert fired == []
+    assert open_issues(hass, entry) == {"address_other_certificate", "certificate_expired"}
 
 
 async def test_black_holed_address_is_not_an_unreachable_endpoint(

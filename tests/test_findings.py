@@ -386,6 +386,46 @@ def test_address_serving_a_worse_certificate(other: AddressCheck, severity: Issu
     )
 
 
+def test_address_repairs_read_the_same_whichever_address_was_connected() -> None:
+    """Two addresses serve one certificate, a third an expired one: the repair lists all three
+    the same way whether the check's connection reached the first or the third."""
+    served = with_addresses()
+    main = served.addresses[0]
+    twin = replace(main, address="192.0.2.2", main=False)
+    expired = other_address(Verdict.CERTIFICATE_EXPIRED, left=-DAY)
+    reports = [
+        replace(served, addresses=(main, twin, replace(expired, reported=True))),
+        replace(
+            served,
+            addresses=(
+                replace(expired, main=True, reported=True),
+                replace(main, main=False),
+                twin,
+            ),
+        ),
+    ]
+    first, second = (current_findings(each, DEFAULTS, NOW) for each in reports)
+    assert first == second
+    assert keys(first) == {"address_other_certificate"}
+    assert first[-1].placeholders["addresses"].split(", ")[::2] == [
+        "192.0.2.1 (ok",
+        "192.0.2.2 (ok",
+        "2001:db8::1 (certificate_expired",
+    ]
+
+
+def test_connected_address_that_failed_is_listed_as_not_answering() -> None:
+    served = with_addresses()
+    failed = replace(
+        served.addresses[0], verdict=Verdict.HANDSHAKE_FAILED, sha256=None, not_after=None
+    )
+    other = replace(other_address(sha256=served.addresses[0].sha256 or ""), reported=True)
+    (finding,) = current_findings(replace(served, addresses=(failed, other)), DEFAULTS, NOW)
+    assert finding.key == "address_not_answering"
+    assert finding.placeholders["addresses"] == "192.0.2.1 (handshake_failed)"
+    assert finding.placeholders["served_address"] == "2001:db8::1"
+
+
 def test_address_repairs_are_judged_whenever_tls_was_reached() -> None:
     assert {"address_not_answering", "address_other_certificate"} <= judged_keys(report(), DEFAULTS)
 

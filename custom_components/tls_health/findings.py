@@ -296,35 +296,39 @@ def _text(repair: Repair, *, service: bool) -> str | None:
 def _address_findings(
     report: ProbeReport, options: EndpointOptions, now: datetime, placeholders: dict[str, str]
 ) -> list[Finding]:
-    """Addresses of the name that disagree with the one the check connected to.
+    """Addresses of the name that do not answer, or serve different certificates.
 
-    An address that does not answer is a problem for the clients that pick it. Another
-    certificate is one only when some address serves a certificate that is wrong or due for
-    renewal: sites behind several servers may serve different valid certificates on purpose.
+    The report describes the worst certificate the addresses served, whichever address the
+    check connected to; each finding lists its addresses in order, so that it reads the same
+    from check to check. An address that does not answer is a problem for the clients that
+    pick it. Another certificate is one only when some address serves a certificate that is
+    wrong or due for renewal: sites behind several servers may serve different valid
+    certificates on purpose.
     """
-    main = next((check for check in report.addresses if check.main), None)
-    if main is None:
+    reported = next((check for check in report.addresses if check.reported), None) or next(
+        (check for check in report.addresses if check.main), None
+    )
+    if reported is None:
         return []
     found: list[Finding] = []
-    others = [check for check in report.addresses if not check.main]
     # An address this Home Assistant has no route to (e.g. IPv6 in a container without it) says
     # nothing about the clients that do: it is judged neither way (see judged_keys).
     if silent := sorted(
-        (check for check in others if _silent(check)), key=lambda check: check.address
+        (check for check in report.addresses if _silent(check)), key=lambda check: check.address
     ):
         listed = ", ".join(f"{check.address} ({check.verdict})" for check in silent)
         found.append(
             Finding(
                 c.ADDRESS_NOT_ANSWERING,
-                {**placeholders, "addresses": listed, "served_address": main.address},
+                {**placeholders, "addresses": listed, "served_address": reported.address},
             )
         )
-    differing = [
-        check for check in others if check.verdict.reached_tls and check.sha256 != main.sha256
-    ]
-    if not differing:
+    serving = sorted(
+        (check for check in report.addresses if check.verdict.reached_tls),
+        key=lambda check: check.address,
+    )
+    if len({check.sha256 for check in serving}) < 2:  # noqa: PLR2004
         return found
-    serving = sorted([main, *differing], key=lambda check: check.address)
     problems = [check for check in serving if check.verdict is not Verdict.OK]
     due = [
         check

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import contextlib
 from datetime import timedelta
 import socket
 import time
@@ -85,12 +86,17 @@ async def test_both_addresses_serve_the_same_certificate(
     assert main.sha256 == other.sha256 == report.chain[0].sha256
     assert other.tls_ms is not None
     assert (first.connections, second.connections) == (1, 1)
-    data = report.as_dict()["addresses"]
-    assert data[1] == {
+    # one chain for both: the report is the lowest address's, and names none
+    assert [check.reported for check in report.addresses] == [True, False]
+    assert "127.0.0" not in report.detail
+    data = report.as_dict()
+    assert data["addresses_left_out"] == 0
+    assert data["addresses"][1] == {
         "address": "127.0.0.2",
         "verdict": "ok",
         "detail": report.detail,
         "main": False,
+        "reported": False,
         "sha256": report.chain[0].sha256,
         "not_before": report.chain[0].not_before.isoformat(),
         "not_after": report.chain[0].not_after.isoformat(),
@@ -105,7 +111,6 @@ async def test_second_address_serves_an_expired_certificate(
     first, second = await two_servers(pki, serve, tls_context, expired, pki.intermediate)
     resolves_to(monkeypatch, ("127.0.0.1", first.port), ("127.0.0.2", second.port))
     report = await run(prober, by_name(pki))
-    assert report.verdict is Verdict.OK
     assert outcomes(report) == [
         ("127.0.0.1", Verdict.OK, True),
         ("127.0.0.2", Verdict.CERTIFICATE_EXPIRED, False),
@@ -113,6 +118,15 @@ async def test_second_address_serves_an_expired_certificate(
     other = report.addresses[1]
     assert other.sha256 == expired.cert.fingerprint(hashes.SHA256()).hex()
     assert other.not_after == expired.cert.not_valid_after_utc
+    # The state is the worst address's, whichever address the connection used.
+    assert report.verdict is Verdict.CERTIFICATE_EXPIRED
+    assert report.address == "127.0.0.1"
+    assert [check.reported for check in report.addresses] == [False, True]
+    assert report.leaf is not None
+    assert report.leaf.sha256 == other.sha256
+    assert report.earliest_expiry == other.not_after
+    assert report.detail.startswith("127.0.0.2: ")
+    assert report.details["days_expired"] == "2"
 
 
 async def test_black_holed_first_address_is_not_a_timeout(
@@ -161,6 +175,119 @@ async def test_at_most_four_addresses_are_checked(
         "127.0.0.4",
     ]
     assert [server.connections for server in servers] == [1, 1, 1, 1, 0, 0]
+    assert report.addresses_left_out == 2
+    assert report.as_dict()["addresses_left_out"] == 2
+    assert "  and 2 more, not checked" in format_report(report).splitlines()
+
+
+async def test_at_most_eight_addresses_are_raced(
+    pki, prober: Prober, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten addresses that never answer: eight connection attempts (eight sockets), not ten."""
+    monkeypatch.setattr(engine, "CONNECT_DELAY", 0.01)
+    attempted: list[str] = []
+    open_tcp = engine.open_tcp
+
+    async def counted(family: socket.AddressFamily, sockaddr: Any) -> socket.socket:
+        attempted.append(sockaddr[0])
+        return await open_tcp(family, sockaddr)
+
+    monkeypatch.setattr(engine, "open_tcp", counted)
+    with contextlib.ExitStack() as stack:
+        holes = [
+            (f"127.0.0.{index}", stack.enter_context(black_hole(f"127.0.0.{index}")))
+            for index in range(2, 12)
+        ]
+        resolves_to(monkeypatch, *holes)
+        report = await run(prober, by_name(pki), timeout=0.5)
+    assert report.verdict is Verdict.TIMEOUT
+    assert attempted == [address for address, _ in holes[:8]]
+    assert report.addresses_left_out == 2
+    assert format_report(report).splitlines()[-1] == "Addresses: 2 more of this name not tried"
+
+
+async def test_the_state_does_not_depend_on_which_address_wins(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    """Whichever address the connection reaches first, the report describes the same certificate."""
+    expired = pki.leaf(HOST, not_before=NOW - timedelta(days=90), not_after=NOW - timedelta(days=2))
+    first, second = await two_servers(pki, serve, tls_context, expired, pki.intermediate)
+    seen = []
+    for order in ((first, second), (second, first), (first, second)):
+        resolves_to(monkeypatch, *((server.host, server.port) for server in order))
+        report = await run(prober, by_name(pki))
+        assert report.address == order[0].host  # the race's winner
+        assert report.leaf is not None
+        seen.append(
+            (
+                report.verdict,
+                report.detail,
+                report.leaf.sha256,
+                report.lifetime,
+                {key: value for key, value in report.details.items() if key != "port"},
+                sorted(
+                    (check.address, check.verdict, check.reported) for check in report.addresses
+                ),
+            )
+        )
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0][0] is Verdict.CERTIFICATE_EXPIRED
+
+
+async def test_an_address_failing_its_handshake_does_not_decide_the_state(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    """The connection reaches an address answering plain HTTP; the other serves a good chain:
+    the state is that chain's, and the silent address is the address repair's business."""
+    plain = await serve(plain_http)
+    good = await serve(context=tls_context(pki.leaf(HOST), pki.intermediate), host="127.0.0.2")
+    resolves_to(monkeypatch, ("127.0.0.1", plain.port), ("127.0.0.2", good.port))
+    report = await run(prober, by_name(pki))
+    assert report.verdict is Verdict.OK, report.detail
+    assert report.address == "127.0.0.1"
+    assert report.leaf is not None
+    assert "reason" not in report.details
+    assert outcomes(report) == [
+        ("127.0.0.1", Verdict.HANDSHAKE_FAILED, True),
+        ("127.0.0.2", Verdict.OK, False),
+    ]
+    assert [check.reported for check in report.addresses] == [False, True]
+    assert "plain HTTP" in report.addresses[0].detail
+
+
+async def test_slow_goodbye_on_another_address_keeps_its_chain(
+    pki, prober: Prober, serve, tls_context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SMTPS server on the second address greets long after its handshake: the goodbye is
+    capped on its own, and the address keeps the chain it served."""
+    monkeypatch.setattr(engine, "ADDRESS_TIMEOUT", 0.6)
+    monkeypatch.setattr(engine, "GOODBYE_TIMEOUT", 0.3)
+
+    def smtps(delay: float) -> Any:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await asyncio.sleep(delay)
+            writer.write(b"220 mail.example.test ESMTP\r\n")
+            await reader.readline()
+            writer.write(b"221 bye\r\n")
+            await writer.drain()
+            await reader.read()
+
+        return handle
+
+    leaf = pki.leaf(SERVICE_HOST)
+    quick = await serve(smtps(0), context=tls_context(leaf, pki.intermediate))
+    slow = await serve(smtps(2), context=tls_context(leaf, pki.intermediate), host="127.0.0.2")
+    resolves_to(monkeypatch, ("127.0.0.1", quick.port), ("127.0.0.2", slow.port))
+    target = parse_target(f"smtps://{SERVICE_HOST}:{quick.port}", ca_file=str(pki.root_file))
+    started = time.perf_counter()
+    report = await prober.probe(target, ProbeOptions(timeout=5))
+    assert time.perf_counter() - started < 1.5
+    assert report.verdict is Verdict.OK, report.detail
+    main, other = report.addresses
+    assert other.verdict is Verdict.OK, other.detail
+    assert other.sha256 == main.sha256
+    assert other.tls_ms is not None
+    assert other.tls_ms < 600
 
 
 async def test_one_address_has_no_address_list(
@@ -184,12 +311,12 @@ async def test_command_line_lists_every_address(
     report = await run(prober, by_name(pki))
     lines = format_report(report).splitlines()
     start = lines.index("Addresses:")
-    main, other, why = lines[start + 1 : start + 4]
+    main, other = lines[start + 1 : start + 3]
     assert main.split()[:2] == ["127.0.0.1", "ok"]
-    assert main.endswith("(this probe's connection)")
+    assert main.endswith("OTHER certificate  (this probe's connection)")
     assert other.split()[:2] == ["127.0.0.2", "certificate_expired"]
-    assert other.endswith("OTHER certificate")
-    assert "expired" in why
+    assert other.endswith("(the report's certificate)")
+    assert "127.0.0.2: " in lines[1]  # the report's detail says which address it is about
 
 
 async def test_address_answering_plain_http_fails_its_handshake(
@@ -271,7 +398,7 @@ async def test_mqtt_broker_behind_one_address_serves_an_expired_certificate(
             resolves_to(monkeypatch, ("127.0.0.1", good.port), ("127.0.0.1", stale.port))
             target = parse_target(f"mqtts://{SERVICE_HOST}:{good.port}", ca_file=str(pki.root_file))
             report = await prober.probe(target, ProbeOptions(timeout=5))
-            assert report.verdict is Verdict.OK, report.detail
+            assert report.verdict is Verdict.CERTIFICATE_EXPIRED, report.detail
             assert [check.verdict for check in report.addresses] == [
                 Verdict.OK,
                 Verdict.CERTIFICATE_EXPIRED,

@@ -188,22 +188,24 @@ def _renewal_info(report: ProbeReport) -> list[str]:
 
 
 def _addresses(report: ProbeReport) -> list[str]:
+    left_out = report.addresses_left_out
     if not report.addresses:
-        return []
+        return ["", f"Addresses: {left_out} more of this name not tried"] if left_out else []
     lines = ["", "Addresses:"]
+    leaf = report.leaf
     for check in report.addresses:
         expiry = f"  expires {check.not_after:%Y-%m-%d %H:%M}" if check.not_after else ""
         same = ""
-        if not check.main and check.sha256 and report.leaf:
-            same = (
-                "  same certificate"
-                if check.sha256 == report.leaf.sha256
-                else "  OTHER certificate"
-            )
+        if check.reported:
+            same = "  (the report's certificate)"
+        elif check.sha256 and leaf:
+            same = "  same certificate" if check.sha256 == leaf.sha256 else "  OTHER certificate"
         used = "  (this probe's connection)" if check.main else ""
         lines.append(f"  {check.address:<39} {check.verdict.value}{expiry}{same}{used}")
-        if check.verdict is not Verdict.OK and not check.main:
+        if check.verdict is not Verdict.OK and not check.reported:
             lines.append(f"  {'':<39} {check.detail}")
+    if left_out:
+        lines.append(f"  and {left_out} more, not checked")
     return lines
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 import errno
+import ipaddress
+import logging
 import socket
 import ssl
 import time
+import traceback
 from typing import Any, Final
 import warnings
 
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from . import http, protocols
 from .connection import HandshakeEOFError, PlainStream, Stream, TlsStream, open_tcp
 from .files import file_identity
+from .inert import inert
 from .models import (
     AddressCheck,
     HttpInfo,
@@ -44,11 +47,13 @@ from .verify import Assessment, assess
 type SockAddr = tuple[str, int] | tuple[str, int, int, int]
 type Address = tuple[socket.AddressFamily, SockAddr]
 
+_LOGGER = logging.getLogger(__name__)
+
 ALPN_PROTOCOLS: Final = ["h2", "http/1.1"]
 LEGACY_CIPHERS: Final = "DEFAULT:@SECLEVEL=0"
 HTTPS_PORT: Final = 443
-# Probes running at once; each holds up to seven sockets (main, two legacy, redirect, and one
-# for each other address of the name).
+# Probes running at once; each holds up to eight sockets while it connects (the addresses raced),
+# then up to seven (main, two legacy, redirect, and one for each other address checked).
 MAX_CONCURRENT: Final = 32
 HTTP_PORT: Final = 80
 DEFAULT_OPTIONS: Final = ProbeOptions()
@@ -56,13 +61,46 @@ CA_CACHE_SIZE: Final = 8
 FILE_READ_TIMEOUT: Final = 5.0
 # The verdict is known before the goodbye: a server slow to say goodbye does not hold the probe.
 GOODBYE_TIMEOUT: Final = 3.0
-# Happy Eyeballs (RFC 8305): the next address is tried after this long, or at once on a failure.
+# Happy Eyeballs (RFC 8305): the next address is tried after this long, or at once on a failure;
+# at most MAX_RACED addresses (in that order) are tried.
 CONNECT_DELAY: Final = 0.25
+MAX_RACED: Final = 8
 # Addresses of one name checked on their own (the main one included), and the time each may take.
 MAX_ADDRESSES: Final = 4
 ADDRESS_TIMEOUT: Final = 5.0
 _DER: Final = 2  # _ssl.ENCODING_DER
 _PEM: Final = Encoding.PEM
+# The steps of a probe, each with a last-resort handler: an error no bound foresaw (a bug) ends
+# that step, named in `details["step"]`, instead of escaping from `Prober.probe`.
+STEPS: Final = {
+    "dns": "looking up the name",
+    "connect": "connecting",
+    "starttls": "the exchange before TLS",
+    "handshake": "the TLS handshake",
+    "judgement": "judging the certificate chain",
+    "legacy": "the TLS 1.0/1.1 scan",
+    "http": "the HTTPS request",
+    "redirect": "the http:// redirect check",
+    "authority": "asking the CA (revocation, renewal information)",
+    "addresses": "checking the other addresses",
+    "goodbye": "the goodbye",
+}
+# Keys of `details` that hold for the whole probe, whichever address's certificate it reports.
+_PROBE_WIDE: Final = frozenset({"ca_file_error", "step"})
+# Certificate verdicts, worst first, in the order one chain's refusal is explained (trust, then
+# validity, then the name, then a rule): the report describes the worst address's certificate.
+_WORST_FIRST: Final = (
+    Verdict.SELF_SIGNED,
+    Verdict.UNTRUSTED_ISSUER,
+    Verdict.INCOMPLETE_CHAIN,
+    Verdict.CERTIFICATE_EXPIRED,
+    Verdict.CERTIFICATE_NOT_YET_VALID,
+    Verdict.HOSTNAME_MISMATCH,
+    Verdict.NO_SUBJECT_ALT_NAME,
+    Verdict.CHAIN_CONSTRAINT_VIOLATED,
+    Verdict.CERTIFICATE_REJECTED,
+    Verdict.OK,
+)
 _UNREACHABLE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
 _PLAIN_HTTP_DETAIL: Final = "server answered plain HTTP, not TLS"
 # Handshake failures a server that only speaks TLS 1.0/1.1 causes; the legacy scan then tells.
@@ -117,18 +155,26 @@ class _Report:
     cipher: str | None = None
     alpn: str | None = None
     protocols: ProtocolSupport = field(default_factory=ProtocolSupport)
-    note: str | None = None
-    # Every address the name resolved to, and the chain the main connection received (DER).
+    notes: list[str] = field(default_factory=list)
+    # Every address the name resolved to, how many were neither connected to nor checked, and
+    # the chain the main connection received (DER) with its assessment.
     resolved: list[Address] = field(default_factory=list)
+    left_out: int = 0
     served: list[bytes] | None = None
+    assessment: Assessment | None = None
 
     def time(self, **values: float | None) -> None:
         self.timings = replace(self.timings, **values)
 
+    def note(self, text: str) -> None:
+        """Add a remark to the detail of the report (once)."""
+        if text not in self.notes:
+            self.notes.append(text)
+
     def finish(self, verdict: Verdict, detail: str, **extra: object) -> ProbeReport:
         details = {"host": self.target.host, "port": str(self.target.port), **self.details}
-        if self.note:
-            detail = f"{detail} ({self.note})"
+        if self.notes:
+            detail = f"{detail} ({'; '.join(self.notes)})"
         return ProbeReport(
             target=self.target,
             checked_at=self.checked_at,
@@ -141,7 +187,39 @@ class _Report:
             cipher=self.cipher,
             alpn=self.alpn,
             protocols=self.protocols,
+            addresses_left_out=self.left_out,
             **extra,  # type: ignore[arg-type]
+        )
+
+    def failed(self, failure: _StepFailedError) -> ProbeReport:
+        """Finish with the failure of a step that decides the verdict."""
+        if failure.reason:
+            self.details["reason"] = failure.reason
+        return self.finish(failure.verdict, failure.detail)
+
+    def unexpected(self, step: str, err: Exception) -> str:
+        """Log an error no bound foresaw (a bug) and return the sentence that names its step.
+
+        The log line holds the error's type and our own stack, never its message: that may
+        carry what a server sent.
+        """
+        where = inert(f"{self.target.protocol}://{bracketed(self.target.host)}:{self.target.port}")
+        _LOGGER.error(
+            "Unexpected %s in step %s (%s) while probing %s; please report this bug:\n%s",
+            type(err).__name__,
+            step,
+            STEPS[step],
+            where,
+            "".join(traceback.format_tb(err.__traceback__)).rstrip(),
+        )
+        self.details.setdefault("step", step)
+        return f"the probe failed unexpectedly in {STEPS[step]} ({type(err).__name__})"
+
+    def stopped(self, step: str, err: Exception) -> _StepFailedError:
+        """Return the failure that ends the probe when a step deciding the verdict hits a bug."""
+        detail = self.unexpected(step, err)
+        return _StepFailedError(
+            Verdict.HANDSHAKE_FAILED, detail, f"unexpected {type(err).__name__} in step {step}"
         )
 
 
@@ -289,22 +367,67 @@ class Prober:
         report = _Report(target=target, checked_at=now)
         trust = await self._trust_for(target.ca_file, report)
         try:
-            address, stream = await self._open(target, options.timeout, report)
+            address, sock = await self._open(target, options.timeout, report)
         except _StepFailedError as failure:
-            if failure.reason:
-                report.details["reason"] = failure.reason
-            return report.finish(failure.verdict, failure.detail)
-        others = [other for other in report.resolved if other != address][: MAX_ADDRESSES - 1]
+            return report.failed(failure)
+        others = [other for other in _interleaved(report.resolved) if other != address]
+        others = others[: MAX_ADDRESSES - 1]
+        report.left_out = len(report.resolved) - 1 - len(others)
         budget = min(options.timeout, ADDRESS_TIMEOUT)
         async with asyncio.TaskGroup() as group:
-            served = [group.create_task(self._served_at(other, target, budget)) for other in others]
-            result = await self._through(stream, address, trust, options, report)
+            served = [
+                group.create_task(self._served_at(other, target, budget, report))
+                for other in others
+            ]
+            result = await self._main(sock, address, trust, options, report)
         if not others:
             return result
-        checks = await _address_checks(
-            result, report.served, [task.result() for task in served], trust
+        return await self._merged(
+            result, report, [task.result() for task in served], trust, options
         )
-        return replace(result, addresses=checks)
+
+    async def _merged(
+        self,
+        main: ProbeReport,
+        report: _Report,
+        others: list[_Served],
+        trust: TrustStore,
+        options: ProbeOptions,
+    ) -> ProbeReport:
+        """Add every address's outcome to the main connection's report.
+
+        The report then describes the worst certificate any of them served, not the certificate
+        of whichever address won the connection race.
+        """
+        try:
+            checked = await _address_checks(main, report, others, trust)
+            worst = _worst(checked)
+            authority = None
+            if worst is not None and worst.ders != report.served:
+                authority = await self._authority(worst.assessment, trust, options, report)
+            result = _reported(main, report, checked, worst, authority)
+        except Exception as err:  # noqa: BLE001 - the other addresses' last resort
+            detail = f"{main.detail} ({report.unexpected('addresses', err)})"
+            result = replace(main, detail=detail)
+        if "step" in report.details and "step" not in result.details:
+            # a last resort in another address's session, after the main report was made
+            result = replace(result, details={**result.details, "step": report.details["step"]})
+        return result
+
+    async def _main(
+        self,
+        sock: socket.socket,
+        address: Address,
+        trust: TrustStore,
+        options: ProbeOptions,
+        report: _Report,
+    ) -> ProbeReport:
+        """Everything on the connected socket: STARTTLS, handshake, and what follows it."""
+        try:
+            stream = await self._upgraded(sock, report.target, options.timeout, report)
+        except _StepFailedError as failure:
+            return report.failed(failure)
+        return await self._through(stream, address, trust, options, report)
 
     async def _through(
         self,
@@ -333,7 +456,7 @@ class Prober:
             return self._trust
         entry = await self._ca_entry(ca_file)
         if entry.error:
-            report.note = f"{entry.error}; judged without it"
+            report.note(f"{entry.error}; judged without it")
             report.details["ca_file_error"] = entry.error
         return entry.trust
 
@@ -360,21 +483,30 @@ class Prober:
 
     async def _open(
         self, target: Target, budget: float, report: _Report
-    ) -> tuple[Address, TlsStream]:
-        """Resolve, connect, and wrap the connected socket for the TLS handshake."""
+    ) -> tuple[Address, socket.socket]:
+        """Resolve, and connect to the first address that accepts."""
         addresses = await self._resolve(target, budget, report)
         report.resolved = addresses
         sock, address = await self._connect(addresses, budget, report)
         report.address = address[1][0]
+        return address, sock
+
+    async def _upgraded(
+        self, sock: socket.socket, target: Target, budget: float, report: _Report
+    ) -> TlsStream:
+        """Speak the protocol up to the handshake, and wrap the socket; close it on failure."""
         await self._before_handshake(sock, target.protocol, budget, report)
         context = self._contexts.main if target.protocol.spec.http else self._contexts.bare
         try:
-            return address, TlsStream(sock, context, target.sni)
+            return TlsStream(sock, context, target.sni)
         except (ValueError, UnicodeError) as err:
             sock.close()
             raise _StepFailedError(
                 Verdict.HANDSHAKE_FAILED, f"server name {target.sni!r} cannot be sent ({err})"
             ) from err
+        except Exception as err:
+            sock.close()
+            raise report.stopped("handshake", err) from err
 
     async def _before_handshake(
         self, sock: socket.socket, protocol: AppProtocol, budget: float, report: _Report
@@ -406,9 +538,20 @@ class Prober:
             raise _StepFailedError(
                 Verdict.HANDSHAKE_FAILED, f"the connection failed before TLS started ({reason})"
             ) from err
+        except Exception as err:
+            sock.close()
+            raise report.stopped("starttls", err) from err
         report.time(starttls_ms=_ms(started))
 
     async def _resolve(self, target: Target, budget: float, report: _Report) -> list[Address]:
+        try:
+            return await self._addresses_of(target, budget, report)
+        except _StepFailedError:
+            raise
+        except Exception as err:
+            raise report.stopped("dns", err) from err
+
+    async def _addresses_of(self, target: Target, budget: float, report: _Report) -> list[Address]:
         literal = target.address or (target.host if is_ip_address(target.host) else None)
         if literal is not None:
             try:
@@ -445,23 +588,28 @@ class Prober:
         """Connect to the first address that accepts, racing them as Happy Eyeballs does.
 
         One address that never answers (a black-holed IPv6 route) only delays the next by
-        CONNECT_DELAY instead of using up the budget of all of them.
+        CONNECT_DELAY instead of using up the budget of all of them. At most MAX_RACED
+        addresses are tried: each attempt holds a socket until one wins.
         """
         started = time.perf_counter()
         port = addresses[0][1][1]
+        raced = _interleaved(addresses)[:MAX_RACED]
         try:
             async with asyncio.timeout(budget):
-                sock, address, failure = await _race(_interleaved(addresses))
+                sock, address, failure = await _race(raced)
         except TimeoutError:
             failure = _StepFailedError(
                 Verdict.TIMEOUT,
                 f"connecting to port {port} timed out after {budget:g} s "
                 "(a firewall may drop the packets)",
             )
+        except Exception as err:
+            raise report.stopped("connect", err) from err
         else:
             if sock is not None and address is not None:
                 report.time(connect_ms=_ms(started))
                 return sock, address
+        report.left_out = len(addresses) - len(raced)
         assert failure is not None  # noqa: S101 - every address failed
         raise failure
 
@@ -483,6 +631,8 @@ class Prober:
             if _plain_text_answer(stream, protocol):
                 raise _plaintext_on_tls_port(stream, protocol) from err
             raise _handshake_error(stream, err) from err
+        except Exception as err:
+            raise report.stopped("handshake", err) from err
         report.time(tls_ms=_ms(started))
         ssl_object = stream.ssl_object
         report.tls_version = ssl_object.version()
@@ -498,18 +648,16 @@ class Prober:
         report: _Report,
     ) -> ProbeReport:
         """Finish with the handshake's failure; a server that speaks only TLS 1.0/1.1 says so."""
-        if failure.reason:
-            report.details["reason"] = failure.reason
         detail = failure.detail
         if (
             options.scans_legacy(report.target.protocol)
             and failure.reason in _LEGACY_SUSPECT_REASONS
         ):
             report.protocols = await self._scan_legacy(
-                address, report.target, options.timeout, tls1_3=None
+                address, options.timeout, report, tls1_3=None
             )
             detail = _legacy_hint(detail, report.protocols)
-        return report.finish(failure.verdict, detail)
+        return report.failed(_StepFailedError(failure.verdict, detail, failure.reason))
 
     async def _after_handshake(
         self,
@@ -529,9 +677,9 @@ class Prober:
         report.served = ders
         async with asyncio.TaskGroup() as group:
             if not check_http:
-                group.create_task(_goodbye(stream, target.protocol, budget))
+                group.create_task(_goodbye(stream, target.protocol, budget, report))
             legacy = (
-                group.create_task(self._scan_legacy(address, target, budget, tls1_3=tls1_3))
+                group.create_task(self._scan_legacy(address, budget, report, tls1_3=tls1_3))
                 if options.scans_legacy(target.protocol)
                 else None
             )
@@ -541,17 +689,14 @@ class Prober:
                 else None
             )
             redirect = (
-                group.create_task(self._redirect(address, target, budget, options.http_port))
+                group.create_task(self._redirect(address, report, budget, options.http_port))
                 if options.checks_redirect(target.protocol)
                 else None
             )
-            # Judged in the executor: a hostile chain costs more CPU than the loop may spend.
-            assessment = await asyncio.get_running_loop().run_in_executor(
-                None, assess, ders, trust, target, report.checked_at
-            )
+            failure = await self._judge(ders, trust, report)
             # Then what the CA says, while the other steps go on.
             authority = group.create_task(
-                self._authority(assessment, trust, options, report.checked_at)
+                self._authority(report.assessment, trust, options, report)
             )
         if legacy is not None:
             report.protocols = legacy.result()
@@ -561,16 +706,50 @@ class Prober:
             report.time(http_ms=http_ms)
         if redirect is not None:
             http_info = replace(http_info or HttpInfo(), redirects_to_https=redirect.result())
-        return _finish(assessment, report, http_info, authority.result())
+        if failure is None:
+            try:
+                return _finish(report.assessment, report, http_info, authority.result())
+            except Exception as err:  # noqa: BLE001 - the judgement's last resort
+                failure = report.stopped("judgement", err)
+        report.details["reason"] = failure.reason or ""
+        return report.finish(failure.verdict, failure.detail, http=http_info)
+
+    async def _judge(
+        self, ders: list[bytes], trust: TrustStore, report: _Report
+    ) -> _StepFailedError | None:
+        """Judge the served chain in the executor, and keep the assessment in the report.
+
+        A hostile chain costs more CPU than the loop may spend. Returns the failure of a bug.
+        """
+        try:
+            report.assessment = await asyncio.get_running_loop().run_in_executor(
+                None, assess, ders, trust, report.target, report.checked_at
+            )
+        except Exception as err:  # noqa: BLE001 - the judgement's last resort
+            return report.stopped("judgement", err)
+        return None
 
     async def _authority(
         self,
         assessment: Assessment | None,
         trust: TrustStore,
         options: ProbeOptions,
-        now: datetime,
+        report: _Report,
     ) -> _Authority:
         """Revocation and renewal information of the chain, in parallel, each within budget."""
+        try:
+            return await self._asked(assessment, trust, options, report.checked_at)
+        except Exception as err:  # noqa: BLE001 - the CA's answers' last resort
+            report.note(report.unexpected("authority", err))
+            return _Authority()
+
+    async def _asked(
+        self,
+        assessment: Assessment | None,
+        trust: TrustStore,
+        options: ProbeOptions,
+        now: datetime,
+    ) -> _Authority:
         if assessment is None or assessment.leaf is None:
             return _Authority()
         budget = options.timeout
@@ -607,75 +786,66 @@ class Prober:
         self,
         context: ssl.SSLContext,
         address: Address,
-        target: Target,
+        report: _Report,
         budget: float,
         use: Callable[[TlsStream], Awaitable[None]] | None = None,
-    ) -> None:
-        """Connect, upgrade and handshake (then `use` the stream) within budget; always closes."""
+    ) -> float:
+        """Connect, upgrade and handshake, then `use` the stream, all within budget; always closes.
+
+        Then say goodbye, capped on its own: a server slow to say it changes nothing. Returns the
+        milliseconds up to the end of the handshake.
+        """
+        started = time.perf_counter()
+        protocol = report.target.protocol
         async with asyncio.timeout(budget):
             sock = await open_tcp(*address)
-            protocol = target.protocol
             try:
                 await protocols.upgrade(protocol, Conversation(PlainStream(sock)), sock)
-                stream = TlsStream(sock, context, target.sni)
+                stream = TlsStream(sock, context, report.target.sni)
             except BaseException:
                 sock.close()
                 raise
             try:
                 await stream.handshake()
+                took = _ms(started)
                 if use is not None:
                     await use(stream)
-                else:
-                    await protocols.goodbye(protocol, Conversation(stream))
-            finally:
+            except BaseException:
                 stream.close()
+                raise
+        await _goodbye(stream, protocol, budget, report)
+        return took
 
-    async def _served_at(self, address: Address, target: Target, budget: float) -> _Served:
+    async def _served_at(
+        self, address: Address, target: Target, budget: float, report: _Report
+    ) -> _Served:
         """Connect to one more address of the name and take the chain it serves."""
         ders: list[bytes] = []
-        started = time.perf_counter()
 
         async def take_chain(stream: TlsStream) -> None:
             ders.extend(_chain_bytes(stream.ssl_object))
-            with contextlib.suppress(StepError, OSError, ssl.SSLError):
-                await protocols.goodbye(target.protocol, Conversation(stream))
 
+        context = self._contexts.main if target.protocol.spec.http else self._contexts.bare
         try:
-            await self._tls_session(self._contexts.main, address, target, budget, take_chain)
-        except StepError as err:
-            verdict = (
-                Verdict.STARTTLS_NOT_OFFERED
-                if err.kind == StepError.NOT_OFFERED
-                else Verdict.HANDSHAKE_FAILED
-            )
-            detail = f"{_where(address)}: {err.detail}"
-            return _Served(address, failure=_StepFailedError(verdict, detail, err.reason))
-        except TimeoutError:
-            detail = f"{_where(address)} did not complete a TLS handshake within {budget:g} s"
-            return _Served(address, failure=_StepFailedError(Verdict.TIMEOUT, detail))
-        except ConnectionRefusedError:
-            detail = f"{_where(address)} refused the connection"
-            return _Served(address, failure=_StepFailedError(Verdict.CONNECTION_REFUSED, detail))
-        except (ssl.SSLError, HandshakeEOFError, ConnectionResetError) as err:
-            reason = _ssl_reason(err) if isinstance(err, ssl.SSLError) else str(err)
-            detail = f"TLS handshake with {_where(address)} failed ({reason})"
-            failure = _StepFailedError(Verdict.HANDSHAKE_FAILED, detail, reason)
-            return _Served(address, failure=failure)
-        except OSError as err:
-            return _Served(address, failure=_network_error(_where(address), err))
-        return _Served(address, ders=ders, tls_ms=_ms(started))
+            tls_ms = await self._tls_session(context, address, report, budget, take_chain)
+        except Exception as err:  # noqa: BLE001 - each kind becomes the address's verdict
+            return _Served(address, failure=_session_failure(address, budget, err, report))
+        return _Served(address, ders=ders, tls_ms=tls_ms)
 
     async def _scan_legacy(
-        self, address: Address, target: Target, budget: float, *, tls1_3: bool | None
+        self, address: Address, budget: float, report: _Report, *, tls1_3: bool | None
     ) -> ProtocolSupport:
         """TLS 1.0 and 1.1 handshakes in parallel: True accepted, False refused, None unknown."""
 
         async def accepts(context: ssl.SSLContext) -> bool | None:
             try:
-                await self._tls_session(context, address, target, budget)
+                await self._tls_session(context, address, report, budget)
             except ssl.SSLError, HandshakeEOFError, ConnectionResetError, BrokenPipeError:
                 return False
             except OSError, TimeoutError, StepError:
+                return None
+            except Exception as err:  # noqa: BLE001 - the legacy scan's last resort
+                report.note(report.unexpected("legacy", err))
                 return None
             return True
 
@@ -692,22 +862,24 @@ class Prober:
         host_value = http.host_header(target.expected_name, target.port, HTTPS_PORT)
         if report.alpn not in (None, "http/1.1"):
             stream.close()
-            return await self._http_fallback(address, target, host_value, budget)
+            return await self._http_fallback(address, report, host_value, budget)
         try:
             async with asyncio.timeout(budget):
                 head = await http.exchange(stream, host_value)
+            return _http_info(head), head.first_byte_ms
         except TimeoutError:
             return HttpInfo(error=f"no complete HTTP answer within {budget:g} s"), None
         except http.HttpError as err:
             return HttpInfo(error=str(err)), None
         except (ssl.SSLError, OSError) as err:
             return HttpInfo(error=f"HTTP request failed: {err}"), None
+        except Exception as err:  # noqa: BLE001 - the HTTP request's last resort
+            return HttpInfo(error=report.unexpected("http", err)), None
         finally:
             stream.close()
-        return _http_info(head), head.first_byte_ms
 
     async def _http_fallback(
-        self, address: Address, target: Target, host_value: str, budget: float
+        self, address: Address, report: _Report, host_value: str, budget: float
     ) -> tuple[HttpInfo, float | None]:
         result: list[http.ResponseHead] = []
 
@@ -716,7 +888,8 @@ class Prober:
 
         only_h2 = "server speaks only HTTP/2"
         try:
-            await self._tls_session(self._contexts.http1, address, target, budget, get)
+            await self._tls_session(self._contexts.http1, address, report, budget, get)
+            return _http_info(result[0]), result[0].first_byte_ms
         except TimeoutError:
             return HttpInfo(error=f"{only_h2}? no HTTP/1.1 answer within {budget:g} s"), None
         except http.HttpError as err:
@@ -725,15 +898,16 @@ class Prober:
             return HttpInfo(error=f"{only_h2} (HTTP/1.1 refused: {_ssl_reason(err)})"), None
         except OSError as err:
             return HttpInfo(error=f"{only_h2}? HTTP/1.1 connection failed: {err}"), None
-        return _http_info(result[0]), result[0].first_byte_ms
+        except Exception as err:  # noqa: BLE001 - the HTTP request's last resort
+            return HttpInfo(error=report.unexpected("http", err)), None
 
     async def _redirect(
-        self, address: Address, target: Target, budget: float, http_port: int
+        self, address: Address, report: _Report, budget: float, http_port: int
     ) -> bool | None:
         """Whether plain http:// on http_port redirects to https://; None when unreachable."""
         family, sockaddr = address
         plain_addr: SockAddr = (sockaddr[0], http_port, *sockaddr[2:])
-        host_value = http.host_header(target.expected_name, http_port, HTTP_PORT)
+        host_value = http.host_header(report.target.expected_name, http_port, HTTP_PORT)
         try:
             async with asyncio.timeout(budget):
                 stream: Stream = PlainStream(await open_tcp(family, plain_addr))
@@ -741,9 +915,12 @@ class Prober:
                     head = await http.exchange(stream, host_value)
                 finally:
                     stream.close()
+            return http.redirects_to_https(head)
         except OSError, TimeoutError, http.HttpError:
             return None
-        return http.redirects_to_https(head)
+        except Exception as err:  # noqa: BLE001 - the redirect check's last resort
+            report.note(report.unexpected("redirect", err))
+            return None
 
 
 async def lookup(host: str, port: int) -> list[tuple[Any, ...]]:
@@ -795,6 +972,36 @@ async def _race(
     return None, None, failure
 
 
+def _session_failure(
+    address: Address, budget: float, err: Exception, report: _Report
+) -> _StepFailedError:
+    """Why another address of the name served no certificate."""
+    where = _where(address)
+    if isinstance(err, StepError):
+        verdict = (
+            Verdict.STARTTLS_NOT_OFFERED
+            if err.kind == StepError.NOT_OFFERED
+            else Verdict.HANDSHAKE_FAILED
+        )
+        return _StepFailedError(verdict, f"{where}: {err.detail}")
+    if isinstance(err, TimeoutError):
+        detail = f"{where} did not complete a TLS handshake within {budget:g} s"
+        return _StepFailedError(Verdict.TIMEOUT, detail)
+    if isinstance(err, ConnectionRefusedError):
+        return _StepFailedError(Verdict.CONNECTION_REFUSED, f"{where} refused the connection")
+    if isinstance(err, ssl.SSLError | HandshakeEOFError | ConnectionResetError):
+        reason = _ssl_reason(err) if isinstance(err, ssl.SSLError) else str(err)
+        return _StepFailedError(
+            Verdict.HANDSHAKE_FAILED, f"TLS handshake with {where} failed ({reason})"
+        )
+    if isinstance(err, OSError):
+        return _network_error(where, err)
+    # the other addresses' last resort
+    return _StepFailedError(
+        Verdict.HANDSHAKE_FAILED, f"{where}: {report.unexpected('addresses', err)}"
+    )
+
+
 def _connect_failure(address: Address, error: BaseException) -> _StepFailedError:
     where = _where(address)
     if isinstance(error, ConnectionRefusedError):
@@ -817,14 +1024,72 @@ class _Served:
     tls_ms: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """One address checked: its outcome, and the chain and judgement behind it."""
+
+    check: AddressCheck
+    ders: list[bytes] | None = None
+    assessment: Assessment | None = None
+
+
+def _reported(
+    main: ProbeReport,
+    report: _Report,
+    checked: list[_Checked],
+    worst: _Checked | None,
+    authority: _Authority | None,
+) -> ProbeReport:
+    """Describe the certificate of the worst address; keep the connection's own facts.
+
+    Timings, TLS version and the HTTP answer stay those of the main connection; what the CA
+    says (`authority`) is of the worst address's chain when it is not the main one's.
+    """
+    if worst is None:
+        return replace(main, addresses=tuple(item.check for item in checked))
+    checks = tuple(replace(item.check, reported=item is worst) for item in checked)
+    result = main
+    if worst.ders != report.served:
+        rest = {key: value for key, value in report.details.items() if key in _PROBE_WIDE}
+        result = _finish(worst.assessment, replace(report, details=rest), main.http, authority)
+    served = [item for item in checked if item.check.verdict.reached_tls]
+    if len({item.check.sha256 for item in served}) > 1:
+        # The addresses disagree: say which one this is about.
+        result = replace(result, detail=f"{bracketed(worst.check.address)}: {result.detail}")
+    return replace(result, addresses=checks)
+
+
+def _worst(checked: list[_Checked]) -> _Checked | None:
+    """Return the address whose certificate the report describes.
+
+    Of the addresses that served one: the worst verdict, then the first expiry, then the lowest
+    address.
+    """
+    return min(
+        (item for item in checked if item.check.verdict.reached_tls), key=_badness, default=None
+    )
+
+
+def _badness(item: _Checked) -> tuple[int, datetime, tuple[int, int, str]]:
+    check = item.check
+    rank = _WORST_FIRST.index(check.verdict) if check.verdict in _WORST_FIRST else 0
+    expiry = check.not_after or datetime.max.replace(tzinfo=UTC)
+    try:
+        ip = ipaddress.ip_address(check.address)
+    except ValueError:
+        return rank, expiry, (9, 0, check.address)
+    return rank, expiry, (ip.version, int(ip), check.address)
+
+
 async def _address_checks(
-    main: ProbeReport, main_ders: list[bytes] | None, others: list[_Served], trust: TrustStore
-) -> tuple[AddressCheck, ...]:
+    main: ProbeReport, report: _Report, others: list[_Served], trust: TrustStore
+) -> list[_Checked]:
     """Return the main connection's outcome, then each other address's, judged alike.
 
     A chain identical to the main one has its judgement; only a different chain is judged anew
     (in the executor, as the main one).
     """
+    main_ders = report.served
     lifetime = main.lifetime
     first = AddressCheck(
         address=main.address or "",
@@ -847,19 +1112,22 @@ async def _address_checks(
         )
     )
     assessed = {id(served): found for served, found in zip(differing, assessments, strict=True)}
-    checks = [first]
+    checked = [_Checked(first, main_ders, report.assessment)]
     for served in others:
         address = served.address[1][0]
         if id(served) in assessed:
-            checks.append(_judged_address(address, served, assessed[id(served)]))
+            found = assessed[id(served)]
+            check = _judged_address(address, served, found)
+            checked.append(_Checked(check, served.ders, found))
         elif served.ders and served.ders == main_ders:
-            checks.append(replace(first, address=address, main=False, tls_ms=served.tls_ms))
+            check = replace(first, address=address, main=False, tls_ms=served.tls_ms)
+            checked.append(_Checked(check, served.ders, report.assessment))
         else:
             failure = served.failure
             verdict = failure.verdict if failure else Verdict.HANDSHAKE_FAILED
             detail = failure.detail if failure else "server sent no certificate"
-            checks.append(AddressCheck(address=address, verdict=verdict, detail=detail))
-    return tuple(checks)
+            checked.append(_Checked(AddressCheck(address=address, verdict=verdict, detail=detail)))
+    return checked
 
 
 def _judged_address(address: str, served: _Served, assessment: Assessment | None) -> AddressCheck:
@@ -895,13 +1163,17 @@ def _addresses(infos: Sequence[tuple[Any, ...]]) -> list[Address]:
     return seen
 
 
-async def _goodbye(stream: TlsStream, protocol: AppProtocol, budget: float) -> None:
+async def _goodbye(
+    stream: TlsStream, protocol: AppProtocol, budget: float, report: _Report
+) -> None:
     """End the session as the protocol expects, then close; the verdict does not depend on it."""
     try:
         async with asyncio.timeout(min(budget, GOODBYE_TIMEOUT)):
             await protocols.goodbye(protocol, Conversation(stream))
     except StepError, ssl.SSLError, OSError, TimeoutError:
         pass
+    except Exception as err:  # noqa: BLE001 - the goodbye's last resort
+        report.note(report.unexpected("goodbye", err))
     finally:
         stream.close()
 

@@ -311,8 +311,11 @@ class AddressCheck:
     address: str
     verdict: Verdict
     detail: str
-    # The address the probe's main connection used (its verdict is the report's).
+    # The address the probe's main connection used.
     main: bool = False
+    # The report's verdict and chain are this address's: of the addresses that served a
+    # certificate, the worst verdict, then the earliest expiry, then the lowest address.
+    reported: bool = False
     # Fingerprint of the served leaf; None when no certificate was received.
     sha256: str | None = None
     # Validity of the certificate of its chain that expires first.
@@ -349,6 +352,9 @@ class ProbeReport:
     http: HttpInfo | None = None
     # Every address of the name (at most MAX_ADDRESSES), the main one first; empty for one address.
     addresses: tuple[AddressCheck, ...] = ()
+    # Addresses of the name beyond those checked (not in `addresses`; when no connection was
+    # made, those not even tried).
+    addresses_left_out: int = 0
     # The chain's revocation status: the first revoked certificate of the validated path, else
     # the leaf's. None when not checked (switched off, or no certificate received).
     revocation: RevocationStatus | None = None
