@@ -635,10 +635,14 @@ class Prober:
             raise report.stopped("handshake", err) from err
         report.time(tls_ms=_ms(started))
         ssl_object = stream.ssl_object
-        report.tls_version = ssl_object.version()
-        cipher = ssl_object.cipher()
-        report.cipher = cipher[0] if cipher else None
-        report.alpn = ssl_object.selected_alpn_protocol()
+        try:
+            report.tls_version = ssl_object.version()
+            cipher = ssl_object.cipher()
+            report.cipher = cipher[0] if cipher else None
+            report.alpn = ssl_object.selected_alpn_protocol()
+            report.served = _chain_bytes(ssl_object)
+        except Exception as err:
+            raise report.stopped("handshake", err) from err
 
     async def _handshake_failed(
         self,
@@ -672,9 +676,8 @@ class Prober:
         budget = options.timeout
         tls1_3 = report.tls_version == "TLSv1.3"
         report.protocols = ProtocolSupport(tls1_3=tls1_3)
-        ders = _chain_bytes(stream.ssl_object)
+        ders = report.served or []
         check_http = options.checks_http(target.protocol)
-        report.served = ders
         async with asyncio.TaskGroup() as group:
             if not check_http:
                 group.create_task(_goodbye(stream, target.protocol, budget, report))
