@@ -527,8 +527,12 @@ def _systematic(family: str, *, thorough: bool) -> Iterator[Draft]:
         (exchange, turn, answer) for exchange in exchanges for turn, answer in _turns(exchange)
     ]
     pairs = [(part, value) for part, values in turns[0][2].variants for value in values]
-    for index, (part, value) in enumerate(pairs * len(turns) if thorough else pairs):
-        exchange, turn, answer = turns[index % len(turns)]
+    chosen = (
+        itertools.product(turns, pairs)
+        if thorough
+        else ((turns[index % len(turns)], pair) for index, pair in enumerate(pairs))
+    )
+    for (exchange, turn, answer), (part, value) in chosen:
         what = f"{answer.name}: {part} = {_shown(value)}"
         yield exchange, turn, answer.build(**{part: value}), Delivery(), what
     for exchange in EXCHANGES[family]:
