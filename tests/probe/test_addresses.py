@@ -31,6 +31,7 @@ from tests.certs import NOW, Pki
 from tests.daemons import Mosquitto, cert_files, installed, running, service_directory
 from tests.servers import Server, black_hole, plain_http
 
+from .conftest import CallbackWatch
 from .test_protocol_servers import HOST as SERVICE_HOST, MOSQUITTO_CLOSED, assert_clean
 from .test_verdicts import HOST, run
 
@@ -204,6 +205,22 @@ async def test_at_most_eight_addresses_are_raced(
     assert attempted == [address for address, _ in holes[:8]]
     assert report.addresses_left_out == 2
     assert format_report(report).splitlines()[-1] == "Addresses: 2 more of this name not tried"
+
+
+async def test_thousands_of_addresses_cost_the_loop_little(
+    pki, prober: Prober, loop_stall_watch: CallbackWatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name with 4,000 A records (a DNS answer over TCP holds that many): eight are raced,
+    the rest counted, and no loop callback spends more than the loop's budget on them."""
+    loop_stall_watch.limit = 0.05
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = closed.getsockname()[1]
+        addresses = [(f"127.0.{index // 250}.{index % 250 + 1}", port) for index in range(4000)]
+        resolves_to(monkeypatch, *addresses, *addresses[:100])  # duplicates count once
+        report = await run(prober, by_name(pki), timeout=2)
+    assert report.verdict is Verdict.CONNECTION_REFUSED
+    assert report.addresses_left_out == 4000 - 8
 
 
 async def test_the_state_does_not_depend_on_which_address_wins(

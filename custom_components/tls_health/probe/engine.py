@@ -1156,14 +1156,12 @@ def _judged_address(address: str, served: _Served, assessment: Assessment | None
 
 
 def _addresses(infos: Sequence[tuple[Any, ...]]) -> list[Address]:
-    seen: list[Address] = []
+    """IPv4 and IPv6 addresses in order, once each, in linear time (a name may have thousands)."""
+    seen: dict[Address, None] = {}
     for family, _type, _proto, _canon, sockaddr in infos:
-        if family not in (socket.AF_INET, socket.AF_INET6):
-            continue
-        item: Address = (socket.AddressFamily(family), sockaddr)
-        if item not in seen:
-            seen.append(item)
-    return seen
+        if family in (socket.AF_INET, socket.AF_INET6):
+            seen.setdefault((socket.AddressFamily(family), sockaddr), None)
+    return list(seen)
 
 
 async def _goodbye(
