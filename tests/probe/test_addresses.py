@@ -251,6 +251,24 @@ async def test_the_state_does_not_depend_on_which_address_wins(
     assert seen[0][0] is Verdict.CERTIFICATE_EXPIRED
 
 
+async def test_valid_certificates_report_the_one_expiring_first(
+    pki, prober: Prober, serve, tls_context, monkeypatch
+) -> None:
+    """Both valid: the report is the certificate that expires first, with its revocation status
+    (the CA is asked about that chain, not the connection's)."""
+    sooner = pki.leaf(HOST, not_after=NOW + timedelta(days=20))
+    first, second = await two_servers(pki, serve, tls_context, sooner, pki.intermediate)
+    resolves_to(monkeypatch, ("127.0.0.1", first.port), ("127.0.0.2", second.port))
+    report = await run(prober, by_name(pki))
+    assert report.verdict is Verdict.OK, report.detail
+    assert report.address == "127.0.0.1"
+    assert report.leaf is not None
+    assert report.leaf.not_after == sooner.cert.not_valid_after_utc
+    assert [check.reported for check in report.addresses] == [False, True]
+    assert report.revocation is not None
+    assert report.revocation.serial == report.leaf.serial
+
+
 async def test_an_address_failing_its_handshake_does_not_decide_the_state(
     pki, prober: Prober, serve, tls_context, monkeypatch
 ) -> None:
