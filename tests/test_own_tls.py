@@ -8,12 +8,20 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 import pytest
 
 from custom_components.tls_health import own_tls
+from custom_components.tls_health.const import DOMAIN
+from custom_components.tls_health.findings import moment
 from custom_components.tls_health.own_tls import read_certificate_files
+from custom_components.tls_health.probe import Lifetime
 
 from .certs import NOW, Pki
+from .conftest import EndpointServer
+from .helpers import endpoint_data, setup_endpoint
 
 
 def test_matching_files(pki: Pki) -> None:
@@ -112,3 +120,79 @@ def test_key_of_an_unknown_algorithm_is_an_invalid_file(pki: Pki) -> None:
     files = read_certificate_files(str(chain), str(key))
     assert files.problem is not None
     assert files.translation_key == "certificate_file_invalid"
+
+
+# (lifetime, left) -> the repair Home Assistant's own certificate raises, and its severity.
+@pytest.mark.parametrize(
+    ("lifetime", "left", "raised"),
+    [
+        # 90 days, renewed automatically: due a day after a third is left, an error at a sixth
+        (timedelta(days=90), timedelta(days=60), None),
+        (timedelta(days=90), timedelta(days=20), ("certificate_file_renewal_overdue", "warning")),
+        (timedelta(days=90), timedelta(days=10), ("certificate_file_renewal_overdue", "error")),
+        # 6 days: 3 days left is its normal life, not a certificate about to expire
+        (timedelta(days=6), timedelta(days=3), None),
+        (timedelta(days=6), timedelta(hours=30), ("certificate_file_renewal_overdue", "warning")),
+        # 398 days, renewed by hand: the warning and critical days
+        (timedelta(days=398), timedelta(days=30), None),
+        (
+            timedelta(days=398),
+            timedelta(days=10, hours=1),
+            ("certificate_file_expiring", "warning"),
+        ),
+        (timedelta(days=398), timedelta(days=5, hours=1), ("certificate_file_expiring", "error")),
+        (timedelta(days=90), -timedelta(days=2), ("certificate_file_expired", "error")),
+    ],
+)
+async def test_own_certificate_expiry_is_judged_by_its_lifetime(
+    hass: HomeAssistant,
+    pki: Pki,
+    endpoint_server: EndpointServer,
+    lifetime: timedelta,
+    left: timedelta,
+    raised: tuple[str, str] | None,
+) -> None:
+    await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
+    own = pki.leaf(not_before=NOW + left - lifetime, not_after=NOW + left)
+    chain, key = pki.server_files("own", own, pki.intermediate)
+    hass.http.ssl_certificate = str(chain)
+    hass.http.ssl_key = str(key)
+    hass.http.server_port = 9  # nothing listens: only the files are judged
+    await own_tls.async_check_own_tls_now(hass)
+    found = {
+        issue_id: issue
+        for (domain, issue_id), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN
+    }
+    expiry = ("certificate_file_expiring", "certificate_file_renewal_overdue")
+    if raised is None:
+        assert not set(found) & {*expiry, "certificate_file_expired"}
+        return
+    key_raised, severity = raised
+    assert set(found) & {*expiry, "certificate_file_expired"} == {key_raised}
+    issue = found[key_raised]
+    assert issue.severity == severity
+    placeholders = issue.translation_placeholders or {}
+    assert placeholders["path"] == str(chain)
+    if key_raised == "certificate_file_renewal_overdue":
+        renew_by = Lifetime(own.cert.not_valid_before_utc, own.cert.not_valid_after_utc).renew_by
+        assert placeholders["renew_by"] == moment(renew_by, dt_util.get_default_time_zone())
+
+
+async def test_own_certificate_renewed_clears_its_expiry_repair(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    await setup_endpoint(hass, endpoint_data(await endpoint_server(), pki))
+    due = pki.leaf(not_before=NOW - timedelta(days=80), not_after=NOW + timedelta(days=10))
+    chain, key = pki.server_files("own", due, pki.intermediate)
+    hass.http.ssl_certificate = str(chain)
+    hass.http.ssl_key = str(key)
+    hass.http.server_port = 9
+    await own_tls.async_check_own_tls_now(hass)
+    registry = ir.async_get(hass)
+    assert registry.async_get_issue(DOMAIN, "certificate_file_renewal_overdue") is not None
+    renewed_chain, renewed_key = pki.server_files("renewed", pki.leaf(), pki.intermediate)
+    hass.http.ssl_certificate = str(renewed_chain)
+    hass.http.ssl_key = str(renewed_key)
+    await own_tls.async_check_own_tls_now(hass)
+    assert registry.async_get_issue(DOMAIN, "certificate_file_renewal_overdue") is None

@@ -167,6 +167,7 @@ def _home_assistant(
     key: str,
     *placeholders: str,
     severity: IssueSeverity = IssueSeverity.ERROR,
+    escalates: bool = False,
     fixable: bool = False,
     texts: tuple[str, ...] = (),
 ) -> Repair:
@@ -174,6 +175,7 @@ def _home_assistant(
         key=key,
         family=Family.HOME_ASSISTANT,
         severity=severity,
+        escalates=escalates,
         fixable=fixable,
         placeholders=frozenset(placeholders),
         texts=texts,
@@ -341,8 +343,24 @@ CERTIFICATE_KEY_MISMATCH: Final = _home_assistant("certificate_key_mismatch", "p
 STALE_CERTIFICATE: Final = _home_assistant(
     "stale_certificate", "path", "served_until", "file_until", fixable=True
 )
+# Its expiry is judged as an endpoint's: by its lifetime, or by fixed days when it is long.
 CERTIFICATE_FILE_EXPIRING: Final = _home_assistant(
-    "certificate_file_expiring", "path", "expiry", "days", severity=IssueSeverity.WARNING
+    "certificate_file_expiring",
+    "path",
+    "expiry",
+    "days",
+    severity=IssueSeverity.WARNING,
+    escalates=True,
+)
+CERTIFICATE_FILE_RENEWAL_OVERDUE: Final = _home_assistant(
+    "certificate_file_renewal_overdue",
+    "path",
+    "expiry",
+    "days",
+    "expires_at",
+    "renew_by",
+    severity=IssueSeverity.WARNING,
+    escalates=True,
 )
 CERTIFICATE_FILE_EXPIRED: Final = _home_assistant(
     "certificate_file_expired", "path", "expiry", "days_expired"
@@ -386,6 +404,7 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         CERTIFICATE_KEY_MISMATCH,
         STALE_CERTIFICATE,
         CERTIFICATE_FILE_EXPIRING,
+        CERTIFICATE_FILE_RENEWAL_OVERDUE,
         CERTIFICATE_FILE_EXPIRED,
         TRUSTED_PROXIES_TOO_BROAD,
     )

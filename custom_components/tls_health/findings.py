@@ -334,7 +334,7 @@ def _address_findings(
         check
         for check in serving
         if check.lifetime is not None
-        and _expiry_due(check.lifetime, check.verdict, options, now) is not None
+        and expiry_due(check.lifetime, check.verdict, options, now) is not None
     ]
     if problems or due:
         listed = ", ".join(
@@ -371,10 +371,10 @@ def _expiring(
     lifetime = report.lifetime
     if lifetime is None:
         return None
-    return _expiry_due(lifetime, report.verdict, options, now)
+    return expiry_due(lifetime, report.verdict, options, now)
 
 
-def _expiry_due(
+def expiry_due(
     lifetime: Lifetime, verdict: Verdict, options: EndpointOptions, now: datetime
 ) -> tuple[Repair, bool] | None:
     """Return the expiry repair due now and whether it is critical; None in its normal life.

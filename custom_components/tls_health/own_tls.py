@@ -19,9 +19,10 @@ from homeassistant.util import dt as dt_util
 
 from . import catalogue as c, issues
 from .catalogue import Repair
-from .const import DEFAULT_WARNING_DAYS, PROBE_TIMEOUT
-from .findings import renewed_but_not_served
-from .probe import ProbeOptions, Prober, Target, days_until, read_bounded
+from .const import PROBE_TIMEOUT
+from .findings import expiry_due, moment, renewed_but_not_served
+from .options import EndpointOptions
+from .probe import Lifetime, ProbeOptions, Prober, Target, Verdict, days_until, read_bounded
 from .prober import async_get_prober
 from .tracker import Finding
 
@@ -36,8 +37,16 @@ OWN_TLS_REPAIRS: Final = (
     c.CERTIFICATE_KEY_MISMATCH,
     c.STALE_CERTIFICATE,
     c.CERTIFICATE_FILE_EXPIRING,
+    c.CERTIFICATE_FILE_RENEWAL_OVERDUE,
     c.CERTIFICATE_FILE_EXPIRED,
 )
+# Home Assistant's own certificate is judged as an endpoint with the default options is.
+OWN_OPTIONS: Final = EndpointOptions()
+# The repair about the own certificate for each expiry repair of an endpoint.
+OWN_EXPIRY: Final = {
+    c.CERTIFICATE_EXPIRING_SOON: c.CERTIFICATE_FILE_EXPIRING,
+    c.CERTIFICATE_RENEWAL_OVERDUE: c.CERTIFICATE_FILE_RENEWAL_OVERDUE,
+}
 CONTAINER_MARKERS: Final = (Path("/.dockerenv"), Path("/run/.containerenv"))
 OWN_TLS_INTERVAL: Final = timedelta(hours=1)
 
@@ -135,18 +144,26 @@ async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
 
 
 def _expiry(files: CertificateFiles, path: str) -> list[Finding]:
-    assert files.not_after is not None  # noqa: S101 - set whenever there is no problem
+    """Return the expiry repair due now, judged by the lifetime as an endpoint's expiry is."""
+    assert files.not_before is not None  # noqa: S101 - set whenever there is no problem
+    assert files.not_after is not None  # noqa: S101
     now = dt_util.now()
+    lifetime = Lifetime(files.not_before, files.not_after)
     days = days_until(files.not_after, now)
     placeholders = {
         "path": path,
         "expiry": files.not_after.astimezone(now.tzinfo).date().isoformat(),
+        "days": str(days),
+        "expires_at": moment(files.not_after, now.tzinfo),
+        "renew_by": moment(lifetime.renew_by, now.tzinfo),
     }
     if days < 0:
         return [Finding(c.CERTIFICATE_FILE_EXPIRED, {**placeholders, "days_expired": str(-days)})]
-    if days <= DEFAULT_WARNING_DAYS:
-        return [Finding(c.CERTIFICATE_FILE_EXPIRING, {**placeholders, "days": str(days)})]
-    return []
+    verdict = Verdict.CERTIFICATE_NOT_YET_VALID if now < files.not_before else Verdict.OK
+    if (due := expiry_due(lifetime, verdict, OWN_OPTIONS, now)) is None:
+        return []
+    repair, critical = due
+    return [Finding(OWN_EXPIRY[repair], placeholders, critical=critical)]
 
 
 async def _stale(

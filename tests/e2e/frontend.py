@@ -35,7 +35,7 @@ DIALOGS = {
     "endpoint_expired": "certificate_expired",
     "proxy": "forwarded_proto_missing",  # proxy family
     "traffic": "reverse_proxy_not_trusted_traffic",  # traffic family
-    "own_certificate": "certificate_file_expiring",  # Home Assistant family
+    "own_certificate": "certificate_file_renewal_overdue",  # Home Assistant family
     "trusted_proxies": "trusted_proxies_too_broad",
 }
 TRUSTED_PROXY = "127.0.0.5"

@@ -25,7 +25,7 @@ async def test_renewed_file_served_after_the_fix_flow_restarts(tmp_path: Path, p
         await hass.watch(hass.port, pki.root_file)
         await hass.rest("POST", "/api/services/tls_health/check_now", {})
         keys = {issue["issue_id"] for issue in await hass.issues()}
-        assert "certificate_file_expiring" in keys
+        assert "certificate_file_renewal_overdue" in keys
         assert "stale_certificate" not in keys
 
         renewed_chain, renewed_key = pki.server_files("renewed", pki.leaf(), pki.intermediate)
@@ -37,7 +37,9 @@ async def test_renewed_file_served_after_the_fix_flow_restarts(tmp_path: Path, p
         )
         assert stale["is_fixable"] is True
         assert stale["translation_placeholders"]["path"] == str(chain)
-        assert "certificate_file_expiring" not in {i["issue_id"] for i in await hass.issues()}
+        assert "certificate_file_renewal_overdue" not in {
+            i["issue_id"] for i in await hass.issues()
+        }
 
         flow = await hass.rest(
             "POST",
