@@ -309,6 +309,55 @@ async def test_options_flow(hass: HomeAssistant, pki: Pki, endpoint_server: Endp
         "critical_days": 10,
         "scan_legacy": False,
         "leads_to_home_assistant": False,
+        "check_revocation": True,
+        "check_renewal_info": True,
     }
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data.update_interval.total_seconds() == 300
+
+
+async def test_options_revocation_and_renewal_info(
+    hass: HomeAssistant, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    """On by default, each switchable off; a directory URL must be https."""
+    server = await endpoint_server()
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    assert entry.runtime_data.options.check_revocation
+    assert entry.runtime_data.options.check_renewal_info
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    schema = {str(marker): marker for marker in result["data_schema"].schema}
+    assert schema["check_revocation"].default() is True
+    assert schema["check_renewal_info"].default() is True
+    base = {"scan_interval": 60, "warning_days": 14, "critical_days": 7, "scan_legacy": True}
+    for wrong in (
+        "http://acme.example.test/directory",
+        "https://user:secret@acme.example.test/directory",
+        "https://acme example.test/directory",
+        "https://[::1/directory",
+        "acme.example.test",
+    ):
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {
+                **base,
+                "check_revocation": True,
+                "check_renewal_info": True,
+                "acme_directory": wrong,
+            },
+        )
+        assert result["errors"] == {"acme_directory": "acme_directory_invalid"}, wrong
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            **base,
+            "check_revocation": False,
+            "check_renewal_info": False,
+            "acme_directory": " https://ca.example.test:9000/acme/acme/directory ",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    options = entry.runtime_data.options
+    assert not options.check_revocation
+    assert not options.check_renewal_info
+    assert options.acme_directory == "https://ca.example.test:9000/acme/acme/directory"

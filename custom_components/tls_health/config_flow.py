@@ -22,12 +22,16 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 import probatio as vol
+from yarl import URL
 
 from .certificate_file import async_read_file_certificate
 from .const import (
+    CONF_ACME_DIRECTORY,
     CONF_ADDRESS,
     CONF_CA_FILE,
     CONF_CERTIFICATE_FILE,
+    CONF_CHECK_RENEWAL_INFO,
+    CONF_CHECK_REVOCATION,
     CONF_CRITICAL_DAYS,
     CONF_LEADS_HERE,
     CONF_SCAN_INTERVAL,
@@ -35,6 +39,8 @@ from .const import (
     CONF_SERVER_NAME,
     CONF_URL,
     CONF_WARNING_DAYS,
+    DEFAULT_CHECK_RENEWAL_INFO,
+    DEFAULT_CHECK_REVOCATION,
     DEFAULT_CRITICAL_DAYS,
     DEFAULT_SCAN_INTERVAL_MINUTES,
     DEFAULT_SCAN_LEGACY,
@@ -57,6 +63,7 @@ URL_ERRORS = frozenset(
     {"empty", "invalid_url", "invalid_host", "invalid_port", "not_https", "url_has_credentials"}
 )
 ADVANCED_KEYS = (CONF_SERVER_NAME, CONF_ADDRESS, CONF_CA_FILE)
+MAX_URL_LENGTH = 2000
 
 # Verdicts that mean nothing answered TLS: the entry is not created. Certificate problems are.
 UNREACHED_ERRORS: Mapping[Verdict, str] = {
@@ -248,6 +255,11 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_WARNING_DAYS, default=DEFAULT_WARNING_DAYS): _days(),
         vol.Required(CONF_CRITICAL_DAYS, default=DEFAULT_CRITICAL_DAYS): _days(),
         vol.Required(CONF_SCAN_LEGACY, default=DEFAULT_SCAN_LEGACY): bool,
+        vol.Required(CONF_CHECK_REVOCATION, default=DEFAULT_CHECK_REVOCATION): bool,
+        vol.Required(CONF_CHECK_RENEWAL_INFO, default=DEFAULT_CHECK_RENEWAL_INFO): bool,
+        vol.Optional(CONF_ACME_DIRECTORY): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.URL)
+        ),
         vol.Optional(CONF_CERTIFICATE_FILE): TextSelector(),
     }
 )
@@ -255,8 +267,19 @@ OPTIONS_SCHEMA = vol.Schema(
 HTTPS_OPTIONS_SCHEMA = OPTIONS_SCHEMA.extend({vol.Required(CONF_LEADS_HERE, default=False): bool})
 
 
+def acme_directory_valid(value: str) -> bool:
+    """Whether a directory URL can be asked: https (RFC 8555 requires it), a host, no password."""
+    if len(value) > MAX_URL_LENGTH or any(character.isspace() for character in value):
+        return False
+    try:
+        url = URL(value)
+    except ValueError:
+        return False
+    return url.scheme == "https" and bool(url.host) and url.user is None and url.password is None
+
+
 class TlsHealthOptionsFlow(OptionsFlowWithReload):
-    """Check interval, expiry thresholds and the legacy protocol scan."""
+    """Check interval, expiry thresholds, the legacy protocol scan and what the CA is asked."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show and validate the options."""
@@ -265,8 +288,13 @@ class TlsHealthOptionsFlow(OptionsFlowWithReload):
             certificate_file = str(user_input.pop(CONF_CERTIFICATE_FILE, "") or "").strip()
             if certificate_file:
                 user_input[CONF_CERTIFICATE_FILE] = certificate_file
+            acme_directory = str(user_input.pop(CONF_ACME_DIRECTORY, "") or "").strip()
+            if acme_directory:
+                user_input[CONF_ACME_DIRECTORY] = acme_directory
             if user_input[CONF_CRITICAL_DAYS] > user_input[CONF_WARNING_DAYS]:
                 errors[CONF_CRITICAL_DAYS] = "critical_after_warning"
+            elif acme_directory and not acme_directory_valid(acme_directory):
+                errors[CONF_ACME_DIRECTORY] = "acme_directory_invalid"
             elif (
                 certificate_file
                 and (await async_read_file_certificate(self.hass, certificate_file))[1]

@@ -8,7 +8,14 @@ from typing import Any, Final
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_ADDRESS, CONF_CA_FILE, CONF_CERTIFICATE_FILE, CONF_SERVER_NAME, CONF_URL
+from .const import (
+    CONF_ACME_DIRECTORY,
+    CONF_ADDRESS,
+    CONF_CA_FILE,
+    CONF_CERTIFICATE_FILE,
+    CONF_SERVER_NAME,
+    CONF_URL,
+)
 from .coordinator import TlsHealthConfigEntry
 from .probe import Verdict
 from .selfprobe import async_get_self_probe
@@ -19,6 +26,7 @@ TO_REDACT = {
     CONF_ADDRESS,
     CONF_CA_FILE,
     CONF_CERTIFICATE_FILE,
+    CONF_ACME_DIRECTORY,  # a private CA's directory names a host of the home
     "ca_file",
     "serial",
     "sha256",

@@ -8,12 +8,17 @@ from datetime import timedelta
 from typing import Any
 
 from .const import (
+    CONF_ACME_DIRECTORY,
     CONF_CERTIFICATE_FILE,
+    CONF_CHECK_RENEWAL_INFO,
+    CONF_CHECK_REVOCATION,
     CONF_CRITICAL_DAYS,
     CONF_LEADS_HERE,
     CONF_SCAN_INTERVAL,
     CONF_SCAN_LEGACY,
     CONF_WARNING_DAYS,
+    DEFAULT_CHECK_RENEWAL_INFO,
+    DEFAULT_CHECK_REVOCATION,
     DEFAULT_CRITICAL_DAYS,
     DEFAULT_SCAN_INTERVAL_MINUTES,
     DEFAULT_SCAN_LEGACY,
@@ -30,7 +35,7 @@ def default_scan_legacy(protocol: AppProtocol) -> bool:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointOptions:
-    """Check interval, expiry thresholds, the legacy protocol scan and the proxy check."""
+    """Check interval, expiry thresholds, the legacy scan, the proxy check, what the CA is asked."""
 
     interval: timedelta = timedelta(minutes=DEFAULT_SCAN_INTERVAL_MINUTES)
     warning_days: int = DEFAULT_WARNING_DAYS
@@ -40,6 +45,12 @@ class EndpointOptions:
     certificate_file: str | None = None
     # The user says the URL leads to this Home Assistant: its reverse proxy is checked.
     leads_here: bool = False
+    # Ask the CA whether it revoked the certificate (CRL, else OCSP).
+    check_revocation: bool = DEFAULT_CHECK_REVOCATION
+    # Ask the CA when it wants the certificate renewed (ACME Renewal Information, RFC 9773).
+    check_renewal_info: bool = DEFAULT_CHECK_RENEWAL_INFO
+    # The CA's ACME directory, for a CA the probe does not recognise from the issuer.
+    acme_directory: str | None = None
 
     @property
     def probe(self) -> ProbeOptions:
@@ -60,4 +71,9 @@ class EndpointOptions:
             scan_legacy=bool(options.get(CONF_SCAN_LEGACY, default_scan_legacy(protocol))),
             certificate_file=options.get(CONF_CERTIFICATE_FILE) or None,
             leads_here=bool(options.get(CONF_LEADS_HERE, False)),
+            check_revocation=bool(options.get(CONF_CHECK_REVOCATION, DEFAULT_CHECK_REVOCATION)),
+            check_renewal_info=bool(
+                options.get(CONF_CHECK_RENEWAL_INFO, DEFAULT_CHECK_RENEWAL_INFO)
+            ),
+            acme_directory=options.get(CONF_ACME_DIRECTORY) or None,
         )
