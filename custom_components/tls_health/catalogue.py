@@ -82,7 +82,13 @@ NETWORK_PLACEHOLDERS: Final = frozenset(
         "served_address",
         "addresses",
         "chain",
+        "revoked_subject",
+        "explanation_url",
     }
+)
+# What the CA said: the certificate it revoked, why (RFC 5280 reason name) and when, and from where.
+REVOCATION_PLACEHOLDERS: Final = frozenset(
+    {"revoked_subject", "serial", "revocation_reason", "revoked_at", "revocation_source"}
 )
 # Refused traffic is counted, never named: no check proved any of its addresses.
 TRAFFIC_PLACEHOLDERS: Final = frozenset({"count", "sources", "public"})
@@ -241,6 +247,25 @@ STALE_SERVED_CERTIFICATE: Final = Repair(
     confirmations=CONFIRMATIONS,
     placeholders=ENDPOINT_PLACEHOLDERS | {"path", "served_until", "file_until"},
 )
+# The CA revoked a certificate of the validated chain, proven by its signed CRL or OCSP answer:
+# one check is enough. The second text when the reason says that a key may be known to others.
+CERTIFICATE_REVOKED: Final = Repair(
+    key="certificate_revoked",
+    family=Family.ENDPOINT,
+    severity=IssueSeverity.ERROR,
+    placeholders=ENDPOINT_PLACEHOLDERS | REVOCATION_PLACEHOLDERS,
+    texts=("certificate_revoked", "certificate_revoked_key_compromise"),
+)
+# The CA's suggested renewal window (ACME Renewal Information) ended and the certificate is still
+# served; the second text when the CA links a page that explains why.
+RENEWAL_REQUESTED_BY_CA: Final = Repair(
+    key="renewal_requested_by_ca",
+    family=Family.ENDPOINT,
+    severity=IssueSeverity.WARNING,
+    escalates=True,
+    placeholders=ENDPOINT_PLACEHOLDERS | {"window_start", "window_end", "explanation_url"},
+    texts=("renewal_requested_by_ca", "renewal_requested_by_ca_explained"),
+)
 LEGACY_TLS_ENABLED: Final = _endpoint("legacy_tls_enabled", IssueSeverity.WARNING)
 ENDPOINT_UNREACHABLE: Final = _endpoint(
     "endpoint_unreachable", confirmations=UNREACHABLE_CONFIRMATIONS
@@ -365,6 +390,12 @@ CERTIFICATE_FILE_RENEWAL_OVERDUE: Final = _home_assistant(
 CERTIFICATE_FILE_EXPIRED: Final = _home_assistant(
     "certificate_file_expired", "path", "expiry", "days_expired"
 )
+CERTIFICATE_FILE_REVOKED: Final = _home_assistant(
+    "certificate_file_revoked",
+    "path",
+    *sorted(REVOCATION_PLACEHOLDERS),
+    texts=("certificate_file_revoked", "certificate_file_revoked_key_compromise"),
+)
 TRUSTED_PROXIES_TOO_BROAD: Final = _home_assistant("trusted_proxies_too_broad", "networks")
 
 REPAIRS: Final[Mapping[str, Repair]] = {
@@ -384,6 +415,8 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         ADDRESS_NOT_ANSWERING,
         ADDRESS_OTHER_CERTIFICATE,
         STALE_SERVED_CERTIFICATE,
+        CERTIFICATE_REVOKED,
+        RENEWAL_REQUESTED_BY_CA,
         LEGACY_TLS_ENABLED,
         ENDPOINT_UNREACHABLE,
         STARTTLS_NOT_OFFERED,
@@ -406,6 +439,7 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         CERTIFICATE_FILE_EXPIRING,
         CERTIFICATE_FILE_RENEWAL_OVERDUE,
         CERTIFICATE_FILE_EXPIRED,
+        CERTIFICATE_FILE_REVOKED,
         TRUSTED_PROXIES_TOO_BROAD,
     )
 }

@@ -57,8 +57,15 @@ from .probe import InvalidTargetError, ProbeOptions, Target, Verdict, check_ca_f
 from .prober import async_get_prober
 
 SECTION_ADVANCED = "advanced"
-# Whether the endpoint answers TLS at all: its certificate is judged, nothing else is probed.
-HANDSHAKE_ONLY = ProbeOptions(timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False)
+# Whether the endpoint answers TLS at all: its certificate is judged, nothing else is probed
+# and no CA is asked before the user has seen the options.
+HANDSHAKE_ONLY = ProbeOptions(
+    timeout=PROBE_TIMEOUT,
+    scan_legacy=False,
+    check_http=False,
+    check_revocation=False,
+    check_renewal_info=False,
+)
 URL_ERRORS = frozenset(
     {"empty", "invalid_url", "invalid_host", "invalid_port", "not_https", "url_has_credentials"}
 )

@@ -78,7 +78,13 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
         decision = decide(
             previous.streaks,
             current_findings(report, self.options, now, checked_proxy, certificate_file),
-            judged_keys(report, self.options, checked_proxy, certificate_file),
+            judged_keys(
+                report,
+                self.options,
+                checked_proxy,
+                certificate_file,
+                certificate_changed=change is not None,
+            ),
             issues.async_open_keys(self.hass, self.config_entry),
         )
         open_repairs = issues.async_apply(self.hass, self.config_entry, decision)

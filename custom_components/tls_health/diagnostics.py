@@ -27,6 +27,7 @@ TO_REDACT = {
     CONF_CA_FILE,
     CONF_CERTIFICATE_FILE,
     CONF_ACME_DIRECTORY,  # a private CA's directory names a host of the home
+    "directory",
     "ca_file",
     "serial",
     "sha256",

@@ -10,7 +10,19 @@ from typing import Final
 from . import catalogue as c
 from .catalogue import Repair
 from .options import EndpointOptions
-from .probe import AddressCheck, CertificateInfo, Lifetime, ProbeReport, Verdict, days_until
+from .probe import (
+    AddressCheck,
+    CertificateInfo,
+    Lifetime,
+    ProbeReport,
+    RenewalInfo,
+    RenewalPhase,
+    RevocationReason,
+    RevocationState,
+    RevocationStatus,
+    Verdict,
+    days_until,
+)
 from .proxy_judgement import (
     HOP_PASSES_THROUGH,
     MOVED_HOP,
@@ -75,6 +87,18 @@ PUBLIC_TEXTS: Final[Mapping[str, str]] = {
 }
 # Placeholders whose value the probe knows better: which certificate is at fault.
 PROBE_NAMED: Final = frozenset({"expected_name", "names", "subject", "issuer", "missing_issuer"})
+# How RFC 5280 names each revocation reason (CRLReason): the words CAs and tools use.
+REASON_NAMES: Final[Mapping[RevocationReason, str]] = {
+    RevocationReason.UNSPECIFIED: "unspecified",
+    RevocationReason.KEY_COMPROMISE: "keyCompromise",
+    RevocationReason.CA_COMPROMISE: "cACompromise",
+    RevocationReason.AFFILIATION_CHANGED: "affiliationChanged",
+    RevocationReason.SUPERSEDED: "superseded",
+    RevocationReason.CESSATION_OF_OPERATION: "cessationOfOperation",
+    RevocationReason.CERTIFICATE_HOLD: "certificateHold",
+    RevocationReason.PRIVILEGE_WITHDRAWN: "privilegeWithdrawn",
+    RevocationReason.AA_COMPROMISE: "aACompromise",
+}
 
 
 def moment(value: datetime, zone: tzinfo | None) -> str:
@@ -82,13 +106,27 @@ def moment(value: datetime, zone: tzinfo | None) -> str:
     return f"{value.astimezone(zone):%Y-%m-%d %H:%M %Z}".rstrip()
 
 
-def renewal_due(lifetime: Lifetime, options: EndpointOptions, zone: tzinfo | None) -> datetime:
-    """When a certificate still served raises a warning: renewal-aware, or fixed days ahead.
+def known_window(renewal_info: RenewalInfo | None) -> RenewalInfo | None:
+    """Return the CA's renewal information when it gave a window."""
+    return renewal_info if renewal_info is not None and renewal_info.known else None
 
-    Fixed days count calendar days in `zone`: the warning starts at the local midnight from
-    which `warning_days` or fewer are left.
+
+def renewal_due(
+    lifetime: Lifetime,
+    options: EndpointOptions,
+    zone: tzinfo | None,
+    window: RenewalInfo | None = None,
+) -> datetime:
+    """When a certificate still served raises a repair: the CA's window, renewal-aware, or days.
+
+    A certificate renewed automatically is due at the end of the CA's suggested renewal window
+    when the CA gave one (ACME Renewal Information), else at its renew_by. Fixed days count
+    calendar days in `zone`: the warning starts at the local midnight from which `warning_days`
+    or fewer are left.
     """
     if lifetime.renewal_aware:
+        if (known := known_window(window)) is not None and known.window_end is not None:
+            return known.window_end
         return lifetime.renew_by
     last_day = lifetime.not_after.astimezone(zone).date()
     start = datetime.combine(last_day - timedelta(days=options.warning_days), time())
@@ -183,12 +221,16 @@ def judged_keys(
     options: EndpointOptions,
     proxy: ProxyReport | None = None,
     certificate_file: FileCertificate | None = None,
+    *,
+    certificate_changed: bool = False,
 ) -> frozenset[str]:
     """Repair keys this check can confirm or clear.
 
     An unreachable endpoint says nothing about its certificate or protocols, of the proxy only
     the sub-checks its check could decide are judged, and a certificate file that could not be
-    read says nothing.
+    read says nothing. Revocation and the CA's renewal window are judged when the CA's answer
+    was proven, when their check is switched off, and when another certificate is served than
+    the one they were about; an unknown answer neither raises nor clears.
     """
     if report.verdict in PLAIN_TEXT_REPAIRS:
         # It answered: reachable, and whether it speaks TLS is known.
@@ -201,6 +243,19 @@ def judged_keys(
     if not report.chain:  # a certificate that cannot be parsed: its expiry is unknown
         keys.discard(c.CERTIFICATE_EXPIRING_SOON.key)
         keys.discard(c.CERTIFICATE_RENEWAL_OVERDUE.key)
+    revocation = report.revocation
+    if (
+        options.check_revocation
+        and not certificate_changed
+        and (revocation is None or revocation.state is RevocationState.UNKNOWN)
+    ):
+        keys.discard(c.CERTIFICATE_REVOKED.key)
+    if (
+        options.check_renewal_info
+        and not certificate_changed
+        and known_window(report.renewal_info) is None
+    ):
+        keys.discard(c.RENEWAL_REQUESTED_BY_CA.key)
     if options.certificate_file is not None and (
         certificate_file is None or certificate_file.sha256 is None
     ):
@@ -241,8 +296,23 @@ def current_findings(
         found.append(Finding(repair, placeholders, text=_text(repair, service=service)))
     if (expiring := _expiring(report, options, now)) is not None:
         repair, critical = expiring
+        if repair is c.RENEWAL_REQUESTED_BY_CA:
+            renewal = _renewal_placeholders(report, now)
+            text = repair.texts[1] if renewal.get("explanation_url") else None
+            found.append(Finding(repair, {**placeholders, **renewal}, critical=critical, text=text))
+        else:
+            found.append(
+                Finding(
+                    repair, placeholders, critical=critical, text=_text(repair, service=service)
+                )
+            )
+    if (status := revoked(report)) is not None:
         found.append(
-            Finding(repair, placeholders, critical=critical, text=_text(repair, service=service))
+            Finding(
+                c.CERTIFICATE_REVOKED,
+                {**placeholders, **revocation_placeholders(status, now.tzinfo)},
+                text=revoked_text(status, c.CERTIFICATE_REVOKED),
+            )
         )
     found += _address_findings(report, options, now, placeholders)
     if (
@@ -330,11 +400,20 @@ def _address_findings(
     if len({check.sha256 for check in serving}) < 2:  # noqa: PLR2004
         return found
     problems = [check for check in serving if check.verdict is not Verdict.OK]
+    leaf = report.leaf
     due = [
         check
         for check in serving
         if check.lifetime is not None
-        and expiry_due(check.lifetime, check.verdict, options, now) is not None
+        and expiry_due(
+            check.lifetime,
+            check.verdict,
+            options,
+            now,
+            # the CA's window is about the certificate the main connection received
+            report.renewal_info if leaf is not None and check.sha256 == leaf.sha256 else None,
+        )
+        is not None
     ]
     if problems or due:
         listed = ", ".join(
@@ -371,28 +450,78 @@ def _expiring(
     lifetime = report.lifetime
     if lifetime is None:
         return None
-    return expiry_due(lifetime, report.verdict, options, now)
+    return expiry_due(lifetime, report.verdict, options, now, report.renewal_info)
 
 
 def expiry_due(
-    lifetime: Lifetime, verdict: Verdict, options: EndpointOptions, now: datetime
+    lifetime: Lifetime,
+    verdict: Verdict,
+    options: EndpointOptions,
+    now: datetime,
+    window: RenewalInfo | None = None,
 ) -> tuple[Repair, bool] | None:
     """Return the expiry repair due now and whether it is critical; None in its normal life.
 
-    A certificate of at most 200 days is renewed automatically: it is overdue once past its
-    renewal point (with slack), critical with a sixth of its lifetime left. A longer one is
-    renewed by hand and judged by the warning and critical days.
+    When the CA gave a renewal window (ACME Renewal Information), a certificate still served
+    after its end is one the CA asks to renew now. Otherwise a certificate of at most 200 days
+    is renewed automatically: it is overdue once past its renewal point (with slack); a longer
+    one is renewed by hand and judged by the warning days. Either is critical with a sixth of
+    its lifetime or the critical days left.
     """
     if verdict in (Verdict.CERTIFICATE_EXPIRED, Verdict.CERTIFICATE_NOT_YET_VALID):
         return None
-    if lifetime.renewal_aware:
-        if now < lifetime.renew_by:
-            return None
-        return c.CERTIFICATE_RENEWAL_OVERDUE, now >= lifetime.critical_from
     days = days_until(lifetime.not_after, now)
+    critical = (
+        now >= lifetime.critical_from if lifetime.renewal_aware else days <= options.critical_days
+    )
+    known = known_window(window)
+    if known is not None and known.phase(now) is RenewalPhase.PASSED:
+        return c.RENEWAL_REQUESTED_BY_CA, critical
+    if lifetime.renewal_aware:
+        # The CA's window, when known, replaces the third-of-lifetime rule.
+        if known is not None or now < lifetime.renew_by:
+            return None
+        return c.CERTIFICATE_RENEWAL_OVERDUE, critical
     if days > options.warning_days:
         return None
-    return c.CERTIFICATE_EXPIRING_SOON, days <= options.critical_days
+    return c.CERTIFICATE_EXPIRING_SOON, critical
+
+
+def revoked(report: ProbeReport) -> RevocationStatus | None:
+    """Return the status of the revoked certificate of the chain, when the CA proved one."""
+    status = report.revocation
+    return status if status is not None and status.state is RevocationState.REVOKED else None
+
+
+def revocation_placeholders(status: RevocationStatus, zone: tzinfo | None) -> dict[str, str]:
+    """Which certificate the CA revoked, why and when, and where it said so."""
+    reason = status.reason or RevocationReason.UNSPECIFIED
+    return {
+        "revoked_subject": status.subject,
+        "serial": status.serial,
+        "revocation_reason": REASON_NAMES[reason],
+        "revoked_at": moment(status.revoked_at, zone) if status.revoked_at else "",
+        "revocation_source": status.source.value.upper(),
+    }
+
+
+def revoked_text(status: RevocationStatus, repair: Repair) -> str | None:
+    """Return the text that also asks for a new key when the reason says a key may be known."""
+    if status.reason is not None and status.reason.key_at_risk:
+        return repair.texts[1]
+    return None
+
+
+def _renewal_placeholders(report: ProbeReport, now: datetime) -> dict[str, str]:
+    """Return the CA's renewal window and its page on why, for renewal_requested_by_ca."""
+    info = known_window(report.renewal_info)
+    if info is None or info.window_start is None or info.window_end is None:
+        return {}
+    return {
+        "window_start": moment(info.window_start, now.tzinfo),
+        "window_end": moment(info.window_end, now.tzinfo),
+        "explanation_url": info.explanation_url or "",
+    }
 
 
 def proxy_placeholders(proxy: ProxyReport, finding: ProxyFinding) -> dict[str, str]:

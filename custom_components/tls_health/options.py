@@ -55,7 +55,13 @@ class EndpointOptions:
     @property
     def probe(self) -> ProbeOptions:
         """What each check of the endpoint probes."""
-        return ProbeOptions(timeout=PROBE_TIMEOUT, scan_legacy=self.scan_legacy)
+        return ProbeOptions(
+            timeout=PROBE_TIMEOUT,
+            scan_legacy=self.scan_legacy,
+            check_revocation=self.check_revocation,
+            check_renewal_info=self.check_renewal_info,
+            acme_directory=self.acme_directory,
+        )
 
     @classmethod
     def from_options(

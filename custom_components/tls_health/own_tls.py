@@ -20,9 +20,26 @@ from homeassistant.util import dt as dt_util
 from . import catalogue as c, issues
 from .catalogue import Repair
 from .const import PROBE_TIMEOUT
-from .findings import expiry_due, moment, renewed_but_not_served
+from .findings import (
+    expiry_due,
+    moment,
+    renewed_but_not_served,
+    revocation_placeholders,
+    revoked_text,
+)
 from .options import EndpointOptions
-from .probe import Lifetime, ProbeOptions, Prober, Target, Verdict, days_until, read_bounded
+from .probe import (
+    CertificateInfo,
+    Lifetime,
+    ProbeOptions,
+    Prober,
+    ProbeReport,
+    RevocationState,
+    Target,
+    Verdict,
+    days_until,
+    read_bounded,
+)
 from .prober import async_get_prober
 from .tracker import Finding
 
@@ -31,7 +48,10 @@ FILE_UNREADABLE, FILE_MISSING, FILE_MISSING_IN_CONTAINER, FILE_NOT_PERMITTED, FI
     c.CERTIFICATE_FILE_UNREADABLE.texts
 )
 FILE_READ_TIMEOUT: Final = 10.0
-HANDSHAKE_ONLY: Final = ProbeOptions(timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False)
+# What the listener serves, and whether the CA revoked it.
+OWN_PROBE: Final = ProbeOptions(
+    timeout=PROBE_TIMEOUT, scan_legacy=False, check_http=False, check_renewal_info=False
+)
 OWN_TLS_REPAIRS: Final = (
     c.CERTIFICATE_FILE_UNREADABLE,
     c.CERTIFICATE_KEY_MISMATCH,
@@ -39,6 +59,7 @@ OWN_TLS_REPAIRS: Final = (
     c.CERTIFICATE_FILE_EXPIRING,
     c.CERTIFICATE_FILE_RENEWAL_OVERDUE,
     c.CERTIFICATE_FILE_EXPIRED,
+    c.CERTIFICATE_FILE_REVOKED,
 )
 # Home Assistant's own certificate is judged as an endpoint with the default options is.
 OWN_OPTIONS: Final = EndpointOptions()
@@ -122,7 +143,7 @@ async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
     """Raise or clear the repairs about the certificate Home Assistant serves itself."""
     http = hass.http
     found: list[Finding] = []
-    judged: tuple[Repair, ...] = OWN_TLS_REPAIRS
+    judged = set(OWN_TLS_REPAIRS)
     if certificate_path := http.ssl_certificate:
         try:
             async with asyncio.timeout(FILE_READ_TIMEOUT):
@@ -133,14 +154,21 @@ async def async_check_own_tls(hass: HomeAssistant, prober: Prober) -> None:
             files = _unreadable(certificate_path, TimeoutError(errno.ETIMEDOUT, "read timed out"))
         if files.problem is not None:
             found.append(Finding(files.problem, files.placeholders, text=files.translation_key))
+            judged.discard(c.CERTIFICATE_FILE_REVOKED)  # about the served certificate
         else:
             found.extend(_expiry(files, certificate_path))
-            stale = await _stale(prober, files, certificate_path, http.server_port)
-            if stale is None:  # the listener did not answer: whether it is stale is unknown
-                judged = tuple(r for r in judged if r is not c.STALE_CERTIFICATE)
+            report = await _probe_listener(prober, files, http.server_port)
+            if (served := report.leaf) is None:
+                # the listener did not answer: whether it is stale or revoked is unknown
+                judged -= {c.STALE_CERTIFICATE, c.CERTIFICATE_FILE_REVOKED}
             else:
-                found.extend(stale)
-    issues.async_sync(hass, found, judged)
+                found.extend(_stale(files, certificate_path, served))
+                revocation = _revocation(report, certificate_path)
+                if revocation is None:
+                    judged.discard(c.CERTIFICATE_FILE_REVOKED)
+                else:
+                    found.extend(revocation)
+    issues.async_sync(hass, found, [repair for repair in OWN_TLS_REPAIRS if repair in judged])
 
 
 def _expiry(files: CertificateFiles, path: str) -> list[Finding]:
@@ -166,20 +194,16 @@ def _expiry(files: CertificateFiles, path: str) -> list[Finding]:
     return [Finding(OWN_EXPIRY[repair], placeholders, critical=critical)]
 
 
-async def _stale(
-    prober: Prober, files: CertificateFiles, path: str, port: int
-) -> list[Finding] | None:
-    """Whether the file was renewed but the listener still serves an older certificate.
-
-    None when the listener served no certificate: nothing can be told.
-    """
+async def _probe_listener(prober: Prober, files: CertificateFiles, port: int) -> ProbeReport:
+    """Probe what Home Assistant's listener serves, and whether the CA revoked it."""
     target = Target(
         host="127.0.0.1", port=port, server_name=files.names[0] if files.names else None
     )
-    report = await prober.probe(target, HANDSHAKE_ONLY)
-    served = report.leaf
-    if served is None:
-        return None
+    return await prober.probe(target, OWN_PROBE)
+
+
+def _stale(files: CertificateFiles, path: str, served: CertificateInfo) -> list[Finding]:
+    """Return the repair when the file was renewed but the listener serves an older one."""
     if not renewed_but_not_served(files.sha256, files.not_before, served):
         return []
     return [
@@ -190,6 +214,26 @@ async def _stale(
                 "served_until": served.not_after.date().isoformat(),
                 "file_until": files.not_after.date().isoformat() if files.not_after else "",
             },
+        )
+    ]
+
+
+def _revocation(report: ProbeReport, path: str) -> list[Finding] | None:
+    """Return the repair when the CA revoked the served certificate; None when unknown.
+
+    Known only for a chain the listener serves that validates against the public roots (the
+    CA's answer must be signed by the certificate's proven issuer).
+    """
+    status = report.revocation
+    if status is None or status.state is RevocationState.UNKNOWN:
+        return None
+    if status.state is not RevocationState.REVOKED:
+        return []
+    return [
+        Finding(
+            c.CERTIFICATE_FILE_REVOKED,
+            {"path": path, **revocation_placeholders(status, dt_util.get_default_time_zone())},
+            text=revoked_text(status, c.CERTIFICATE_FILE_REVOKED),
         )
     ]
 
