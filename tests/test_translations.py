@@ -171,7 +171,7 @@ def _enum_sensors() -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.parametrize("key", ["handshake", "reverse_proxy"])
+@pytest.mark.parametrize("key", ["handshake", "reverse_proxy", "revocation"])
 def test_every_state_has_a_translation_and_an_icon(key: str) -> None:
     options = _enum_sensors()[key]
     texts = _strings()["entity"]["sensor"][key]["state"]
@@ -186,6 +186,8 @@ def test_enum_states_are_the_verdicts() -> None:
     sensors = _enum_sensors()
     assert sensors["handshake"] == [verdict.value for verdict in verdicts]
     assert sensors["reverse_proxy"] == [verdict.value for verdict in proxy]
+    revocation = importlib.import_module(MODELS).RevocationState
+    assert sensors["revocation"] == [state.value for state in revocation]
 
 
 # --- ICU MessageFormat, as the frontend parses every text -------------------------------------

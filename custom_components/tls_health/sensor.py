@@ -22,9 +22,9 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN
 from .coordinator import TlsHealthConfigEntry
 from .entity import TlsHealthEntity
-from .findings import renewal_due
+from .findings import known_window, renewal_due
 from .known import KnownCertificate
-from .probe import ProbeReport, Verdict, days_until
+from .probe import ProbeReport, RevocationState, Verdict, days_until
 from .proxy import ProxyVerdict
 from .state import EndpointState
 
@@ -66,7 +66,25 @@ def certificate_renewal_due(state: EndpointState) -> datetime | None:
     known = state.known_certificate
     if known is None or (lifetime := known.lifetime) is None:
         return None
-    return renewal_due(lifetime, state.options, dt_util.get_default_time_zone())
+    report = state.report
+    # The CA's window is about the leaf the newest check received.
+    window = (
+        report.renewal_info
+        if report is not None and report.leaf is not None and report.leaf.sha256 == known.sha256
+        else None
+    )
+    return renewal_due(lifetime, state.options, dt_util.get_default_time_zone(), window)
+
+
+def revocation_state(report: ProbeReport) -> str | None:
+    """Whether the CA revoked the chain: good, revoked or unknown; None when not checked."""
+    return None if report.revocation is None else report.revocation.state.value
+
+
+def renewal_window_start(report: ProbeReport) -> datetime | None:
+    """Start of the CA's suggested renewal window, when it gave one."""
+    window = known_window(report.renewal_info)
+    return None if window is None else window.window_start
 
 
 def proxy_verdict(state: EndpointState) -> str | None:
@@ -95,6 +113,21 @@ SENSORS: tuple[TlsHealthSensorEntityDescription, ...] = (
         translation_key="renewal_due",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=certificate_renewal_due,
+    ),
+    TlsHealthSensorEntityDescription(
+        key="revocation",
+        translation_key="revocation",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in RevocationState],
+        value_fn=from_report(revocation_state),
+        restore=True,
+    ),
+    TlsHealthSensorEntityDescription(
+        key="renewal_window",
+        translation_key="renewal_window",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=from_report(renewal_window_start),
+        restore=True,
     ),
     TlsHealthSensorEntityDescription(
         key="handshake",
@@ -206,7 +239,7 @@ class TlsHealthSensor(TlsHealthEntity, RestoreSensor):
     """A sensor of an endpoint."""
 
     entity_description: TlsHealthSensorEntityDescription
-    _restored: StateType = None
+    _restored: StateType | datetime = None
 
     async def async_added_to_hass(self) -> None:
         """Take the last state back while the endpoint has not been checked since the reload."""
@@ -214,7 +247,9 @@ class TlsHealthSensor(TlsHealthEntity, RestoreSensor):
         if self._shows_restored and (last := await self.async_get_last_sensor_data()) is not None:
             value = last.native_value
             options = self.entity_description.options
-            if isinstance(value, str | int | float) and (options is None or value in options):
+            if isinstance(value, str | int | float | datetime) and (
+                options is None or value in options
+            ):
                 self._restored = value
 
     @property

@@ -29,6 +29,8 @@ async def test_endpoint_lifecycle_in_real_hass(
             "certificate_expiry",
             "days_until_expiry",
             "renewal_due",
+            "revocation",
+            "renewal_window",
             "handshake",
             "tls_version",
             "handshake_time",
