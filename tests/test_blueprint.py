@@ -200,6 +200,47 @@ async def test_real_endpoint_translated_states_and_device_name(
     assert len(messages) == 2
 
 
+async def test_revoked_certificate_alerts_at_once_and_never_for_a_reload(
+    hass: HomeAssistant, tmp_path: Path, pki: Pki, endpoint_server: EndpointServer
+) -> None:
+    """The revocation sensor of the days sensor's endpoint, with no input of its own."""
+    server = await endpoint_server()
+    entry = await setup_endpoint(hass, endpoint_data(server, pki))
+    registry = er.async_get(hass)
+
+    def entity(key: str) -> str:
+        found = registry.async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_{key}")
+        assert found is not None
+        return found
+
+    revocation = entity("revocation")
+    messages = await start_automation(
+        hass, tmp_path, entity("days_until_expiry"), entity("handshake"), 10
+    )
+    await set_states(hass, revocation, "good", "unknown", "good")
+    assert messages == []
+    await set_states(hass, revocation, "revoked")
+    assert messages == ["hass.example.test: the CA revoked the certificate."]
+    # a reload or restart: the sensor comes back from unavailable, or from nothing
+    await set_states(hass, revocation, "unavailable", "revoked")
+    hass.states.async_remove(revocation)
+    await set_states(hass, revocation, "revoked")
+    assert len(messages) == 1
+    # a certificate that is not revoked, then one that is again
+    await set_states(hass, revocation, "good", "revoked")
+    assert len(messages) == 2
+
+
+async def test_revocation_of_another_endpoint_says_nothing(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    await set_states(hass, DAYS, "40")
+    await set_states(hass, HANDSHAKE, "ok")
+    messages = await start_automation(hass, tmp_path, DAYS, HANDSHAKE, 10)
+    await set_states(hass, "sensor.other_revocation", "good", "revoked")
+    assert messages == []
+
+
 def _matches(hass: HomeAssistant, entity_id: str, entity_filter: dict[str, Any]) -> bool:
     """The entity selector's filter, as the frontend applies it to the entities it lists."""
     state = hass.states.get(entity_id)
@@ -240,6 +281,6 @@ async def test_pickers_offer_only_fitting_entities(
         }
 
     assert offered("days_sensor") == {"days_until_expiry"}
-    # the enum sensors: handshake verdict, protocol version (the test server is not this Home
-    # Assistant: no reverse proxy sensor)
-    assert offered("handshake_sensor") == {"handshake", "tls_version"}
+    # the enum sensors: handshake verdict, protocol version, revocation (the test server is not
+    # this Home Assistant: no reverse proxy sensor)
+    assert offered("handshake_sensor") == {"handshake", "tls_version", "revocation"}
