@@ -197,6 +197,22 @@ class HassProcess:
         issues = (await self.ws({"type": "repairs/list_issues"}))["issues"]
         return [issue for issue in issues if issue["domain"] == "tls_health"]
 
+    async def wait_issue(self, issue_id: str, within: float = 60) -> dict[str, Any]:
+        """Until a repair of TLS Health with this id is open; the issue."""
+        async with asyncio.timeout(within):
+            while True:
+                for issue in await self.issues():
+                    if issue["issue_id"] == issue_id:
+                        return issue
+                await asyncio.sleep(0.2)
+
+    async def diagnostics(self, entry_id: str) -> dict[str, Any]:
+        """The diagnostics of an entry, as the download offers them."""
+        url = f"{self.url}/api/diagnostics/config_entry/{entry_id}"
+        async with self.session.get(url, headers=self.headers) as response:
+            response.raise_for_status()
+            return dict((await response.json())["data"])
+
     async def state(self, entity_id: str) -> str:
         """State of an entity."""
         return str((await self.rest("GET", f"/api/states/{entity_id}"))["state"])
