@@ -22,6 +22,7 @@ from custom_components.tls_health.proxy_judgement import REPEATED_REFUSALS
 from tests.certs import NOW, Issued, Pki, issue
 from tests.servers import HttpHandler, Server
 
+from .authorities import EXPLANATION, ca_endpoints
 from .hass_process import ROOT, HassProcess, run_hass
 from .proxies import NginxProxy, ProxyMode, nginx_binary
 
@@ -33,6 +34,8 @@ PASSWORD = "e2e-password-not-secret"  # noqa: S105 - the throwaway owner hass_pr
 DIALOGS = {
     "endpoint_self_signed": "self_signed_certificate",  # endpoint family
     "endpoint_expired": "certificate_expired",
+    "endpoint_revoked": "certificate_revoked",  # what the CA says: need nginx for the CRL
+    "endpoint_renew_now": "renewal_requested_by_ca",
     "proxy": "forwarded_proto_missing",  # proxy family
     "traffic": "reverse_proxy_not_trusted_traffic",  # traffic family
     "own_certificate": "certificate_file_renewal_overdue",  # Home Assistant family
@@ -73,14 +76,14 @@ class Scene:
     issue_ids: dict[str, str] = field(default_factory=dict)  # repair key -> issue id
 
     async def raised(self) -> dict[str, str]:
-        """Issue ids of the open TLS Health repairs, by repair key."""
+        """Issue ids of the open TLS Health repairs, by repair key (the first entry's)."""
         open_ids = {issue["issue_id"] for issue in await self.hass.issues()}
-        return {
-            key: issue_id
-            for key in DIALOGS.values()
-            for issue_id in (key, *(f"{key}_{entry}" for entry in self.entries.values()))
-            if issue_id in open_ids
-        }
+        raised: dict[str, str] = {}
+        for key in DIALOGS.values():
+            for issue_id in (key, *(f"{key}_{entry}" for entry in self.entries.values())):
+                if issue_id in open_ids:
+                    raised.setdefault(key, issue_id)
+        return raised
 
 
 def cache_brand_misses(config_dir: Path) -> None:
@@ -172,6 +175,8 @@ async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
                 )
             )
             scene.entries["proxy"] = await hass.watch(proxy.port, pki.root_file, leads_here=True)
+            authority = await stack.enter_async_context(ca_endpoints(hass, directory / "authority"))
+            scene.entries.update({f"ca_{role}": entry for role, entry in authority.entries.items()})
             untrusted = await stack.enter_async_context(
                 HttpsUpstreamNginx(
                     ProxyMode.GOOD,
@@ -190,7 +195,10 @@ async def repairs_scene(directory: Path) -> AsyncIterator[Scene]:
                 ) as response:
                     assert response.status == HTTPStatus.BAD_REQUEST  # what its users get
         else:
-            expected -= {DIALOGS["proxy"], DIALOGS["traffic"]}
+            expected -= {
+                DIALOGS[name]
+                for name in ("proxy", "traffic", "endpoint_revoked", "endpoint_renew_now")
+            }
         # The first check ran at set-up; a finding is raised when the next agrees. The traffic
         # repair comes from hass's log, a moment after the refused request.
         async with asyncio.timeout(60):
@@ -300,6 +308,34 @@ CUT_TEXT = """
 }
 """
 
+# Every text holding a long hex value (a serial or fingerprint) inside `root`, and whether a line
+# of it runs past the edge of the card around it (the `ha-card`, or `root` itself).
+HEX_RUNS = """
+(root) => {
+  const inside = root.shadowRoot || root;
+  const card = inside.querySelector("ha-card") || root;
+  const box = card.getBoundingClientRect();
+  const found = [];
+  const walk = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) {
+      if (/[0-9a-f]{16,}/.test(node.data)) {
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        const out = [...range.getClientRects()].some(
+          (line) => line.width > 0 && (line.left < box.left - 1 || line.right > box.right + 1)
+        );
+        found.push({ text: node.data.trim(), out });
+      }
+      return;
+    }
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) walk(child);
+  };
+  walk(inside);
+  return found;
+}
+"""
+
 # Whether the Repairs list shows every one of these issues.
 LISTS_ISSUES = """
 (issueIds) => {
@@ -371,6 +407,9 @@ class Seen:
     console: list[str] = field(default_factory=list)
     cut: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # endpoint names that must be shown whole
+    hex: list[dict[str, Any]] = field(default_factory=list)  # long hex values and if they overflow
+    # what each endpoint's row must say of its revocation, by endpoint name
+    revocation: dict[str, str] = field(default_factory=dict)
 
 
 def translation_errors(seen: Seen) -> list[str]:
@@ -433,6 +472,50 @@ def cut_text(seen: Seen) -> list[str]:
     return [f"missing: {name}" for name in seen.names if name not in seen.text] + seen.cut
 
 
+def _rows(seen: Seen) -> dict[str, list[str]]:
+    """The text after each occurrence of each endpoint name, up to the next name."""
+    found = sorted(
+        (match.start(), match.end(), name)
+        for name in seen.names
+        for match in re.finditer(re.escape(name) + r"(?!\d)", seen.text)
+    )
+    rows: dict[str, list[str]] = {name: [] for name in seen.names}
+    for index, (_, end, name) in enumerate(found):
+        following = found[index + 1][0] if index + 1 < len(found) else len(seen.text)
+        rows[name].append(seen.text[end:following])
+    return rows
+
+
+def repeated_endpoints(seen: Seen) -> list[str]:
+    """Endpoints listed more than once, or not at all (one row per endpoint)."""
+    return [f"{name} x{len(found)}" for name, found in _rows(seen).items() if len(found) != 1]
+
+
+def missing_revocation(seen: Seen) -> list[str]:
+    """Endpoints whose row does not say what the CA says of its certificate."""
+    rows = _rows(seen)
+    return [
+        f"{name}: no {expected!r}"
+        for name, expected in seen.revocation.items()
+        if not any(expected in row for row in rows.get(name, []))
+    ]
+
+
+def markup_from_the_ca(seen: Seen) -> list[str]:
+    """The CA's explanation URL (hostile here) not shown whole as text in a code span."""
+    shown = EXPLANATION.replace("`", "\u02cb")  # what inert() leaves of its backticks
+    if shown in seen.code:
+        return []
+    return [f"not as text: {shown}", *(link for link in seen.links if "evil" in link)]
+
+
+def overflowing_hex(seen: Seen) -> list[str]:
+    """Serials and fingerprints that run past the card's edge; none shown at all is one too."""
+    if not seen.hex:
+        return ["no serial or fingerprint shown"]
+    return [found["text"] for found in seen.hex if found["out"]]
+
+
 CHECKS: dict[str, Callable[[Seen], list[str]]] = {
     "translation_error": translation_errors,
     "raw_placeholder": raw_placeholders,
@@ -442,6 +525,10 @@ CHECKS: dict[str, Callable[[Seen], list[str]]] = {
     "console_error": console_errors,
     "unknown_value": unknown_values,
     "cut_text": cut_text,
+    "repeated_endpoint": repeated_endpoints,
+    "missing_revocation": missing_revocation,
+    "overflowing_hex": overflowing_hex,
+    "markup_from_the_ca": markup_from_the_ca,
 }
 
 
@@ -456,8 +543,10 @@ def checks_of(language: str, view: str) -> list[str]:
         checks.append("swallowing_link")
         if language != "en":
             checks.append("english_sentence")
+    if view == "dialog_endpoint_renew_now":
+        checks.append("markup_from_the_ca")
     if view in DASHBOARDS:
-        checks.append("cut_text")
+        checks += ["cut_text", "repeated_endpoint", "missing_revocation", "overflowing_hex"]
     return checks
 
 
@@ -545,6 +634,7 @@ class Browser:
         await self.page.wait_for_timeout(SETTLE_MS)
         collected = await self.page.locator(region).first.evaluate(COLLECT)
         cut = await self.page.locator(region).first.evaluate(CUT_TEXT)
+        hex_runs = await self.page.locator(region).first.evaluate(HEX_RUNS)
         await self.page.screenshot(path=self.artifacts / f"{self.language}-{view}.png")
         return Seen(
             text=collected["text"],
@@ -553,6 +643,7 @@ class Browser:
             images=collected["images"],
             console=list(self.console),
             cut=cut,
+            hex=hex_runs,
         )
 
     async def open_issue(self, issue_id: str) -> None:
@@ -586,6 +677,10 @@ async def browse(scene: Scene, artifacts: Path) -> dict[tuple[str, str], Seen]:
     dashboard = await add_dashboard(scene.hass, readme_card())
     device = await device_of(scene.hass, scene.entries["self_signed"])
     names = [str((await device_of(scene.hass, entry))["name"]) for entry in scene.entries.values()]
+    revocation = {
+        name: await scene.hass.state((await scene.hass.entities(entry))["revocation"])
+        for name, entry in zip(names, scene.entries.values(), strict=True)
+    }
     seen: dict[tuple[str, str], Seen] = {}
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -625,10 +720,22 @@ async def browse(scene: Scene, artifacts: Path) -> dict[tuple[str, str], Seen]:
                     await tab.open(dashboard, "hui-markdown-card ha-markdown-element li", LONG_NAME)
                     seen[language, view] = await tab.look(view, "hui-markdown-card")
                     seen[language, view].names = names
+                    seen[language, view].revocation = revocation_texts(revocation)
                 await context.close()
         finally:
             await browser.close()
     return seen
+
+
+def revocation_texts(states: dict[str, str]) -> dict[str, str]:
+    """What the card says of each endpoint's revocation state: a template renders in Home
+    Assistant's own language (English here), whatever the frontend's."""
+    strings = json.loads((ROOT / "custom_components" / "tls_health" / "strings.json").read_text())
+    shown = strings["entity"]["sensor"]["revocation"]["state"]
+    return {
+        name: "revocation unknown" if state == "unknown" else shown[state]
+        for name, state in states.items()
+    }
 
 
 def logged_in(tokens: dict[str, Any], language: str) -> str:
@@ -695,6 +802,7 @@ async def seen_in(html: str, names: list[str]) -> Seen:
                 images=collected["images"],
                 cut=await body.evaluate(CUT_TEXT),
                 names=names,
+                hex=await body.evaluate(HEX_RUNS),
             )
         finally:
             await browser.close()

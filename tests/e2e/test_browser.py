@@ -30,7 +30,10 @@ from .frontend import (
     checks_of,
     cut_text,
     english_sentences,
+    missing_revocation,
+    overflowing_hex,
     raw_placeholders,
+    repeated_endpoints,
     seen_in,
     swallowing_links,
     translation_errors,
@@ -39,7 +42,7 @@ from .frontend import (
 from .hass_process import ROOT
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser"
-BROWSE_WITHIN = 240
+BROWSE_WITHIN = 300
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
 pytestmark = [pytest.mark.timeout(BROWSE_WITHIN + 60), pytest.mark.xdist_group("browser")]
@@ -107,6 +110,34 @@ def test_a_dialog_of_every_family_in_both_languages() -> None:
     ]
 
 
+def test_each_endpoint_once_with_its_revocation_state() -> None:
+    names = ["hass.example.test:40001", "hass.example.test:4000", "other.example.test:40002"]
+    once = Seen(
+        text=(
+            "hass.example.test:40001\nOK · Revoked · 20 days left\n"
+            "hass.example.test:4000\nOK · Not revoked · 30 days left\n"
+            "other.example.test:40002\nSelf-signed · revocation unknown"
+        ),
+        names=names,
+        revocation={
+            "hass.example.test:40001": "Revoked",
+            "hass.example.test:4000": "Not revoked",
+            "other.example.test:40002": "revocation unknown",
+        },
+    )
+    assert repeated_endpoints(once) == []
+    assert missing_revocation(once) == []
+    # the card as it was: the renewal moment listed as a second expiry of each endpoint
+    twice = Seen(text=once.text + "\n" + once.text, names=names, revocation=once.revocation)
+    assert repeated_endpoints(twice) == [f"{name} x2" for name in names]
+    wrong = Seen(
+        text=once.text.replace("· Revoked", "· Not revoked"),
+        names=names,
+        revocation=once.revocation,
+    )
+    assert missing_revocation(wrong) == ["hass.example.test:40001: no 'Revoked'"]
+
+
 # The checks on text as the collector returns it: what they flag and what they let through.
 @pytest.mark.parametrize(
     ("text", "code", "flagged"),
@@ -136,6 +167,10 @@ SAMPLE = """
 <div style="width:60px; white-space:nowrap; overflow:hidden; text-overflow:ellipsis">
   hass.example.test:44033</div>
 <div style="width:50px; overflow-x:auto; white-space:nowrap">a wide table</div>
+<ha-card style="display:block; width:160px; overflow-wrap:break-word">
+  <p>Serial <code>00112233445566778899aabbccddeeff</code> wraps</p>
+  <table><tr><td>ffeeddccbbaa99887766554433221100</td></tr></table>
+</ha-card>
 <p><a href="https://hass.example.test/">hass.example.test 后面的中文</a>
   <a href="https://www.home-assistant.io/">the documentation</a></p>
 <script>
@@ -151,7 +186,7 @@ async def test_collectors_see_what_a_person_sees() -> None:
     assert "Shown" in seen.text
     assert "inside a shadow root" in seen.text
     assert "hidden words" not in seen.text
-    assert seen.code == ["if { ssl_fc }", "{subject}"]
+    assert seen.code == ["if { ssl_fc }", "{subject}", "00112233445566778899aabbccddeeff"]
     assert raw_placeholders(seen) == ["{ endpoint }", "{subject}"]
     assert translation_errors(seen) == ["Translation error: [formatjs Error: MISSING_VALUE]"]
     assert unknown_values(seen) == ["Manufacturer <unknown>"]
@@ -161,4 +196,7 @@ async def test_collectors_see_what_a_person_sees() -> None:
         "hass.example.test:44033",
         "a wide table",
     ]
+    # a long hex value wraps in running text, and runs past the card's edge in a table
+    assert overflowing_hex(seen) == ["ffeeddccbbaa99887766554433221100"]
+    assert overflowing_hex(Seen()) == ["no serial or fingerprint shown"]
     assert swallowing_links(seen) == ["hass.example.test 后面的中文"]
