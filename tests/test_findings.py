@@ -264,10 +264,11 @@ def test_unreachable_judges_only_reachability(verdict: Verdict) -> None:
     down = report(verdict, expires_in=None)
     assert keys(current_findings(down, DEFAULTS, NOW)) == {ENDPOINT_UNREACHABLE}
     assert judged_keys(down, DEFAULTS) == {ENDPOINT_UNREACHABLE}
-    # Without an answer of the CA, revocation and its renewal window are not judged.
+    # Without an answer of the CA, revocation and its renewal window are not judged; the trial
+    # warning is judged with Home Assistant's HTTP settings (settings_keys).
     unanswered = {"certificate_revoked", "renewal_requested_by_ca"}
     with_proxy = judged_keys(report(), DEFAULTS, ProxyReport(ProxyVerdict.OK, ""))
-    assert with_proxy == ENTRY_KEYS - unanswered
+    assert with_proxy == ENTRY_KEYS - unanswered - {"proxy_settings_on_trial"}
     assert judged_keys(report(), DEFAULTS) == ENTRY_KEYS - PROXY_KEYS - unanswered
 
 
@@ -516,6 +517,7 @@ def test_texts_for_a_public_proxy_name_no_entry_to_trust() -> None:
         "outer_hop_not_trusted_public",
         "outer_hop_not_trusted_passes_through_public",
         "proxy_banned_public",
+        "proxy_settings_on_trial_public",
     }
     entries = ("{trusted_entry}", "{hop_entry}")
     for key, text in public.items():

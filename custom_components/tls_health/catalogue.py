@@ -53,7 +53,8 @@ ENDPOINT_PLACEHOLDERS: Final = frozenset(
     }
 )
 # A proxy finding's own values: the Host that arrived, the trusted range at fault, the chain HA
-# received, the status the proxy answered and how HA itself listens.
+# received, the status the proxy answered, how HA itself listens, and when HA's saved HTTP
+# settings were saved, when their trial ends, and the address only they trust.
 PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {
     "proxy_address",
     "trusted_entry",
@@ -67,6 +68,9 @@ PROXY_PLACEHOLDERS: Final = ENDPOINT_PLACEHOLDERS | {
     "previous_hop",
     "hop_entry",
     "previous_address",
+    "saved_at",
+    "revert_at",
+    "trusted_address",
 }
 # Placeholders whose values a server chooses: texts show them only inside code spans.
 NETWORK_PLACEHOLDERS: Final = frozenset(
@@ -157,12 +161,13 @@ def _proxy(
     *,
     supersedes: tuple[str, ...] = (),
     texts: tuple[str, ...] = (),
+    confirmations: int = CONFIRMATIONS,
 ) -> Repair:
     return Repair(
         key=key,
         family=Family.PROXY,
         severity=severity,
-        confirmations=CONFIRMATIONS,
+        confirmations=confirmations,
         placeholders=PROXY_PLACEHOLDERS,
         supersedes=supersedes,
         texts=texts,
@@ -276,11 +281,18 @@ PLAINTEXT_ON_TLS_PORT: Final = _endpoint("plaintext_on_tls_port")
 
 # Endpoint: its reverse proxy, as this Home Assistant receives it.
 # `_public` texts: the proven proxy address is a public one, which no text advises trusting.
+# `_saved` texts: HA's saved settings fix it once applied; `_reverted`: settings that fixed it
+# were tried and reverted because nobody confirmed them.
 REVERSE_PROXY_SUPPORT_DISABLED: Final = _proxy(
     "reverse_proxy_support_disabled",
     IssueSeverity.ERROR,
     supersedes=("reverse_proxy_support_disabled_traffic",),
-    texts=("reverse_proxy_support_disabled", "reverse_proxy_support_disabled_public"),
+    texts=(
+        "reverse_proxy_support_disabled",
+        "reverse_proxy_support_disabled_public",
+        "reverse_proxy_support_disabled_saved",
+        "reverse_proxy_support_disabled_reverted",
+    ),
 )
 REVERSE_PROXY_NOT_TRUSTED: Final = _proxy(
     "reverse_proxy_not_trusted",
@@ -290,12 +302,14 @@ REVERSE_PROXY_NOT_TRUSTED: Final = _proxy(
         "reverse_proxy_not_trusted",
         "reverse_proxy_not_trusted_public",
         "reverse_proxy_not_trusted_moved",
+        "reverse_proxy_not_trusted_saved",
+        "reverse_proxy_not_trusted_reverted",
     ),
 )
 FORWARDED_FOR_MISSING: Final = _proxy(
     "forwarded_for_missing",
     IssueSeverity.WARNING,
-    texts=("forwarded_for_missing", "forwarded_for_missing_public"),
+    texts=("forwarded_for_missing", "forwarded_for_missing_public", "forwarded_for_missing_saved"),
 )
 FORWARDED_PROTO_MISSING: Final = _proxy("forwarded_proto_missing", IssueSeverity.WARNING)
 HOST_NOT_FORWARDED: Final = _proxy("host_not_forwarded", IssueSeverity.WARNING)
@@ -320,6 +334,8 @@ OUTER_HOP_NOT_TRUSTED: Final = _proxy(
         "outer_hop_not_trusted_passes_through",
         "outer_hop_not_trusted_passes_through_public",
         "outer_hop_not_trusted_moved",
+        "outer_hop_not_trusted_saved",
+        "outer_hop_not_trusted_reverted",
     ),
 )
 WEBSOCKET_NOT_PROXIED: Final = _proxy("websocket_not_proxied", IssueSeverity.ERROR)
@@ -340,6 +356,21 @@ PROXY_BANNED: Final = Repair(
         "proxy_banned_in_front",
         "proxy_banned_client",
         "proxy_banned_sender",
+    ),
+)
+# The proxy works only thanks to HTTP settings on trial, which HA reverts unless confirmed. Read
+# from HA itself, not from the network: one check is enough. Texts by what the stable settings
+# would do: turn support off (the default text), not trust the proxy, settle on a hop; and one
+# for a public address, which no text advises keeping trusted.
+PROXY_SETTINGS_ON_TRIAL: Final = _proxy(
+    "proxy_settings_on_trial",
+    IssueSeverity.WARNING,
+    confirmations=1,
+    texts=(
+        "proxy_settings_on_trial",
+        "proxy_settings_on_trial_not_trusted",
+        "proxy_settings_on_trial_hop",
+        "proxy_settings_on_trial_public",
     ),
 )
 
@@ -431,6 +462,7 @@ REPAIRS: Final[Mapping[str, Repair]] = {
         WEBSOCKET_NOT_PROXIED,
         UPSTREAM_UNREACHABLE,
         PROXY_BANNED,
+        PROXY_SETTINGS_ON_TRIAL,
         REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC,
         REVERSE_PROXY_NOT_TRUSTED_TRAFFIC,
         CERTIFICATE_FILE_UNREADABLE,

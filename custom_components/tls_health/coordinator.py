@@ -14,8 +14,14 @@ from . import issues
 from .certificate_file import async_read_file_certificate
 from .const import DOMAIN, LOGGER, RECHECK_INTERVAL
 from .endpoint import entry_target, is_own_url
-from .findings import FileCertificate, current_findings, judged_keys
-from .http_settings import async_clear_refused_traffic
+from .findings import (
+    FileCertificate,
+    current_findings,
+    judged_keys,
+    settings_findings,
+    settings_keys,
+)
+from .http_settings import async_clear_refused_traffic, async_read_http_settings
 from .known import CertificateChange, KnownCertificate, KnownCertificates, served_leaves
 from .options import EndpointOptions
 from .probe import Prober, ProbeReport, inert
@@ -75,22 +81,29 @@ class TlsHealthCoordinator(DataUpdateCoordinator[EndpointState]):
             proxy = checked_proxy
             async_clear_refused_traffic(self.hass, checked_proxy)
         certificate_file = await self._read_certificate_file(report)
+        # Read after the check: a trial that ended while it ran is not judged as running.
+        settings = async_read_http_settings(self.hass) if self.leads_here else None
+        found = current_findings(report, self.options, now, checked_proxy, certificate_file)
+        judged = judged_keys(
+            report,
+            self.options,
+            checked_proxy,
+            certificate_file,
+            certificate_changed=change is not None,
+        )
+        if settings is not None:
+            found = settings_findings(found, report, checked_proxy, settings, now)
+            judged |= settings_keys(checked_proxy, settings)
         decision = decide(
-            previous.streaks,
-            current_findings(report, self.options, now, checked_proxy, certificate_file),
-            judged_keys(
-                report,
-                self.options,
-                checked_proxy,
-                certificate_file,
-                certificate_changed=change is not None,
-            ),
-            issues.async_open_keys(self.hass, self.config_entry),
+            previous.streaks, found, judged, issues.async_open_keys(self.hass, self.config_entry)
         )
         open_repairs = issues.async_apply(self.hass, self.config_entry, decision)
+        # HTTP settings on trial are reverted within minutes unless confirmed: the warning must
+        # come before that, and go soon after they are confirmed.
+        on_trial = settings is not None and settings.on_trial
         self.update_interval = (
             min(self.options.interval, RECHECK_INTERVAL)
-            if decision.pending
+            if decision.pending or on_trial
             else self.options.interval
         )
         return replace(

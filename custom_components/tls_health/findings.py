@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Final
 
@@ -35,6 +35,7 @@ from .proxy_judgement import (
     is_public,
 )
 from .tracker import Finding
+from .trial_judgement import HttpSettings, Outcome, TrialWarning, judge_settings
 
 # The repair of each verdict that judges a received certificate.
 VERDICT_REPAIRS: Final[Mapping[Verdict, Repair]] = {
@@ -85,6 +86,12 @@ PUBLIC_TEXTS: Final[Mapping[str, str]] = {
     HOP_PASSES_THROUGH: "outer_hop_not_trusted_passes_through_public",
     c.PROXY_BANNED.key: "proxy_banned_public",
 }
+# The trial warning's text by what the stable settings would do to the proxy's requests.
+TRIAL_TEXTS: Final[Mapping[Outcome, str | None]] = {
+    Outcome.SUPPORT_DISABLED: None,
+    Outcome.PROXY_NOT_TRUSTED: "proxy_settings_on_trial_not_trusted",
+    Outcome.SETTLES_ON_HOP: "proxy_settings_on_trial_hop",
+}
 # Placeholders whose value the probe knows better: which certificate is at fault.
 PROBE_NAMED: Final = frozenset({"expected_name", "names", "subject", "issuer", "missing_issuer"})
 # How RFC 5280 names each revocation reason (CRLReason): the words CAs and tools use.
@@ -109,6 +116,11 @@ def moment(value: datetime, zone: tzinfo | None) -> str:
 def known_window(renewal_info: RenewalInfo | None) -> RenewalInfo | None:
     """Return the CA's renewal information when it gave a window."""
     return renewal_info if renewal_info is not None and renewal_info.known else None
+
+
+def deadline(value: datetime, zone: tzinfo | None) -> str:
+    """Format a deadline minutes away: to the second."""
+    return f"{value.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}".rstrip()
 
 
 def renewal_due(
@@ -538,3 +550,80 @@ def proxy_placeholders(proxy: ProxyReport, finding: ProxyFinding) -> dict[str, s
 def address_placeholders(address: str) -> dict[str, str]:
     """Return a proxy's address and the trusted_proxies entry that trusts exactly it."""
     return {"proxy_address": address, "trusted_entry": exact_entry(address)}
+
+
+def settings_findings(
+    found: list[Finding],
+    report: ProbeReport,
+    proxy: ProxyReport | None,
+    settings: HttpSettings,
+    now: datetime,
+) -> list[Finding]:
+    """Read a check's findings against HA's HTTP settings: the saved and the tried ones.
+
+    A proxy repair that the saved settings resolve once applied says so instead of asking for
+    the change again; one that settings tried and reverted had resolved says that this is why
+    the proxy broke. A proxy that works only thanks to settings on trial gets a warning.
+    Public addresses keep their own texts, which advise no trust.
+    """
+    judgement = judge_settings(proxy, settings)
+    values = settings_placeholders(settings, now.tzinfo)
+    suffixes = {PROXY_REPAIRS[verdict].key: suffix for verdict, suffix in judgement.texts.items()}
+    read = [
+        replace(
+            finding,
+            placeholders={**finding.placeholders, **values},
+            text=f"{finding.key}{suffixes[finding.key]}",
+        )
+        if finding.key in suffixes and finding.translation_key == finding.key
+        else finding
+        for finding in found
+    ]
+    if proxy is not None and judgement.trial is not None:
+        placeholders = {**issue_placeholders(report, now), **values}
+        read.append(trial_finding(proxy, judgement.trial, placeholders))
+    return read
+
+
+def settings_keys(proxy: ProxyReport | None, settings: HttpSettings) -> frozenset[str]:
+    """Return the trial warning's key when HA's settings and this check can judge it.
+
+    It is cleared as soon as no trial runs; on a trial, only a check that reached Home Assistant
+    judges it.
+    """
+    if judge_settings(proxy, settings).trial_judged:
+        return frozenset({c.PROXY_SETTINGS_ON_TRIAL.key})
+    return frozenset()
+
+
+def trial_finding(
+    proxy: ProxyReport, trial: TrialWarning, placeholders: Mapping[str, str]
+) -> Finding:
+    """Return the warning that the proxy works only until HA reverts the settings on trial."""
+    hop = trial.address if trial.outcome is Outcome.SETTLES_ON_HOP else ""
+    text = TRIAL_TEXTS[trial.outcome]
+    if is_public(trial.address):
+        text = "proxy_settings_on_trial_public"
+    return Finding(
+        c.PROXY_SETTINGS_ON_TRIAL,
+        {
+            **placeholders,
+            **address_placeholders(proxy.proxy_address or ""),
+            "hop": hop,
+            "previous_hop": trial.previous_hop,
+            "hop_entry": exact_entry(hop),
+            "trusted_address": trial.address,
+        },
+        text=text,
+    )
+
+
+def settings_placeholders(settings: HttpSettings, zone: tzinfo | None) -> dict[str, str]:
+    """Return when HA's pending settings were saved, and when their trial ends.
+
+    Always both: a text whose placeholder is missing would not render.
+    """
+    return {
+        "saved_at": moment(settings.saved_at, zone) if settings.saved_at else "",
+        "revert_at": deadline(settings.revert_at, zone) if settings.revert_at else "",
+    }

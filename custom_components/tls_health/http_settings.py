@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network
+from typing import Final
 
 from homeassistant.core import HomeAssistant, callback
 
@@ -11,12 +12,18 @@ from . import catalogue as c, issues
 from .proxy_judgement import ProxyReport, RefusalReason, RefusalTally
 from .selfprobe import async_get_self_probe
 from .tracker import Finding
+from .trial_judgement import HttpSettings
 
 # What HA's forwarded middleware refused in real traffic, by the refusal's reason.
 REFUSED_TRAFFIC = {
     RefusalReason.SUPPORT_DISABLED: c.REVERSE_PROXY_SUPPORT_DISABLED_TRAFFIC,
     RefusalReason.PROXY_NOT_TRUSTED: c.REVERSE_PROXY_NOT_TRUSTED_TRAFFIC,
 }
+
+
+# Where Home Assistant keeps its HTTPConfigStore (`homeassistant.components.http.config`); read
+# by its attributes so that a Home Assistant without it (or with another shape) changes nothing.
+HTTP_CONFIG_STORE: Final = "http"
 
 
 def too_broad(networks: Iterable[IPv4Network | IPv6Network]) -> list[str]:
@@ -59,3 +66,17 @@ def async_clear_refused_traffic(hass: HomeAssistant, proxy: ProxyReport) -> None
     if self_probe.traffic[RefusalReason.PROXY_NOT_TRUSTED].repeating == observation.peer:
         self_probe.forget_traffic(RefusalReason.PROXY_NOT_TRUSTED)
         issues.async_clear_traffic(hass, c.REVERSE_PROXY_NOT_TRUSTED_TRAFFIC)
+
+
+@callback
+def async_read_http_settings(hass: HomeAssistant) -> HttpSettings | None:
+    """Return HA's stable and pending HTTP settings and which it runs; None when unreadable."""
+    store = hass.data.get(HTTP_CONFIG_STORE)
+    if store is None:
+        return None
+    return HttpSettings.read(
+        running=getattr(store, "active_config_type", None),
+        stable=getattr(store, "stable", None),
+        pending=getattr(store, "pending", None),
+        revert_at=getattr(store, "revert_deadline", None),
+    )
