@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 import itertools
 import json
+import os
 from pathlib import Path
 import signal
 import socket
@@ -20,6 +21,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "http://127.0.0.1/"
 RESTART_EXIT_CODE = 100  # what `hass` exits with when asked to restart
+LAUNCHER = Path(__file__).with_name("hass_launcher.py")
 CONFIGURATION = """\
 homeassistant:
   name: TLS Health e2e
@@ -71,6 +73,8 @@ class HassProcess:
     log: Path = field(default_factory=Path)
     config_dir: Path = field(default_factory=Path)
     process: asyncio.subprocess.Process | None = None
+    # Seconds before HA reverts HTTP settings on trial (its own 5 minutes when None).
+    revert_after: float | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -218,12 +222,19 @@ class HassProcess:
         return str((await self.rest("GET", f"/api/states/{entity_id}"))["state"])
 
 
-async def _launch(config_dir: Path) -> asyncio.subprocess.Process:
+async def _launch(
+    config_dir: Path, revert_after: float | None = None
+) -> asyncio.subprocess.Process:
+    """Start `python -m homeassistant`; through the launcher when the trial is shortened."""
+    start: tuple[str, ...] = ("-m", "homeassistant")
+    env = None
+    if revert_after is not None:
+        start = (str(LAUNCHER),)
+        env = {**os.environ, "TLS_HEALTH_E2E_REVERT_AFTER_SECONDS": str(revert_after)}
     with (config_dir / "hass-stdout.log").open("ab") as output:
         return await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "homeassistant",
+            *start,
             "--config",
             str(config_dir),
             "--skip-pip",
@@ -231,6 +242,7 @@ async def _launch(config_dir: Path) -> asyncio.subprocess.Process:
             stderr=asyncio.subprocess.STDOUT,
             # Integrations come from the config dir's custom_components, as for a user.
             cwd=config_dir,
+            env=env,
         )
 
 
@@ -253,7 +265,7 @@ async def relaunch_after_restart(hass: HassProcess, within: float = 90) -> None:
     async with asyncio.timeout(within):
         code = await hass.process.wait()
     assert code == RESTART_EXIT_CODE, code
-    hass.process = await _launch(hass.config_dir)
+    hass.process = await _launch(hass.config_dir, hass.revert_after)
     await _wait_ready(hass, within)
     await hass.wait_running(within)
 
@@ -265,8 +277,12 @@ async def run_hass(
     http: dict[str, Any] | None = None,
     yaml: str = "",
     start_within: float = 90,
+    revert_after: float | None = None,
 ) -> AsyncIterator[HassProcess]:
-    """Start hass on a free loopback port, wait for the API, onboard; stop it cleanly after."""
+    """Start hass on a free loopback port, wait for the API, onboard; stop it cleanly after.
+
+    `revert_after`: seconds before HA reverts HTTP settings on trial, instead of its 5 minutes.
+    """
     port = free_port()
     write_config(config_dir, port, http, yaml)
     scheme = "https" if http and "ssl_certificate" in http else "http"
@@ -278,8 +294,9 @@ async def run_hass(
             port=port,
             log=config_dir / "hass-stdout.log",
             config_dir=config_dir,
+            revert_after=revert_after,
         )
-        hass.process = await _launch(config_dir)
+        hass.process = await _launch(config_dir, revert_after)
         try:
             await _wait_ready(hass, start_within)
             await hass.onboard()
