@@ -108,11 +108,12 @@ def test_database_url_never_offers_a_credential() -> None:
 # -- in Home Assistant, against a real PostgreSQL -------------------------------------------------
 
 needs_postgres = pytest.mark.skipif(postgres_bin() is None, reason="postgresql not installed")
-# Odd enough that no fragment of three characters occurs in what Home Assistant writes.
-USER = "QXzWQk"
+# Every three characters of each hold a `!` or `~`, which nothing written at random (temporary
+# paths, ports, tokens) holds: a fragment found can only have come from the credential.
+USER = "Q!x~Z!w"
 # As in `ha:1234/Secret@db.lan`: a `/` that was not percent-encoded.
-PASSWORD = "1/ZqWxQz"  # noqa: S105 - made up
-KEY_PASSWORD = "XkQzWj"  # noqa: S105 - made up
+PASSWORD = "!/Z~q!W1"  # noqa: S105 - made up
+KEY_PASSWORD = "X~k!Q~z"  # noqa: S105 - made up
 
 
 @pytest.fixture
