@@ -27,9 +27,9 @@ from custom_components.tls_health.const import (
     CONF_URL,
     DOMAIN,
 )
+from custom_components.tls_health.entry_store import SAVE_DELAY_SECONDS
 from custom_components.tls_health.known import (
     MAX_RECENT,
-    SAVE_DELAY_SECONDS,
     KnownCertificate,
     RenewalKind,
     ServedLeaf,

@@ -24,7 +24,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.tls_health.catalogue import UNREACHABLE_CONFIRMATIONS
 from custom_components.tls_health.const import DOMAIN
 from custom_components.tls_health.coordinator import TlsHealthCoordinator
-from custom_components.tls_health.known import SAVE_DELAY_SECONDS
+from custom_components.tls_health.entry_store import SAVE_DELAY_SECONDS
 from custom_components.tls_health.probe import days_until, engine
 
 from .certs import NOW, Pki, issue

@@ -6,23 +6,21 @@ an automation built on it) goes on instead of turning unknown until the endpoint
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 import re
-from typing import Final, TypedDict
+from typing import Any, Final, TypedDict
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.singleton import singleton
-from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
+from .entry_store import EntryStore
 from .probe import Lifetime, ProbeReport, inert
 
-STORAGE_VERSION: Final = 1
-SAVE_DELAY_SECONDS: Final = 10
 MAX_STATE_LENGTH: Final = 255
 # Leaves an endpoint served lately: backends behind one address may each serve their own.
 MAX_RECENT: Final = 8
@@ -215,7 +213,7 @@ class KnownCertificate:
         }
 
     @classmethod
-    def from_stored(cls, stored: _Stored) -> KnownCertificate:
+    def from_stored(cls, stored: Mapping[str, Any]) -> KnownCertificate:
         """Read the JSON-ready form back (also as older versions stored it)."""
         return cls(
             _parsed(stored.get("expiry")),
@@ -266,34 +264,30 @@ def _parsed(value: str | None) -> datetime | None:
 
 
 class KnownCertificates:
-    """The KnownCertificate of every entry, in one store written a little after each change."""
+    """The KnownCertificate of every entry."""
 
     def __init__(self, hass: HomeAssistant) -> None:
-        """Use the integration's store."""
-        self._store = Store[dict[str, _Stored]](hass, STORAGE_VERSION, f"{DOMAIN}.certificates")
-        self._by_entry: dict[str, _Stored] = {}
+        """Use the integration's store of certificates."""
+        self._store = EntryStore(hass, f"{DOMAIN}.certificates")
 
     async def async_load(self) -> None:
-        """Read what was stored; nothing on the first start."""
-        self._by_entry = await self._store.async_load() or {}
+        """Read what was stored."""
+        await self._store.async_load()
 
     def get(self, entry_id: str) -> KnownCertificate | None:
         """Return the entry's certificate as last stored."""
-        stored = self._by_entry.get(entry_id)
+        stored = self._store.get(entry_id)
         return None if stored is None else KnownCertificate.from_stored(stored)
 
     @callback
     def async_set(self, entry_id: str, known: KnownCertificate) -> None:
-        """Keep a newer certificate; the store is written only when something changed."""
-        if self._by_entry.get(entry_id) != (stored := known.stored()):
-            self._by_entry[entry_id] = stored
-            self._store.async_delay_save(lambda: self._by_entry, SAVE_DELAY_SECONDS)
+        """Keep a newer certificate."""
+        self._store.async_set(entry_id, dict(known.stored()))
 
     @callback
     def async_forget(self, entry_id: str) -> None:
         """Drop the certificate of an entry that is removed."""
-        if self._by_entry.pop(entry_id, None) is not None:
-            self._store.async_delay_save(lambda: self._by_entry, SAVE_DELAY_SECONDS)
+        self._store.async_forget(entry_id)
 
 
 @singleton(f"{DOMAIN}_known_certificates")

@@ -308,7 +308,7 @@ class ProvenPath:
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any]) -> ProvenPath | None:
         """Read what was stored; None when it does not hold addresses and a moment."""
-        seen_at = _moment(stored.get("seen_at"))
+        seen_at = aware_moment(stored.get("seen_at"))
         proxy_address = _stored_address(stored.get("proxy_address"))
         hops = stored.get("hops", [])
         settled = stored.get("settled_on")
@@ -329,7 +329,8 @@ def _stored_address(value: object) -> str | None:
     return None if parsed is None else str(parsed)
 
 
-def _moment(value: object) -> datetime | None:
+def aware_moment(value: object) -> datetime | None:
+    """Read an ISO moment that names its time zone; None for anything else."""
     try:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:

@@ -23,6 +23,7 @@ from .proxy_judgement import (
     ProxyReport,
     ProxyVerdict,
     addresses_of,
+    aware_moment,
     is_direct,
     networks_holding,
     settled_index,
@@ -128,7 +129,7 @@ class HttpSettings:
             stable=stable_settings,
             pending=pending_settings,
             pending_error=error if isinstance(error, str) else None,
-            saved_at=_moment(saved),
+            saved_at=aware_moment(saved),
             revert_at=revert_at if isinstance(revert_at, datetime) else None,
         )
 
@@ -265,11 +266,3 @@ def _parsed(address: str | None) -> Address | None:
 
 def _aware(value: object) -> bool:
     return isinstance(value, datetime) and value.tzinfo is not None
-
-
-def _moment(value: object) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return moment if moment is not None and moment.tzinfo is not None else None
