@@ -32,8 +32,8 @@ from custom_components.tls_health.probe import (
     Target,
     Verdict,
 )
-from tests.authority import NginxFiles, OpenSslCa
-from tests.daemons import free_ports, running, service_directory
+from tests.authority import served_authority
+from tests.daemons import free_ports
 
 HOST = "hass.example.test"
 OFF = ProbeOptions(
@@ -79,33 +79,28 @@ def main(rounds: int, entries: int) -> None:
     openssl = shutil.which("openssl")
     _expect(openssl is not None, "openssl is not installed")
     assert openssl is not None  # noqa: S101 - for the type checker
-    with service_directory() as directory:
-        ca = OpenSslCa(directory / "ca")
-        www = directory / "www"
-        www.mkdir()
-        www.chmod(0o755)
-        with running(NginxFiles(directory, www)) as nginx:
-            leaf = ca.issue(HOST, crl_url=nginx.url("ca.crl"))  # type: ignore[attr-defined]
-            ca.revoke_many(entries)
-            crl = ca.crl(www / "ca.crl")
-            port = free_ports(1)[0]
-            server = subprocess.Popen(  # noqa: S603 - fixed argv
-                [
-                    openssl,
-                    *("s_server", "-quiet", "-accept", str(port), "-naccept", str(rounds * 4)),
-                    *("-cert", str(leaf.cert_file), "-key", str(leaf.key_file)),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                time.sleep(0.5)
-                results = asyncio.run(_measure(rounds, port, ca.root_file))
-            finally:
-                server.terminate()
-                server.wait(5)
-            size = crl.stat().st_size
+    with served_authority() as (ca, nginx, www):
+        leaf = ca.issue(HOST, crl_url=nginx.url("ca.crl"))
+        ca.revoke_many(entries)
+        crl = ca.crl(www / "ca.crl")
+        port = free_ports(1)[0]
+        server = subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                openssl,
+                *("s_server", "-quiet", "-accept", str(port), "-naccept", str(rounds * 4)),
+                *("-cert", str(leaf.cert_file), "-key", str(leaf.key_file)),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(0.5)
+            results = asyncio.run(_measure(rounds, port, ca.root_file))
+        finally:
+            server.terminate()
+            server.wait(5)
+        size = crl.stat().st_size
     print(f"{rounds} rounds, CRL of {entries} entries ({size / 1024:.0f} KiB), interleaved")
     print(f"{'kind':<6} {'min ms':>7} {'median ms':>10} {'mean ms':>9} {'p90 ms':>8}")
     for kind, values in results.items():

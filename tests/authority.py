@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+import contextlib
 from dataclasses import dataclass
 import json
 import os
@@ -20,7 +21,7 @@ import subprocess
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .daemons import Daemon, free_ports
+from .daemons import Daemon, free_ports, running, service_directory
 from .e2e.proxies import nginx_binary
 
 OPENSSL = shutil.which("openssl")
@@ -211,6 +212,19 @@ class NginxFiles(Daemon):
         """How many requests for the file nginx logged."""
         log = path.parent.parent / "nginx" / "access.log"
         return log.read_text().count(f"GET /{path.name} ") if log.exists() else 0
+
+
+@contextlib.contextmanager
+def served_authority() -> Iterator[tuple[OpenSslCa, NginxFiles, Path]]:
+    """A real openssl CA, and nginx serving the files put in the yielded www directory."""
+    with service_directory() as directory:
+        ca = OpenSslCa(directory / "ca")
+        www = directory / "www"
+        www.mkdir()
+        www.chmod(0o755)
+        with running(NginxFiles(directory, www)) as nginx:
+            assert isinstance(nginx, NginxFiles)
+            yield ca, nginx, www
 
 
 class OcspResponder(Daemon):

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-import contextlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-import time
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
@@ -94,36 +89,3 @@ def entry_issue(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> ir.Iss
     assert issue is not None, key
     assert issue.translation_placeholders is not None
     return issue
-
-
-@dataclass(slots=True)
-class LongestCallback:
-    """The event-loop callback that used the most CPU time, and how much (seconds)."""
-
-    cpu: float = 0.0
-    handle: str = ""
-
-
-@contextlib.contextmanager
-def longest_loop_callback() -> Iterator[LongestCallback]:
-    """Measure the CPU time of each event-loop callback run inside the block.
-
-    CPU time of the loop's thread, as the probe tests measure it: what a hostile input makes the
-    loop spend, not the wall time a loaded machine stretches.
-    """
-    longest = LongestCallback()
-    run = asyncio.events.Handle._run
-
-    def timed_run(handle: asyncio.Handle) -> None:
-        started = time.thread_time()
-        try:
-            run(handle)
-        finally:
-            if (spent := time.thread_time() - started) > longest.cpu:
-                longest.cpu, longest.handle = spent, repr(handle)
-
-    asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
-    try:
-        yield longest
-    finally:
-        asyncio.events.Handle._run = run  # type: ignore[method-assign]

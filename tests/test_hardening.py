@@ -34,13 +34,13 @@ from .certs import Issued, Pki, issue
 from .conftest import EndpointServer
 from .helpers import (
     endpoint_data,
-    longest_loop_callback,
     next_check,
     open_issues,
     present,
     setup_endpoint,
     state,
 )
+from .loop_cpu import longest_loop_callback
 
 # What one event-loop callback may cost, whatever a server sends.
 LOOP_BUDGET = 0.05

@@ -29,7 +29,7 @@ from custom_components.tls_health.const import CONF_ADDRESS, CONF_CA_FILE, CONF_
 from custom_components.tls_health.probe import engine
 from custom_components.tls_health.probe.trust import TrustStore, load_ca_file
 
-from .authority import AriHandler, Leaf, NginxFiles, OcspResponder, OpenSslCa
+from .authority import AriHandler, Leaf, NginxFiles, OcspResponder, OpenSslCa, served_authority
 from .certs import DAY, NOW, Pki
 from .conftest import StartServer
 from .daemons import free_ports, installed, running, service_directory
@@ -44,14 +44,8 @@ needs_nginx = pytest.mark.skipif(not installed("nginx"), reason="nginx not insta
 @pytest.fixture
 def authority(socket_enabled: None) -> Iterator[tuple[OpenSslCa, NginxFiles, Path]]:
     """A real openssl CA whose CRL nginx serves from www/."""
-    with service_directory() as directory:
-        ca = OpenSslCa(directory / "ca")
-        www = directory / "www"
-        www.mkdir()
-        www.chmod(0o755)
-        with running(NginxFiles(directory, www)) as nginx:
-            assert isinstance(nginx, NginxFiles)
-            yield ca, nginx, www
+    with served_authority() as served:
+        yield served
 
 
 def context_of(leaf: Leaf) -> ssl.SSLContext:

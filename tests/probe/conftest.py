@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 import gc
 from pathlib import Path
 import socket
-import time
 
 import pytest
 
 from custom_components.tls_health.probe import Prober
+from tests.loop_cpu import LongestCallback, longest_loop_callback
 
 FDS = Path("/proc/self/fd")
 STDIO = {0, 1, 2}  # pytest's output capture points them elsewhere during setup
@@ -118,33 +117,16 @@ MAX_CALLBACK_CPU = 0.25
 
 @dataclass(slots=True)
 class CallbackWatch:
-    longest_cpu: float = 0.0
-    longest: str = ""
+    longest: LongestCallback
     limit: float = MAX_CALLBACK_CPU  # a test may tighten it
 
 
 @pytest.fixture
-def loop_stall_watch(monkeypatch: pytest.MonkeyPatch) -> Iterator[CallbackWatch]:
-    """Fail a test in which one event-loop callback burns more than MAX_CALLBACK_CPU.
-
-    CPU time, not the wall time asyncio's debug mode (slow_callback_duration) reports: on a loaded
-    machine a 35 ms judgement took 82 ms of wall time, preempted, and a 1 ms callback 17 ms. CPU
-    time is what a hostile input makes the loop spend; blocking I/O is not measured here.
-    """
-    watch = CallbackWatch()
-    run = asyncio.events.Handle._run
-
-    def timed_run(handle: asyncio.Handle) -> None:
-        started = time.thread_time()
-        try:
-            run(handle)
-        finally:
-            spent = time.thread_time() - started
-            if spent > watch.longest_cpu:
-                watch.longest_cpu, watch.longest = spent, repr(handle)
-
-    monkeypatch.setattr(asyncio.events.Handle, "_run", timed_run)
-    yield watch
-    assert watch.longest_cpu < watch.limit, (
-        f"a loop callback used {watch.longest_cpu * 1000:.0f} ms of CPU: {watch.longest}"
+def loop_stall_watch() -> Iterator[CallbackWatch]:
+    """Fail a test in which one event-loop callback burns more than its limit of CPU time."""
+    with longest_loop_callback() as longest:
+        watch = CallbackWatch(longest)
+        yield watch
+    assert longest.cpu < watch.limit, (
+        f"a loop callback used {longest.cpu * 1000:.0f} ms of CPU: {longest.handle}"
     )

@@ -35,7 +35,7 @@ from custom_components.tls_health.probe import (
     Verdict,
 )
 from custom_components.tls_health.probe.renewal import certificate_id, recognise
-from tests.authority import AriHandler, NginxFiles, OcspResponder, OpenSslCa
+from tests.authority import AriHandler, NginxFiles, OcspResponder, OpenSslCa, served_authority
 from tests.certs import DAY, NOW, Issued, Pki, issue
 from tests.daemons import free_ports, installed, running, service_directory
 
@@ -49,14 +49,8 @@ needs_nginx = pytest.mark.skipif(not installed("nginx"), reason="nginx not insta
 @pytest.fixture
 def authority() -> Iterator[tuple[OpenSslCa, NginxFiles, Path]]:
     """A real openssl CA whose files nginx serves from www/."""
-    with service_directory() as directory:
-        ca = OpenSslCa(directory / "ca")
-        www = directory / "www"
-        www.mkdir()
-        www.chmod(0o755)
-        with running(NginxFiles(directory, www)) as nginx:
-            assert isinstance(nginx, NginxFiles)
-            yield ca, nginx, www
+    with served_authority() as served:
+        yield served
 
 
 async def probe(
