@@ -638,6 +638,8 @@ class RevocationChecker:
         cached = await self._cached_crl(key, issuer, url, now)
         if isinstance(cached, RevocationStatus):
             return replace(cached, subject=cert.subject.rfc4514_string(), serial=_base(cert).serial)
+        if serial_number(cert) in cached.found:  # a remembered lookup walks nothing
+            return crl_status(cached.crl, cert, url, now, cached.found)
         return await loop.run_in_executor(
             None, crl_status, cached.crl, cert, url, now, cached.found
         )
