@@ -27,6 +27,7 @@ from custom_components.tls_health.proxy import (
     judge_observation,
 )
 from custom_components.tls_health.proxy_judgement import (
+    FIRST_ENTRY_NOT_CHECKER,
     PROBLEMS,
     ProvenPath,
     ProxyFinding,
@@ -684,7 +685,7 @@ async def test_home_assistant_settles_where_its_own_middleware_does(
     nets = networks("127.0.0.5/32", *trusted)
     remote = await settled_by_home_assistant(chain, "127.0.0.5", nets)
     assert remote is not None
-    decided, found = judge_hops(arrival(chain, remote), nets, egress=chain[0])
+    decided, found = judge_hops(arrival(chain, remote), nets)
     assert decided
     hops = [ipaddress.ip_address(hop) for hop in chain]
     stop = settled_index(hops, nets)
@@ -699,18 +700,18 @@ async def test_home_assistant_settles_where_its_own_middleware_does(
 def test_one_proxy_never_stops_at_a_hop() -> None:
     # the single-proxy setups: whatever is trusted, the chain holds only the client
     for trusted in (networks("127.0.0.5/32"), networks("127.0.0.0/8")):
-        assert judge_hops(arrival(["127.0.0.1"], "127.0.0.1"), trusted, CHECKER) == (True, None)
-    # HA settles on the first entry, which is not the checker: a sender in front of the proxy
-    # that adds nothing (a proxy, or a router on the checker's own way) cannot be judged
-    assert judge_hops(arrival(["127.0.0.6"], "127.0.0.6"), networks("127.0.0.5/32"), CHECKER) == (
-        False,
+        assert judge_hops(arrival(["127.0.0.1"], "127.0.0.1"), trusted) == (True, None)
+    # HA settles on the first entry, which is not the checker (a router on the checker's own
+    # way): HA settles on no hop the proxy's own path appended, so a repair about one is over
+    assert judge_hops(arrival(["127.0.0.6"], "127.0.0.6"), networks("127.0.0.5/32")) == (
+        True,
         None,
     )
 
 
 def test_trust_stopping_at_the_outer_hop_names_it_and_the_hop_before() -> None:
     decided, found = judge_hops(
-        arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.6"), networks("127.0.0.5/32"), CHECKER
+        arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.6"), networks("127.0.0.5/32")
     )
     assert decided
     assert found is not None
@@ -721,7 +722,7 @@ def test_trust_stopping_at_the_outer_hop_names_it_and_the_hop_before() -> None:
         "hop_entry": "127.0.0.6/32",
     }
     both = networks("127.0.0.5/32", "127.0.0.6/32")
-    assert judge_hops(arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.1"), both, CHECKER) == (
+    assert judge_hops(arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.1"), both) == (
         True,
         None,
     )
@@ -737,7 +738,7 @@ def test_trust_stopping_at_the_outer_hop_names_it_and_the_hop_before() -> None:
 )
 def test_a_chain_that_cannot_be_read_decides_nothing(chain: str, remote: str) -> None:
     plain = observation(peer="127.0.0.5", remote=remote, forwarded_for=chain)
-    checks = SubChecks(plain, egress=CHECKER)
+    checks = SubChecks(plain)
     checks.hops(networks("127.0.0.5/32"))
     assert ProxyVerdict.OUTER_HOP_NOT_TRUSTED not in checks.judged
     assert not checks.findings
@@ -782,13 +783,47 @@ def test_trusting_a_hop_that_passes_values_through_is_not_advised() -> None:
     plain = arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.6")
     forged = arrival([SPOOFED_CLIENT, "127.0.0.6"], "127.0.0.6")
     inner = networks("127.0.0.5/32")
-    checks = SubChecks(plain, egress=CHECKER)
+    checks = SubChecks(plain)
     checks.forged = forged
     checks.spoofing(judge_spoofing(plain, forged, 204, inner, egress=CHECKER))
     checks.hops(inner)
     (finding,) = checks.findings
     assert finding.verdict is ProxyVerdict.OUTER_HOP_NOT_TRUSTED
     assert finding.cause == "outer_hop_not_trusted_passes_through"
+
+
+def test_a_hop_sharing_the_checkers_address_is_judged_where_home_assistant_stopped() -> None:
+    # the outer hop runs on the checker's host: its address stands first and where HA stopped;
+    # it passes a client's value through, so trusting it as it is must not be advised
+    plain = arrival(["127.0.0.6", "127.0.0.6"], "127.0.0.6")
+    forged = arrival([SPOOFED_CLIENT, "127.0.0.6"], "127.0.0.6")
+    inner = networks("127.0.0.5/32")
+    checks = SubChecks(plain)
+    checks.forged = forged
+    checks.hops(inner)
+    (finding,) = checks.findings
+    assert finding.verdict is ProxyVerdict.OUTER_HOP_NOT_TRUSTED
+    assert finding.cause == "outer_hop_not_trusted_passes_through"
+
+
+def test_trusting_the_hop_ends_the_hop_repair_when_the_first_entry_is_not_the_checker() -> None:
+    # a tunnel in front of the proxy: the first entry is this home's public address as the
+    # tunnel's edge saw it, never the checker's own; trusting the tunnel's hop is the fix
+    tunnel = "172.30.33.5"
+    plain = arrival(["198.51.100.4", tunnel], tunnel)
+    checks = SubChecks(plain)
+    checks.hops(networks("127.0.0.5/32"))
+    (finding,) = checks.findings
+    assert finding.placeholders["hop"] == tunnel
+    fixed = SubChecks(arrival(["198.51.100.4", tunnel], "198.51.100.4"), egress="192.168.1.10")
+    fixed.hops(networks("127.0.0.5/32", f"{tunnel}/32"))
+    assert ProxyVerdict.OUTER_HOP_NOT_TRUSTED in fixed.judged
+    assert not fixed.findings
+    assert fixed.notes == [FIRST_ENTRY_NOT_CHECKER]  # what the check cannot tell, said
+    seen_through = SubChecks(arrival([CHECKER, tunnel], CHECKER), egress=CHECKER)
+    seen_through.hops(networks("127.0.0.5/32", f"{tunnel}/32"))
+    assert not seen_through.findings
+    assert not seen_through.notes
 
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -818,12 +853,31 @@ def test_a_hop_moved_away_from_its_trusted_address_says_so() -> None:
     earlier = ProvenPath("127.0.0.5", "127.0.0.1", NOW, ("172.30.33.5",))
     trusted = networks("127.0.0.5/32", "172.30.33.5/32")
     plain = arrival(["127.0.0.1", "172.30.33.7"], "172.30.33.7")
-    _, found = judge_hops(plain, trusted, CHECKER)
+    _, found = judge_hops(plain, trusted)
     assert found is not None
-    report = ProxyReport(found.verdict, "", "127.0.0.5", findings=(found,))
+    report = ProxyReport(found.verdict, "", "127.0.0.5", plain, findings=(found,))
     (finding,) = with_moves(report, earlier, trusted).findings
     assert finding.cause == "outer_hop_not_trusted_moved"
     assert finding.placeholders["previous_address"] == "172.30.33.5"
+
+
+def test_a_moved_hop_is_compared_with_the_hop_as_far_from_the_proxy() -> None:
+    # two trusted hops in front of the proxy; the one next to it restarts at a new address
+    earlier = ProvenPath("127.0.0.5", "127.0.0.1", NOW, ("172.30.33.5", "172.30.34.5"))
+    trusted = networks("127.0.0.5/32", "172.30.33.5/32", "172.30.34.5/32")
+    plain = arrival(["127.0.0.1", "172.30.33.5", "172.30.34.9"], "172.30.34.9")
+    _, found = judge_hops(plain, trusted)
+    assert found is not None
+    report = ProxyReport(found.verdict, "", "127.0.0.5", plain, findings=(found,))
+    (finding,) = with_moves(report, earlier, trusted).findings
+    assert finding.placeholders["previous_address"] == "172.30.34.5"
+    # a hop added in between: the address as far from the proxy is still in use, not moved
+    added = arrival(["127.0.0.1", "172.30.33.5", "172.30.35.1", "172.30.34.5"], "172.30.35.1")
+    _, found = judge_hops(added, trusted)
+    assert found is not None
+    report = ProxyReport(found.verdict, "", "127.0.0.5", added, findings=(found,))
+    (finding,) = with_moves(report, earlier, trusted).findings
+    assert finding.cause == ""
 
 
 def test_a_proven_path_is_kept_and_read_back() -> None:
@@ -895,7 +949,7 @@ def test_any_chain_is_judged_without_raising(
     egress: str | None,
     proven: ProvenPath | None,
 ) -> None:
-    checks = SubChecks(plain, egress=egress)
+    checks = SubChecks(plain)
     checks.forged = forged
     checks.spoofing(judge_spoofing(plain, forged, 204, trusted, egress=egress))
     checks.hops(trusted)

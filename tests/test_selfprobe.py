@@ -196,6 +196,29 @@ async def test_refused_traffic_is_counted_and_never_named(
     assert self_probe.traffic[RefusalReason.PROXY_NOT_TRUSTED].private == 0
 
 
+@pytest.mark.parametrize(
+    "shown_as", ["reverse_proxy_not_trusted", "reverse_proxy_not_trusted_moved"]
+)
+async def test_no_traffic_repair_beside_an_endpoint_repair_of_the_same_problem(
+    hass: HomeAssistant, shown_as: str
+) -> None:
+    assert await async_setup_component(hass, DOMAIN, {DOMAIN: None})
+    # an endpoint's repair, in whichever of its texts detection picked
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        "reverse_proxy_not_trusted_entry",
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=shown_as,
+    )
+    logger = logging.getLogger(FORWARDED_LOGGER)
+    for _ in range(5):
+        logger.error("Received X-Forwarded-For header from an untrusted proxy %s", "192.168.1.9")
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "reverse_proxy_not_trusted_traffic") is None
+
+
 async def test_traffic_repair_counts_are_written_again_after_a_while(
     hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,6 +26,7 @@ from custom_components.tls_health.findings import (
 from custom_components.tls_health.options import EndpointOptions
 from custom_components.tls_health.proxy_judgement import (
     HOP_PASSES_THROUGH,
+    BanList,
     ForwardedRefusal,
     ProxyFinding,
     ProxyReport,
@@ -44,6 +45,7 @@ from custom_components.tls_health.trial_judgement import (
 )
 
 from .test_findings import NOW, report
+from .test_proxy_ban import BANNED_AT, PROXY_PATH
 from .test_proxy_judgement import Transport, observation
 
 STRINGS = Path(__file__).parent.parent / "custom_components" / "tls_health" / "strings.json"
@@ -111,10 +113,7 @@ def through(
     networks = [ip_network(entry) for entry in trusted]
     hops = [ip_address(hop) for hop in chain.split(", ")]
     remote = str(hops[settled_index(hops, networks)])
-    # the checker's own address is the first the path appends
-    checks = SubChecks(
-        observation(peer=peer, remote=remote, forwarded_for=chain), egress=str(hops[0])
-    )
+    checks = SubChecks(observation(peer=peer, remote=remote, forwarded_for=chain))
     checks.hops(networks)
     checks.websocket(works=True)
     return checks.report()
@@ -281,8 +280,14 @@ def test_no_warning_where_the_trial_does_not_decide(checked: ProxyReport) -> Non
 
 @pytest.mark.parametrize(
     "checked",
-    [None, judge_no_view(None, None), judge_no_view(502, None)],
-    ids=["no_check", "no_answer", "upstream"],
+    [
+        None,
+        judge_no_view(None, None),
+        judge_no_view(502, None),
+        # banned: the 403 shows no forwarded chain, whatever settings run
+        judge_no_view(403, None, bans=BanList(1, PROXY_PATH, BANNED_AT)),
+    ],
+    ids=["no_check", "no_answer", "upstream", "banned"],
 )
 def test_a_check_that_did_not_reach_home_assistant_does_not_judge_a_trial(
     checked: ProxyReport | None,

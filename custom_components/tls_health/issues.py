@@ -89,7 +89,12 @@ def async_sync(hass: HomeAssistant, found: Iterable[Finding], judged: Iterable[R
 @callback
 def async_raise_traffic(hass: HomeAssistant, finding: Finding) -> None:
     """Raise a repair about real traffic unless an endpoint already reports the same problem."""
-    reported_by = {repair.key for repair in c.ENTRY_REPAIRS if finding.key in repair.supersedes}
+    reported_by = {
+        text
+        for repair in c.ENTRY_REPAIRS
+        if finding.key in repair.supersedes
+        for text in (repair.key, *repair.texts)
+    }
     if any(
         domain == DOMAIN and issue.translation_key in reported_by
         for (domain, _), issue in ir.async_get(hass).issues.items()

@@ -49,6 +49,11 @@ HOP_PASSES_THROUGH: Final = "outer_hop_not_trusted_passes_through"
 MOVED_NOT_TRUSTED: Final = "reverse_proxy_not_trusted_moved"
 MOVED_HOP: Final = "outer_hop_not_trusted_moved"
 HOPS_UNDECIDED: Final = "where Home Assistant settles in the forwarded chain cannot be told"
+FIRST_ENTRY_NOT_CHECKER: Final = (
+    "Home Assistant settles on the first address of the check's chain, which is not this host's "
+    "own: a router on this host's way, or a sender in front of the proxy that adds nothing "
+    "(whether other clients pass it cannot be told)"
+)
 # The causes of banned when the address banned is not the proxy's own: a hop in front of it,
 # this host's own address (HA sees through the path: only this host is locked out), or another
 # address the check's requests entered the path from (a router, or a sender that adds nothing).
@@ -226,15 +231,6 @@ class ProxyReport:
             ],
             "judged": sorted(verdict.value for verdict in self.judged_verdicts),
             "notes": list(self.notes),
-        }
-
-    @property
-    def reaches_home_assistant(self) -> bool:
-        """Whether a request of this check reached this Home Assistant (or its forwarded check)."""
-        return self.observation is not None or self.verdict in {
-            ProxyVerdict.SUPPORT_DISABLED,
-            ProxyVerdict.PROXY_NOT_TRUSTED,
-            ProxyVerdict.BANNED,
         }
 
 
@@ -603,19 +599,16 @@ def _judge_appended(
     )
 
 
-def judge_hops(
-    plain: Observation, trusted: Sequence[Network], egress: str | None
-) -> tuple[bool, ProxyFinding | None]:
+def judge_hops(plain: Observation, trusted: Sequence[Network]) -> tuple[bool, ProxyFinding | None]:
     """Whether HA settled, for the check's own request, on a hop of its path instead of the client.
 
     The check sends no X-Forwarded-For, so every address in the chain that arrived was appended by
     a hop of its own path: the first is the checker as the outermost hop saw it, each later one
     the hop before the one that appended it. When HA stops on a later one, it takes that hop for
-    every client coming this way. When HA settles on the first entry, all is right if that is
-    the checker's own address (`egress`); another address there is a sender in front of the
-    first proxy that adds nothing, a proxy or a router on the checker's own way: whether other
-    clients pass it cannot be told. Returns whether it could be told (a readable chain, and HA
-    settled where its own rule leads), and the finding.
+    every client coming this way. When it settles on the first entry it sees as far as any hop
+    can tell (that entry may be a router on the checker's own way, which other clients do not
+    pass). Returns whether it could be told (a readable chain, and HA settled where its own rule
+    leads), and the finding.
     """
     if plain.forwarded_for is None:
         return True, None  # no chain: the proxy sends none (forwarded_for_missing says so)
@@ -626,7 +619,7 @@ def judge_hops(
     if str(hops[stop]) != plain.remote:
         return False, None
     if stop == 0:
-        return hops[0] == _unmapped(egress), None
+        return True, None
     hop = str(hops[stop])
     detail = (
         f"Home Assistant takes {hop}, a hop in front of the proxy, for the client of every request "
@@ -665,7 +658,8 @@ def _moved(
     if finding.verdict is ProxyVerdict.PROXY_NOT_TRUSTED:
         current, earlier, cause = report.proxy_address, (proven.proxy_address,), MOVED_NOT_TRUSTED
     elif finding.verdict is ProxyVerdict.OUTER_HOP_NOT_TRUSTED and not finding.cause:
-        current, earlier, cause = finding.placeholders.get("hop"), proven.hops, MOVED_HOP
+        current, cause = finding.placeholders.get("hop"), MOVED_HOP
+        earlier = _same_hop_before(report.observation, proven, trusted)
     else:
         return finding
     for old in earlier:
@@ -674,6 +668,23 @@ def _moved(
             placeholders = {**finding.placeholders, "previous_address": old}
             return replace(finding, cause=cause, placeholders=placeholders)
     return finding
+
+
+def _same_hop_before(
+    observation: Observation | None, proven: ProvenPath, trusted: Sequence[Network]
+) -> tuple[str, ...]:
+    """Return the address proven earlier for the hop HA stops at now: as far from the proxy.
+
+    An address still in the chain is a hop still in use, not the one that moved.
+    """
+    chain = addresses_of(observation.forwarded_for) if observation is not None else []
+    if not chain:
+        return ()
+    distance = len(chain) - settled_index(chain, trusted)
+    if not 0 < distance <= len(proven.hops):
+        return ()
+    old = proven.hops[-distance]
+    return () if _address(old) in chain else (old,)
 
 
 # The text of a ban by where the banned address lies: the proxy's own has the default text.
@@ -877,15 +888,18 @@ class SubChecks:
         Trusting that hop is the fix only when it appends: one that passes the client's value
         through (the forged request shows it) must be made to append first.
         """
-        decided, found = judge_hops(self.plain, trusted, self.egress)
+        decided, found = judge_hops(self.plain, trusted)
         if not decided:
             self.notes.append(HOPS_UNDECIDED)
             return
         self.judged.add(ProxyVerdict.OUTER_HOP_NOT_TRUSTED)
-        if found is not None:
-            hops = addresses_of(self.plain.forwarded_for)
-            at = hops.index(ip_address(found.placeholders["hop"]))
-            passing = passes_through_at(self.plain, self.forged, at)
+        hops = addresses_of(self.plain.forwarded_for)
+        if found is None:
+            if hops and str(hops[0]) == self.plain.remote and hops[0] != _unmapped(self.egress):
+                self.notes.append(FIRST_ENTRY_NOT_CHECKER)
+        else:
+            # where HA stopped: the same address may stand earlier in the chain too
+            passing = passes_through_at(self.plain, self.forged, settled_index(hops, trusted))
             self.findings.append(replace(found, cause=HOP_PASSES_THROUGH) if passing else found)
 
     def websocket(self, *, works: bool | None) -> None:

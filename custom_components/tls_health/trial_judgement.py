@@ -190,6 +190,8 @@ RESOLVED_BY_SETTINGS: Final = frozenset(
         ProxyVerdict.OUTER_HOP_NOT_TRUSTED,
     }
 )
+# HA's own refusals of the check's request: the settings it runs do not make the proxy work.
+REFUSALS: Final = frozenset({ProxyVerdict.SUPPORT_DISABLED, ProxyVerdict.PROXY_NOT_TRUSTED})
 # A reverted trial explains a proxy that broke: it worked through the trial, not before.
 BROKEN_BY_REVERT: Final = RESOLVED_BY_SETTINGS - {ProxyVerdict.FORWARDED_FOR_MISSING}
 
@@ -203,8 +205,8 @@ def judge_settings(report: ProxyReport | None, settings: HttpSettings) -> Settin
     """
     if not settings.on_trial:
         return SettingsJudgement(trial_judged=True, texts=_texts(report, settings))
-    if report is None or not report.reaches_home_assistant:
-        return SettingsJudgement(trial_judged=False)
+    if report is None or not (report.observation is not None or report.verdict in REFUSALS):
+        return SettingsJudgement(trial_judged=False)  # a ban's 403 shows no forwarded chain
     return SettingsJudgement(trial_judged=True, trial=_trial(report, settings.stable))
 
 
