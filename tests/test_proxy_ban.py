@@ -53,7 +53,7 @@ PROXY_PATH = ProvenPath(PROXY, PROXY, SEEN, settled_on=SettledOn.PROXY)
 # HA's trust stops at a hop in front of the proxy
 HOP_PATH = ProvenPath(PROXY, OUTER_HOP, SEEN, settled_on=SettledOn.HOP)
 # HA sees through the path to where the check's requests entered it
-CLIENT_PATH = ProvenPath(PROXY, CHECKER, SEEN, settled_on=SettledOn.CHECK)
+CLIENT_PATH = ProvenPath(PROXY, CHECKER, SEEN, settled_on=SettledOn.CHECK, egress=CHECKER)
 REFUSED_PATH = ProvenPath(PROXY, None, SEEN)  # HA refused the request: it settled on nothing
 
 
@@ -82,9 +82,14 @@ def test_the_proven_address_in_the_ban_list_is_the_ban_of_the_proxy() -> None:
         # this host's own address towards the endpoint: only this host is locked out
         (CLIENT_PATH, CHECKER, BANNED_CLIENT),
         (CLIENT_PATH, f"::ffff:{CHECKER}", BANNED_CLIENT),
+        # this host's address when the proof was made; this check left over IPv6 or unknown
+        (CLIENT_PATH, "fd00::10", BANNED_CLIENT),
+        (CLIENT_PATH, None, BANNED_CLIENT),
+        # this host's address now, though the proof's is not known
+        (replace(CLIENT_PATH, egress=None), CHECKER, BANNED_CLIENT),
         # another address: a router on the way, or a forwarder in front that adds nothing
-        (CLIENT_PATH, "192.168.1.11", BANNED_SENDER),
-        (CLIENT_PATH, None, BANNED_SENDER),
+        (replace(CLIENT_PATH, remote="192.168.1.1"), CHECKER, BANNED_SENDER),
+        (replace(CLIENT_PATH, remote="192.168.1.1"), None, BANNED_SENDER),
     ],
 )
 def test_a_banned_address_that_is_not_the_proxy_gets_its_own_text(
@@ -95,6 +100,17 @@ def test_a_banned_address_that_is_not_the_proxy_gets_its_own_text(
     assert finding.cause == cause
     assert finding.placeholders["banned_address"] == path.remote
     assert banned.proxy_address == PROXY
+
+
+@pytest.mark.parametrize("egress", ["192.168.1.11", None])
+def test_a_ban_not_known_to_be_this_hosts_address_or_not_is_not_guessed_at(
+    egress: str | None,
+) -> None:
+    # the proof did not record this host's address, and this check's is another one
+    path = replace(CLIENT_PATH, egress=None)
+    banned = judge_no_view(403, None, bans=BanList(1, path, BANNED_AT, egress))
+    assert not banned.findings
+    assert ProxyVerdict.BANNED not in banned.judged_verdicts
 
 
 def test_the_banned_address_is_shown_as_home_assistant_writes_it() -> None:
@@ -218,7 +234,7 @@ def test_a_check_that_gets_through_clears_the_ban() -> None:
             "proxy_banned_in_front",
         ),
         (
-            ProvenPath(PROXY, "8.8.4.4", SEEN, settled_on=SettledOn.CHECK),
+            ProvenPath(PROXY, "8.8.4.4", SEEN, settled_on=SettledOn.CHECK, egress=CHECKER),
             "8.8.4.4",
             "proxy_banned_sender",
         ),

@@ -882,9 +882,10 @@ def test_a_moved_hop_is_compared_with_the_hop_as_far_from_the_proxy() -> None:
 
 def test_a_proven_path_is_kept_and_read_back() -> None:
     plain = arrival(["127.0.0.1", "127.0.0.6"], "127.0.0.6")
-    path = ProvenPath.of(ProxyReport(ProxyVerdict.OK, "", "127.0.0.5", plain), NOW)
+    checked = ProxyReport(ProxyVerdict.OK, "", "127.0.0.5", plain, egress=CHECKER)
+    path = ProvenPath.of(checked, NOW)
     assert path == ProvenPath(
-        "127.0.0.5", "127.0.0.6", NOW, ("127.0.0.6",), settled_on=SettledOn.HOP
+        "127.0.0.5", "127.0.0.6", NOW, ("127.0.0.6",), settled_on=SettledOn.HOP, egress=CHECKER
     )
     assert ProvenPath.from_stored(json.loads(json.dumps(path.stored()))) == path
     assert ProvenPath.of(refused("172.17.0.7"), NOW) is None  # the last path that got through

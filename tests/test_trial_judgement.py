@@ -453,6 +453,31 @@ def test_the_trial_warning_says_what_the_stable_settings_would_do(
     assert {key: warning.placeholders[key] for key in values} == values
 
 
+def test_texts_about_saved_settings_quote_the_entries_those_settings_hold() -> None:
+    # the saved settings trust a whole range: the text says so, not the one address it advises
+    wide = slot("192.168.1.0/24", "172.30.0.0/16")
+    checked = refused(RefusalReason.PROXY_NOT_TRUSTED)
+    for read, text in ((saved(OFF, wide), "_saved"), (reverted(OFF, wide), "_reverted")):
+        found = findings(checked, read)["reverse_proxy_not_trusted"]
+        assert found.translation_key == f"reverse_proxy_not_trusted{text}"
+        assert found.placeholders["trusted_entry"] == "192.168.1.0/24"
+    hop_chain = f"{CHECKER}, {HOP}"
+    found = findings(through(hop_chain), saved(TRUSTS_PROXY, wide))["outer_hop_not_trusted"]
+    assert found.translation_key == "outer_hop_not_trusted_saved"
+    assert found.placeholders["hop_entry"] == "172.30.0.0/16"
+    warned = findings(
+        through(hop_chain, ("192.168.1.0/24", "172.30.0.0/16")), trial(TRUSTS_PROXY, wide)
+    )
+    warning = warned["proxy_settings_on_trial"]
+    assert warning.translation_key == "proxy_settings_on_trial_hop"
+    assert warning.placeholders["hop_entry"] == "172.30.0.0/16"
+    # the advice of a repair not about saved settings still names exactly one address
+    (found,) = findings(
+        through(hop_chain), settings(TRUSTS_PROXY, running="stable", revert_at=None)
+    ).values()
+    assert found.placeholders["hop_entry"] == f"{HOP}/32"
+
+
 def test_a_public_proxy_keeps_its_text_and_the_trial_its_public_one() -> None:
     public = "93.184.215.7"
     checked = refused(RefusalReason.SUPPORT_DISABLED, public)

@@ -35,7 +35,7 @@ from .proxy_judgement import (
     is_public,
 )
 from .tracker import Finding
-from .trial_judgement import HttpSettings, Outcome, TrialWarning, judge_settings
+from .trial_judgement import HttpSettings, Outcome, ProxySettings, TrialWarning, judge_settings
 
 # The repair of each verdict that judges a received certificate.
 VERDICT_REPAIRS: Final[Mapping[Verdict, Repair]] = {
@@ -572,7 +572,11 @@ def settings_findings(
     read = [
         replace(
             finding,
-            placeholders={**finding.placeholders, **values},
+            placeholders={
+                **finding.placeholders,
+                **values,
+                **trusted_by(settings.pending, finding.placeholders),
+            },
             text=f"{finding.key}{suffixes[finding.key]}",
         )
         if finding.key in suffixes and finding.translation_key == finding.key
@@ -581,8 +585,25 @@ def settings_findings(
     ]
     if proxy is not None and judgement.trial is not None:
         placeholders = {**issue_placeholders(report, now), **values}
-        read.append(trial_finding(proxy, judgement.trial, placeholders))
+        trial = trial_finding(proxy, judgement.trial, placeholders)
+        extra = trusted_by(settings.pending, trial.placeholders)
+        read.append(replace(trial, placeholders={**trial.placeholders, **extra}))
     return read
+
+
+def trusted_by(saved: ProxySettings | None, placeholders: Mapping[str, str]) -> dict[str, str]:
+    """Return the entries of the saved settings that trust the proxy and the hop a text names.
+
+    The texts about saved, tried or reverted settings quote what those settings trust, which
+    may be a wider entry than the one address the repair advises.
+    """
+    if saved is None:
+        return {}
+    quoted = {
+        "trusted_entry": saved.entries_holding(placeholders.get("proxy_address", "")),
+        "hop_entry": saved.entries_holding(placeholders.get("hop", "")),
+    }
+    return {key: value for key, value in quoted.items() if value}
 
 
 def settings_keys(proxy: ProxyReport | None, settings: HttpSettings) -> frozenset[str]:

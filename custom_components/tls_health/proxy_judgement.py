@@ -204,6 +204,8 @@ class ProxyReport:
     judged: frozenset[ProxyVerdict] | None = None
     notes: tuple[str, ...] = ()
     forged: Observation | None = None
+    # The checker's own address on its connection, when known.
+    egress: str | None = None
 
     @property
     def judged_verdicts(self) -> frozenset[ProxyVerdict]:
@@ -273,6 +275,8 @@ class ProvenPath:
     hops: tuple[str, ...] = ()
     # Where `remote` lies on the path; None when unknown (an unreadable chain, or not stored).
     settled_on: SettledOn | None = None
+    # This host's own address on the proving check's connection; None when unknown.
+    egress: str | None = None
 
     @classmethod
     def of(cls, report: ProxyReport, now: datetime) -> ProvenPath | None:
@@ -285,7 +289,14 @@ class ProvenPath:
         if observation is None or is_direct(observation) or observation.peer is None:
             return None
         hops = tuple(str(hop) for hop in addresses_of(observation.forwarded_for)[1:])
-        return cls(observation.peer, observation.remote, now, hops, settled_on(observation))
+        return cls(
+            observation.peer,
+            observation.remote,
+            now,
+            hops,
+            settled_on(observation),
+            _stored_address(report.egress),
+        )
 
     def same_path(self, other: ProvenPath) -> bool:
         """Whether two checks proved the same path, whenever they ran."""
@@ -299,6 +310,7 @@ class ProvenPath:
             "hops": list(self.hops),
             "seen_at": self.seen_at.isoformat(),
             "settled_on": None if self.settled_on is None else self.settled_on.value,
+            "egress": self.egress,
         }
 
     @classmethod
@@ -317,6 +329,7 @@ class ProvenPath:
             seen_at,
             tuple(hop for hop in read if hop is not None),
             SettledOn(settled) if settled in tuple(SettledOn) else None,
+            _stored_address(stored.get("egress")),
         )
 
 
@@ -729,7 +742,15 @@ def judge_forbidden(bans: BanList | None) -> ProxyReport:
     if bans.banned_at is None:
         reason = "the address an earlier check's own request proved is not banned"
         return _forbidden(f"{holds}, none proven to be this path's ({reason})", banned_judged=True)
-    if proven.settled_on is None:
+    cause = None if proven.settled_on is None else BANNED_CAUSES[proven.settled_on]
+    if cause == BANNED_CLIENT and _unmapped(proven.remote) not in {
+        _unmapped(proven.egress),
+        _unmapped(bans.egress),
+    }:
+        # Not this host's own address: something on the way adds no X-Forwarded-For. Told only
+        # against this host's address when the proof was made (it may have another one now).
+        cause = BANNED_SENDER if proven.egress is not None else None
+    if cause is None:
         reason = "where on the path it lies is not known"
         why = f"{holds}, among them the address an earlier check's own request proved ({reason})"
         return _forbidden(why, banned_judged=False)
@@ -741,10 +762,6 @@ def judge_forbidden(bans: BanList | None) -> ProxyReport:
         f"check's own requests through the proxy at {proxy} ({proven.settled_on}), and it answers "
         "403 to every request arriving as that address"
     )
-    cause = BANNED_CAUSES[proven.settled_on]
-    if cause == BANNED_CLIENT and _unmapped(banned) != _unmapped(bans.egress):
-        # Not this host's own address: something on the way adds no X-Forwarded-For.
-        cause = BANNED_SENDER
     finding = ProxyFinding(
         ProxyVerdict.BANNED,
         detail,
@@ -926,6 +943,7 @@ class SubChecks:
             judged=frozenset(self.judged),
             notes=tuple(self.notes),
             forged=self.forged,
+            egress=self.egress,
         )
 
 

@@ -91,6 +91,12 @@ class ProxySettings:
             return Outcome.SETTLES_ON_HOP
         return Outcome.ACCEPTED
 
+    def entries_holding(self, address: str) -> str:
+        """Return the trusted_proxies entries that hold an address, as a text names them."""
+        parsed = _parsed(address)
+        held = networks_holding(parsed, self.trusted_proxies) if parsed is not None else []
+        return ", ".join(str(network) for network in held)
+
     def hop(self, chain: Sequence[Address]) -> tuple[str, str]:
         """Return the hop these settings settle on, and the hop before it."""
         stop = settled_index(chain, self.trusted_proxies)
