@@ -395,3 +395,49 @@ async def test_known_certificate_outlives_a_restart_while_down(
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert entry.entry_id not in hass_storage[KNOWN_STORE]["data"]
+
+
+GARBLED: Any = {
+    "expiry": 5,
+    "issuer": ["not", "text"],
+    "names": 7,
+    "serial": 12,
+    "valid_from": "2026-02-30T00:00:00+00:00",
+    "leaf_expiry": "2026-01-01T00:00:00",
+    "recent": "x",
+}
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        lambda entry_id: {entry_id: GARBLED},
+        lambda entry_id: {entry_id: ["not", "an", "object"]},
+        lambda entry_id: [entry_id],
+    ],
+    ids=["garbled_fields", "not_an_object", "not_a_mapping"],
+)
+async def test_stores_not_as_written_are_read_without_raising(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    pki: Pki,
+    endpoint_server: EndpointServer,
+    stored: Callable[[str], Any],
+) -> None:
+    """A store edited by hand or cut short is read as far as it makes sense, never raised on."""
+    server = await endpoint_server()
+    data = endpoint_data(server, pki)
+    entry = MockConfigEntry(domain=DOMAIN, title="hass.example.test", data=data)
+    entry.add_to_hass(hass)
+    for key in (KNOWN_STORE, f"{DOMAIN}.proxy_paths"):
+        hass_storage[key] = {
+            "version": 1,
+            "minor_version": 1,
+            "key": key,
+            "data": stored(entry.entry_id),
+        }
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert state(hass, entry, "handshake") == "ok"
+    assert state(hass, entry, "days_until_expiry") not in ("unknown", "unavailable")

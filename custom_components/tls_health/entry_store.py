@@ -21,8 +21,13 @@ class EntryStore:
         self._by_entry: dict[str, dict[str, Any]] = {}
 
     async def async_load(self) -> None:
-        """Read what was stored; nothing on the first start."""
-        self._by_entry = await self._store.async_load() or {}
+        """Read what was stored; nothing on the first start, and no object that is not one."""
+        stored = await self._store.async_load()
+        self._by_entry = (
+            {key: value for key, value in stored.items() if isinstance(value, dict)}
+            if isinstance(stored, dict)
+            else {}
+        )
 
     def get(self, entry_id: str) -> Mapping[str, Any] | None:
         """Return the entry's object as last stored."""

@@ -15,11 +15,11 @@ from typing import Any, Final, TypedDict
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.singleton import singleton
-from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .entry_store import EntryStore
 from .probe import Lifetime, ProbeReport, inert
+from .proxy_judgement import aware_moment
 
 MAX_STATE_LENGTH: Final = 255
 # Leaves an endpoint served lately: backends behind one address may each serve their own.
@@ -69,9 +69,9 @@ def issuer_label(report: ProbeReport) -> str | None:
     return inert(label, MAX_STATE_LENGTH)
 
 
-def _hex(value: str | None) -> str | None:
+def _hex(value: object) -> str | None:
     """Keep a serial or fingerprint of hex digits only; anything else is dropped."""
-    return value if value and _HEX.fullmatch(value) else None
+    return value if isinstance(value, str) and _HEX.fullmatch(value) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +90,7 @@ class ServedLeaf:
         """Read the JSON-ready form back; None for anything else."""
         if not isinstance(stored, dict) or (sha256 := _hex(stored.get("sha256"))) is None:
             return None
-        expiry = stored.get("expiry")
-        return cls(sha256, _parsed(expiry) if isinstance(expiry, str) else None)
+        return cls(sha256, aware_moment(stored.get("expiry")))
 
 
 def served_leaves(report: ProbeReport) -> tuple[ServedLeaf, ...]:
@@ -214,16 +213,19 @@ class KnownCertificate:
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any]) -> KnownCertificate:
-        """Read the JSON-ready form back (also as older versions stored it)."""
+        """Read the JSON-ready form back (also as older versions stored it); drop what is not."""
+        names = stored.get("names")
         return cls(
-            _parsed(stored.get("expiry")),
-            stored.get("issuer"),
-            valid_from=_parsed(stored.get("valid_from")),
+            aware_moment(stored.get("expiry")),
+            _text(stored.get("issuer")),
+            valid_from=aware_moment(stored.get("valid_from")),
             serial=_hex(stored.get("serial")),
             sha256=_hex(stored.get("sha256")),
-            leaf_expiry=_parsed(stored.get("leaf_expiry")),
-            names=tuple(stored.get("names", ())),
-            issuer_organization=stored.get("issuer_organization"),
+            leaf_expiry=aware_moment(stored.get("leaf_expiry")),
+            names=tuple(name for name in names if isinstance(name, str))
+            if isinstance(names, list)
+            else (),
+            issuer_organization=_text(stored.get("issuer_organization")),
             recent=_recent_from_stored(stored.get("recent")),
         )
 
@@ -259,8 +261,8 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _parsed(value: str | None) -> datetime | None:
-    return None if value is None else dt_util.parse_datetime(value)
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class KnownCertificates:
