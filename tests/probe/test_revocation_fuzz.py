@@ -67,7 +67,9 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
             case 3:
                 del buffer[where:]
             case 4:
-                buffer[where] = rng.choice((0x00, 0x7F, 0x80, 0x81, 0x82, 0x84, 0xFF))
+                buffer[where] = rng.choice(
+                    (0x00, 0x7F, 0x80, 0x81, 0x82, 0x84, 0xB2, 0xFF)
+                )  # 0xB2: a digit int() refuses
             case _:
                 buffer[where:where] = rng.randbytes(rng.randint(1, 8))
     return bytes(buffer)

@@ -18,19 +18,24 @@ from urllib.parse import urljoin, urlsplit
 
 from .connection import HandshakeEOFError, PlainStream, Stream, TlsStream, open_tcp
 from .http import MAX_HEAD_BYTES, USER_AGENT, HttpError, parse_head
+from .inert import inert
 from .models import UnknownReason, bracketed
 
 MAX_REDIRECTS: Final = 3
 MAX_ADDRESSES: Final = 2
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_CHUNK_LINE: Final = 1024
+_MAX_LENGTH_DIGITS: Final = 19
+# Chunks decoded from what was read before the loop gets a turn (a body of tiny chunks).
+_CHUNKS_PER_TURN: Final = 256
 
 
 class FetchError(Exception):
     """A request that gave no usable answer; `reason` classifies it, the message tells it."""
 
     def __init__(self, reason: UnknownReason, detail: str) -> None:
-        """Keep why, as a code and a sentence."""
+        """Keep why, as a code and an inert sentence (it quotes URLs and errors as they came)."""
+        detail = inert(detail)
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -70,12 +75,17 @@ async def fetch(  # noqa: PLR0913
     bounds the time (asyncio.timeout).
     """
     request = _Request(url, data, content_type, accept)
+    secure = url.lower().startswith("https:")
     for _ in range(MAX_REDIRECTS + 1):
         status, headers, body = await _exchange(request, max_bytes, context)
         url = request.url
         if status in _REDIRECTS and (location := headers.get("location")):
             data = None if status == 303 else data  # noqa: PLR2004
             request = _Request(urljoin(url, location), data, content_type, accept)
+            if secure and not request.url.lower().startswith("https:"):
+                raise FetchError(
+                    UnknownReason.NOT_SUPPORTED, f"{url} redirects from https to plain http"
+                )
             continue
         if status == 404:  # noqa: PLR2004
             raise FetchError(UnknownReason.UNKNOWN_TO_SOURCE, f"{url} answered 404 Not Found")
@@ -199,9 +209,10 @@ async def _response(stream: Stream, max_bytes: int, url: str) -> tuple[int, dict
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = await _chunked(stream, rest, max_bytes, url)
     elif (length := headers.get("content-length")) is not None:
-        if not length.strip().isdigit():
+        digits = length.strip()
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= _MAX_LENGTH_DIGITS):
             raise HttpError(f"unreadable Content-Length {length[:20]!r}")
-        size = int(length.strip())
+        size = int(digits)
         if size > max_bytes:
             raise FetchError(UnknownReason.TOO_LARGE, f"{url} sends {size} bytes, over {max_bytes}")
         body = await _exactly(stream, rest, size)
@@ -235,7 +246,11 @@ def _bound(buffer: bytearray, max_bytes: int, url: str) -> None:
 async def _chunked(stream: Stream, buffer: bytearray, max_bytes: int, url: str) -> bytes:
     """Decode a chunked body (RFC 9112, section 7.1); trailers are skipped."""
     body = bytearray()
+    chunks = 0
     while True:
+        chunks += 1
+        if chunks % _CHUNKS_PER_TURN == 0:
+            await asyncio.sleep(0)
         line = await _line(stream, buffer)
         size_text = line.split(b";", 1)[0].strip()
         try:

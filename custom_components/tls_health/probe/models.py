@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 import ipaddress
-from typing import Any
+from typing import Any, Final
 
+from .inert import MAX_SHOWN, inert
 from .lifetime import Lifetime
 from .protocols import AppProtocol
 
@@ -222,6 +223,17 @@ class UnknownReason(StrEnum):
     NOT_SUPPORTED = "not_supported"  # delta or indirect CRL, no renewalInfo, no key identifier
 
 
+# A detail sentence quotes a URL or a name: longer than one value, still bounded.
+MAX_DETAIL: Final = 1024
+
+
+def _inert_fields(status: object, **limits: int) -> None:
+    """Make the named text fields of a frozen dataclass inert, each within its limit."""
+    for name, limit in limits.items():
+        if isinstance(value := getattr(status, name), str):
+            object.__setattr__(status, name, inert(value, limit))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RevocationStatus:
     """Revocation status of one certificate of the validated chain."""
@@ -237,6 +249,10 @@ class RevocationStatus:
     url: str | None = None  # the CRL or OCSP URL the answer came from (or failed)
     this_update: datetime | None = None  # of the CRL or OCSP response used
     next_update: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Keep what came from the network inert, however the status was made."""
+        _inert_fields(self, subject=MAX_SHOWN, detail=MAX_DETAIL, url=MAX_SHOWN)
 
 
 class RenewalPhase(StrEnum):
@@ -264,6 +280,10 @@ class RenewalInfo:
     next_ask: datetime | None = None  # the CA is not asked again before (Retry-After, bounded)
     unknown_reason: UnknownReason | None = None
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        """Keep what came from the network inert, however the answer was made."""
+        _inert_fields(self, url=MAX_SHOWN, explanation_url=MAX_SHOWN, detail=MAX_DETAIL)
 
     @property
     def known(self) -> bool:

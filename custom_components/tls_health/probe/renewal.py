@@ -169,9 +169,10 @@ def parse_window(
             UnknownReason.MALFORMED,
             f"the suggested window of {_shown(url)} has no readable start and end",
         )
-    if end < start:
+    if end <= start:
         raise RenewalInfoError(
-            UnknownReason.MALFORMED, f"the suggested window of {_shown(url)} ends before it starts"
+            UnknownReason.MALFORMED,
+            f"the suggested window of {_shown(url)} does not end after it starts",
         )
     earliest = leaf.not_valid_before_utc - WINDOW_SLACK
     latest = leaf.not_valid_after_utc + WINDOW_SLACK
@@ -219,7 +220,7 @@ def retry_after(value: str | None, now: datetime) -> timedelta:
     wait = MIN_ASK_INTERVAL
     if value:
         value = value.strip()
-        if value.isdigit() and len(value) < 12:  # noqa: PLR2004
+        if value.isascii() and value.isdigit() and len(value) < 12:  # noqa: PLR2004
             wait = timedelta(seconds=int(value))
         else:
             try:
@@ -303,11 +304,18 @@ class RenewalChecker:
                     self._answers.popitem(last=False)
                 return info
         except TimeoutError:
-            return replace(
+            # asked again no sooner than after an answer that was not usable
+            wait = MIN_ASK_INTERVAL
+            info = replace(
                 base,
                 unknown_reason=UnknownReason.UNREACHABLE,
                 detail=f"the CA did not answer within {budget:g} s",
+                next_ask=now + wait,
             )
+            self._answers[key] = _Cached(info, time.monotonic() + wait.total_seconds())
+            while len(self._answers) > CACHE_SIZE:
+                self._answers.popitem(last=False)
+            return info
         finally:
             if not lock.locked():
                 self._locks.pop(key, None)

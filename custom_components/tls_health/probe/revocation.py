@@ -13,13 +13,17 @@ nextUpdate and at most MAX_CRL_AGE) and shares the CRLs among every probe of a P
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
+import hashlib
 import itertools
 import os
+import re
 import time
 from typing import Any, Final
 
@@ -27,6 +31,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
@@ -154,17 +159,22 @@ def load_crl(data: bytes, issuer: x509.Certificate, url: str) -> x509.Certificat
 
     CPU-bound for a large CRL (its signature covers every entry): run it in an executor.
     """
+    return checked_crl(data, issuer, url)[0]
+
+
+def checked_crl(
+    data: bytes, issuer: x509.Certificate, url: str
+) -> tuple[x509.CertificateRevocationList, bytes]:
+    """Return what `load_crl` does, and the CRL's DER bytes (also when it came as PEM)."""
     try:
-        crl = (
-            x509.load_pem_x509_crl(data)
-            if data.lstrip().startswith(b"-----BEGIN")
-            else x509.load_der_x509_crl(data)
-        )
+        der = _der_of(data)
+        crl = x509.load_der_x509_crl(der)
         crl_issuer = crl.issuer
         extensions = crl.extensions
     except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension) as err:
         raise RevocationError(
-            UnknownReason.MALFORMED, f"the CRL at {shown(url)} cannot be parsed ({err})"
+            UnknownReason.MALFORMED,
+            f"the CRL at {shown(url)} cannot be parsed ({inert(str(err))})",
         ) from err
     if crl_issuer != issuer.subject:
         raise RevocationError(
@@ -178,27 +188,101 @@ def load_crl(data: bytes, issuer: x509.Certificate, url: str) -> x509.Certificat
             UnknownReason.UNVERIFIABLE,
             f"the issuer's key may not sign CRLs, yet {shown(url)} is signed by that name",
         )
-    if not _crl_signed_by(crl, issuer):
+    if not _crl_signed_by(crl, der, issuer):
         raise RevocationError(
             UnknownReason.UNVERIFIABLE,
             f"the signature of the CRL at {shown(url)} does not verify with the issuer's key",
         )
     _check_crl_scope(extensions, url)
-    return crl
+    return crl, der
 
 
-def _crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+_PEM_CRL: Final = re.compile(rb"-----BEGIN X509 CRL-----(.*?)-----END X509 CRL-----", re.DOTALL)
+
+
+def _der_of(data: bytes) -> bytes:
+    """Return the DER bytes of a CRL that came as DER or as PEM; ValueError when neither."""
+    if not data.lstrip().startswith(b"-----BEGIN"):
+        return data
+    if (found := _PEM_CRL.search(data)) is None:
+        raise ValueError("no PEM CRL block")
+    try:
+        return base64.b64decode(b"".join(found[1].split()), validate=True)
+    except binascii.Error as err:
+        raise ValueError("the PEM block is not base64") from err
+
+
+def _signed_part(der: bytes) -> bytes | None:
+    """Return the TBSCertList as it came: the first element of the outer SEQUENCE.
+
+    Sliced from the bytes: cryptography's `tbs_certlist_bytes` encodes it again, holding the
+    GIL (40 ms of a stalled event loop for a 3 MB CRL).
+    """
+    outer = _header(der, 0)
+    inner = _header(der, outer[0]) if outer is not None else None
+    if outer is None or inner is None or der[0] != _SEQUENCE or der[outer[0]] != _SEQUENCE:
+        return None
+    return der[outer[0] : inner[0] + inner[1]]
+
+
+_SEQUENCE: Final = 0x30
+_LONG_FORM: Final = 0x80
+_MAX_LENGTH_OCTETS: Final = 4
+
+
+def _header(der: bytes, at: int) -> tuple[int, int] | None:
+    """Return where the content of the DER element at `at` starts, and its length."""
+    if at + 2 > len(der):
+        return None
+    first, start = der[at + 1], at + 2
+    length = first
+    if first & _LONG_FORM:
+        count = first & ~_LONG_FORM
+        if not 1 <= count <= _MAX_LENGTH_OCTETS or start + count > len(der):
+            return None
+        length = int.from_bytes(der[start : start + count], "big")
+        start += count
+    return (start, length) if start + length <= len(der) else None
+
+
+def _crl_signed_by(
+    crl: x509.CertificateRevocationList, der: bytes, issuer: x509.Certificate
+) -> bool:
+    """Verify the CRL's signature with the issuer's key.
+
+    The signed part is sliced from the bytes and hashed with hashlib, which lets the event loop
+    run meanwhile (cryptography holds the GIL: 60 ms of a stalled loop for a 3 MB CRL); the
+    digest is then verified as prehashed.
+    """
     try:
         key = issuer.public_key()
-        if not isinstance(
-            key,
-            rsa.RSAPublicKey
-            | ec.EllipticCurvePublicKey
-            | ed25519.Ed25519PublicKey
-            | ed448.Ed448PublicKey,
-        ):
-            return False
-        return crl.is_signature_valid(key)
+        algorithm = crl.signature_hash_algorithm
+        signed = _signed_part(der)
+        hashed_apart = algorithm is not None and algorithm.name in hashlib.algorithms_guaranteed
+        match key:
+            case rsa.RSAPublicKey() | ec.EllipticCurvePublicKey() if hashed_apart:
+                assert algorithm is not None  # noqa: S101 - for the type checker
+                if signed is None:
+                    return False
+                digest = hashlib.new(algorithm.name, signed).digest()
+                prehashed = Prehashed(algorithm)
+                if isinstance(key, rsa.RSAPublicKey):
+                    scheme = crl.signature_algorithm_parameters
+                    if not isinstance(scheme, padding.PKCS1v15 | padding.PSS):
+                        return False
+                    key.verify(crl.signature, digest, scheme, prehashed)
+                else:
+                    key.verify(crl.signature, digest, ec.ECDSA(prehashed))
+                return True
+            case (
+                rsa.RSAPublicKey()
+                | ec.EllipticCurvePublicKey()
+                | ed25519.Ed25519PublicKey()
+                | ed448.Ed448PublicKey()
+            ):
+                return crl.is_signature_valid(key)
+            case _:
+                return False
     except ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature:
         return False
 
@@ -233,24 +317,31 @@ def _check_crl_scope(extensions: x509.Extensions, url: str) -> None:
         for name in point.full_name or ()
         if isinstance(name, x509.UniformResourceIdentifier)
     ]
-    if names and url not in names:
+    # A CRL that names its distribution point covers only a certificate naming the same one,
+    # here by the URL it was fetched from (RFC 5280, section 6.3.3 b.2.i).
+    named = point.full_name is not None or point.relative_name is not None
+    if named and url not in names:
         raise RevocationError(
             UnknownReason.UNVERIFIABLE,
             f"the CRL at {shown(url)} is the CRL of another distribution point",
         )
 
 
-def crl_status(
+def crl_status(  # noqa: PLR0913
     crl: x509.CertificateRevocationList,
     cert: x509.Certificate,
     url: str,
     now: datetime,
     found: dict[int, x509.RevokedCertificate | None] | None = None,
+    *,
+    der: bytes | None = None,
 ) -> RevocationStatus:
     """Look the certificate up in a CRL `load_crl` accepted, if it is current at `now`.
 
-    CPU-bound for a large CRL (the lookup walks its entries): run it in an executor. `found`
-    remembers lookups in this CRL (a warm check of a large CRL then costs no walk).
+    CPU-bound for a large CRL (the lookup walks its entries, holding the GIL): run it in an
+    executor. `found` remembers lookups in this CRL (a warm check of a large CRL then costs no
+    walk). `der`, the CRL as it came: a serial whose encoding it does not hold is not revoked,
+    told by a byte search instead of a walk.
     """
     this_update = crl.last_update_utc
     next_update = crl.next_update_utc
@@ -281,6 +372,10 @@ def crl_status(
     serial = serial_number(cert)
     if found is not None and serial in found:
         entry = found[serial]
+    elif der is not None and serial >= 0 and der_integer(serial) not in der:
+        entry = None
+        if found is not None and len(found) < MAX_REMEMBERED_LOOKUPS:
+            found[serial] = entry
     else:
         entry = crl.get_revoked_certificate_by_serial_number(serial)
         if found is not None and len(found) < MAX_REMEMBERED_LOOKUPS:
@@ -300,6 +395,15 @@ def crl_status(
         detail=f"revoked on {entry.revocation_date_utc:%Y-%m-%d %H:%M} UTC ({reason.value}) "
         f"according to the CRL at {shown(url)}",
     )
+
+
+def der_integer(value: int) -> bytes:
+    """Return the DER encoding of a non-negative INTEGER, as a CRL entry holds a serial."""
+    body = value.to_bytes(value.bit_length() // 8 + 1, "big")
+    if len(body) < _LONG_FORM:
+        return bytes([0x02, len(body)]) + body
+    size = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
+    return bytes([0x02, _LONG_FORM | len(size)]) + size + body
 
 
 def _scope_problem(
@@ -521,10 +625,15 @@ def _signature_valid(
 @dataclass(slots=True)
 class _CachedCrl:
     crl: x509.CertificateRevocationList
-    size: int
+    der: bytes  # as it came (the parsed CRL refers to the same bytes)
     fetched: float  # time.monotonic()
     next_update: datetime | None
     found: dict[int, x509.RevokedCertificate | None] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Bytes it holds."""
+        return len(self.der)
 
     def current(self, now: datetime) -> bool:
         """Whether the CRL still speaks for `now` (its nextUpdate has not passed)."""
@@ -539,6 +648,18 @@ class _CachedCrl:
 class _CachedOcsp:
     status: RevocationStatus
     until: float  # time.monotonic()
+    current_until: datetime  # the answer speaks for no later moment
+
+    @classmethod
+    def of(cls, status: RevocationStatus, now: datetime) -> _CachedOcsp | None:
+        """Keep an answer while it is current, for MAX_OCSP_AGE at most; None when it is not."""
+        current_until = status.next_update or (
+            status.this_update + OCSP_WITHOUT_NEXT_UPDATE if status.this_update else None
+        )
+        if current_until is None or current_until < now:
+            return None
+        age = min(MAX_OCSP_AGE, current_until - now).total_seconds()
+        return cls(status, time.monotonic() + age, current_until)
 
 
 class RevocationChecker:
@@ -640,9 +761,8 @@ class RevocationChecker:
             return replace(cached, subject=cert.subject.rfc4514_string(), serial=_base(cert).serial)
         if serial_number(cert) in cached.found:  # a remembered lookup walks nothing
             return crl_status(cached.crl, cert, url, now, cached.found)
-        return await loop.run_in_executor(
-            None, crl_status, cached.crl, cert, url, now, cached.found
-        )
+        lookup = partial(crl_status, cached.crl, cert, url, now, cached.found, der=cached.der)
+        return await loop.run_in_executor(None, lookup)
 
     async def _cached_crl(
         self, key: tuple[str, bytes], issuer: x509.Certificate, url: str, now: datetime
@@ -660,8 +780,8 @@ class RevocationChecker:
                     return cached
                 try:
                     answer = await fetch(url, max_bytes=MAX_CRL_BYTES, context=None)
-                    crl = await asyncio.get_running_loop().run_in_executor(
-                        None, load_crl, answer.body, issuer, url
+                    crl, der = await asyncio.get_running_loop().run_in_executor(
+                        None, checked_crl, answer.body, issuer, url
                     )
                 except (FetchError, RevocationError) as err:
                     if cached is not None and cached.current(now):
@@ -673,7 +793,7 @@ class RevocationChecker:
                         detail=err.detail,
                         url=url,
                     )
-                entry = _CachedCrl(crl, len(answer.body), time.monotonic(), crl.next_update_utc)
+                entry = _CachedCrl(crl, der, time.monotonic(), crl.next_update_utc)
                 self._store(key, entry)
                 return entry
         finally:
@@ -696,11 +816,9 @@ class RevocationChecker:
     ) -> RevocationStatus:
         key = (url, issuer.fingerprint(hashes.SHA256()), serial_number(cert))
         cached = self._ocsp.get(key)
-        if cached is not None and time.monotonic() < cached.until:
-            next_update = cached.status.next_update
-            if next_update is None or now <= next_update:
-                self._ocsp.move_to_end(key)
-                return cached.status
+        if cached is not None and time.monotonic() < cached.until and now <= cached.current_until:
+            self._ocsp.move_to_end(key)
+            return cached.status
         nonce = os.urandom(16)
         try:
             request = ocsp_request(cert, issuer, nonce)
@@ -724,11 +842,8 @@ class RevocationChecker:
             )
         judge = partial(ocsp_status, answer.body, cert, issuer, url=url, now=now, nonce=nonce)
         status = await asyncio.get_running_loop().run_in_executor(None, judge)
-        if status.state is not RevocationState.UNKNOWN:
-            age = MAX_OCSP_AGE.total_seconds()
-            if status.next_update is not None:
-                age = min(age, max((status.next_update - now).total_seconds(), 0))
-            self._ocsp[key] = _CachedOcsp(status, time.monotonic() + age)
+        if status.state is not RevocationState.UNKNOWN and (kept := _CachedOcsp.of(status, now)):
+            self._ocsp[key] = kept
             while len(self._ocsp) > OCSP_CACHE_SIZE:
                 self._ocsp.popitem(last=False)
         return status
