@@ -292,3 +292,21 @@ def black_hole(host: str = "127.0.0.2") -> Iterator[int]:
         port = listener.getsockname()[1]
         with socket.create_connection((host, port), timeout=1):
             yield port
+
+
+def ocsp_responder(answer: Callable[[], bytes]) -> Handler:
+    """An OCSP responder over http: reads the POSTed request, answers `answer()`'s DER."""
+
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        body = answer()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+
+    return respond

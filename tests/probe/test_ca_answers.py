@@ -37,6 +37,7 @@ from custom_components.tls_health.probe.revocation import (
     load_crl,
 )
 from tests.certs import DAY, Pki
+from tests.servers import ocsp_responder
 
 URL = "http://127.0.0.1:9/ca.crl"
 
@@ -307,12 +308,9 @@ async def test_a_kept_ocsp_answer_without_next_update_is_not_used_once_outdated(
     state: dict[str, x509.Certificate] = {}
     this_update = datetime.now(UTC) - timedelta(days=4) + timedelta(hours=1)
 
-    async def responder(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-        await reader.readexactly(length)
+    def answer() -> bytes:
         asked.append(1)
-        body = (
+        return (
             ocsp.OCSPResponseBuilder()
             .add_response(
                 cert=state["leaf"],
@@ -328,14 +326,8 @@ async def test_a_kept_ocsp_answer_without_next_update_is_not_used_once_outdated(
             .sign(issuer.key, hashes.SHA256())  # type: ignore[arg-type]
             .public_bytes(serialization.Encoding.DER)
         )
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n"
-            + f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
-        await writer.drain()
 
-    server = await serve(responder)
+    server = await serve(ocsp_responder(answer))
     access = x509.AuthorityInformationAccess(
         [
             x509.AccessDescription(

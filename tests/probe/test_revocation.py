@@ -38,6 +38,7 @@ from custom_components.tls_health.probe.renewal import certificate_id, recognise
 from tests.authority import AriHandler, NginxFiles, OcspResponder, OpenSslCa, served_authority
 from tests.certs import DAY, NOW, Issued, Pki, issue
 from tests.daemons import free_ports, installed, running, service_directory
+from tests.servers import ocsp_responder
 
 from .conftest import CallbackWatch
 
@@ -343,19 +344,7 @@ async def test_lying_ocsp_responder(
     issuer = pki.intermediate
     state: dict[str, x509.Certificate] = {}
 
-    async def responder(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-        await reader.readexactly(length)
-        body = _ocsp_answer(lie, state["leaf"], issuer)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n"
-            + f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
-        await writer.drain()
-
-    server = await serve(responder)
+    server = await serve(ocsp_responder(lambda: _ocsp_answer(lie, state["leaf"], issuer)))
     leaf = pki.leaf(HOST, extra=(_ocsp_access(f"http://127.0.0.1:{server.port}/"),))
     state["leaf"] = leaf.cert
     report = await probe(
