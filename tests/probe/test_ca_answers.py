@@ -64,6 +64,13 @@ async def test_a_content_length_int_refuses_is_a_fetch_error(serve, length: byte
     assert failed.value.reason is UnknownReason.MALFORMED
 
 
+async def test_a_redirect_to_no_usable_url_is_a_fetch_error(serve) -> None:
+    point = await serve(answering(b"HTTP/1.1 302 Found\r\nLocation: http://[::1/ca.crl\r\n\r\n"))
+    with pytest.raises(FetchError) as failed:
+        await fetch(f"http://127.0.0.1:{point.port}/ca.crl", max_bytes=4096, context=None)
+    assert failed.value.reason is UnknownReason.MALFORMED
+
+
 async def test_a_redirect_from_https_to_plain_http_is_not_followed(
     serve, pki: Pki, tls_context
 ) -> None:

@@ -81,7 +81,13 @@ async def fetch(  # noqa: PLR0913
         url = request.url
         if status in _REDIRECTS and (location := headers.get("location")):
             data = None if status == 303 else data  # noqa: PLR2004
-            request = _Request(urljoin(url, location), data, content_type, accept)
+            try:
+                target = urljoin(url, location)
+            except ValueError as err:  # e.g. an unclosed IPv6 bracket
+                raise FetchError(
+                    UnknownReason.MALFORMED, f"{url} redirects nowhere usable"
+                ) from err
+            request = _Request(target, data, content_type, accept)
             if secure and not request.url.lower().startswith("https:"):
                 raise FetchError(
                     UnknownReason.NOT_SUPPORTED, f"{url} redirects from https to plain http"
