@@ -15,7 +15,14 @@ import shutil
 import sys
 from typing import Any, Final
 
-from playwright.async_api import ConsoleMessage, Page, Route, ViewportSize, async_playwright
+from playwright.async_api import (
+    ConsoleMessage,
+    Page,
+    Route,
+    TimeoutError as PlaywrightTimeoutError,
+    ViewportSize,
+    async_playwright,
+)
 import yaml
 
 from custom_components.tls_health.proxy_judgement import REPEATED_REFUSALS
@@ -617,10 +624,27 @@ class Browser:
 
     async def open(self, path: str, ready: str, text: str = "") -> None:
         """Go to a frontend path and wait until `ready` (holding `text`) shows and the network
-        is quiet."""
-        self.console.clear()
-        await self.page.goto(f"{self.scene.hass.url}{path}")
-        await self.page.locator(ready).filter(has_text=text).first.wait_for()
+        is quiet.
+
+        Loaded once more when it does not show in time: on a 2-core machine busy with other
+        end-to-end tests, the frontend sometimes never finished a first render (a table or a
+        card stayed empty for 30 s, then rendered at once on a reload). A view that does not
+        show on the second load fails, with a screenshot of it in the artifacts.
+        """
+        for attempt in range(OPEN_ATTEMPTS):
+            self.console.clear()
+            await self.page.goto(f"{self.scene.hass.url}{path}")
+            try:
+                await self.page.locator(ready).filter(has_text=text).first.wait_for()
+                break
+            except PlaywrightTimeoutError:
+                if attempt + 1 == OPEN_ATTEMPTS:
+                    shot = (
+                        self.artifacts
+                        / f"{self.language}-not-shown-{ready.split(maxsplit=1)[0]}.png"
+                    )
+                    await self.page.screenshot(path=shot, full_page=True)
+                    raise
         await self.page.wait_for_load_state("networkidle")
 
     async def open_repairs(self) -> None:
@@ -660,6 +684,7 @@ class Browser:
 
 DIALOG = "dialog-repairs-issue"
 SETTLE_MS = 300
+OPEN_ATTEMPTS = 2
 FLAGS = (  # headless=True adds --headless; Playwright gives each launch a fresh profile
     "--no-sandbox",
     "--disable-gpu",

@@ -42,7 +42,7 @@ from .frontend import (
 from .hass_process import ROOT
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser"
-BROWSE_WITHIN = 300
+BROWSE_WITHIN = 420
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
 pytestmark = [pytest.mark.timeout(BROWSE_WITHIN + 60), pytest.mark.xdist_group("browser")]
