@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 import contextlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 import json
 import os
 from pathlib import Path
 import shutil
 import subprocess
+from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from .daemons import Daemon, free_ports, running, service_directory
 from .e2e.proxies import nginx_binary
@@ -212,6 +214,35 @@ class NginxFiles(Daemon):
         """How many requests for the file nginx logged."""
         log = path.parent.parent / "nginx" / "access.log"
         return log.read_text().count(f"GET /{path.name} ") if log.exists() else 0
+
+
+def crl_of(
+    issuer: x509.Name,
+    key: Any,
+    serials: Iterable[int] = (),
+    *,
+    extensions: Iterable[x509.ExtensionType] = (),
+) -> bytes:
+    """A DER CRL in `issuer`'s name signed by `key`, current for a day, revoking `serials` two
+    hours ago; each extension critical."""
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer)
+        .last_update(now - timedelta(hours=1))
+        .next_update(now + timedelta(days=1))
+    )
+    for serial in serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(now - timedelta(hours=2))
+            .build()
+        )
+    for value in extensions:
+        builder = builder.add_extension(value, critical=True)
+    crl = builder.sign(key, hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.DER)
 
 
 @contextlib.contextmanager

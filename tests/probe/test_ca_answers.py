@@ -20,7 +20,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 import pytest
 
-from custom_components.tls_health.probe import RevocationState, UnknownReason
+from custom_components.tls_health.probe import RevocationState, UnknownReason, der
 from custom_components.tls_health.probe.fetch import FetchError, fetch
 from custom_components.tls_health.probe.renewal import (
     MIN_ASK_INTERVAL,
@@ -33,9 +33,9 @@ from custom_components.tls_health.probe.revocation import (
     RevocationError,
     checked_crl,
     crl_status,
-    der_integer,
     load_crl,
 )
+from tests.authority import crl_of
 from tests.certs import DAY, Pki
 from tests.servers import ocsp_responder
 
@@ -53,19 +53,17 @@ def answering(head: bytes):
 
 
 @pytest.mark.parametrize(
-    "length",
-    ["\u00b2".encode("latin-1"), b"9" * 5000, b"\xd9\xa1"],
-    ids=["superscript_two", "5000_digits", "arabic_indic_one"],
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n",  # a Latin-1 digit int() refuses
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: \xd9\xa1\r\n\r\n",  # an Arabic-Indic one
+        b"HTTP/1.1 302 Found\r\nLocation: http://[::1/ca.crl\r\n\r\n",  # no usable URL
+    ],
+    ids=["superscript_two", "5000_digits", "arabic_indic_one", "redirect_nowhere"],
 )
-async def test_a_content_length_int_refuses_is_a_fetch_error(serve, length: bytes) -> None:
-    point = await serve(answering(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\n"))
-    with pytest.raises(FetchError) as failed:
-        await fetch(f"http://127.0.0.1:{point.port}/ca.crl", max_bytes=4096, context=None)
-    assert failed.value.reason is UnknownReason.MALFORMED
-
-
-async def test_a_redirect_to_no_usable_url_is_a_fetch_error(serve) -> None:
-    point = await serve(answering(b"HTTP/1.1 302 Found\r\nLocation: http://[::1/ca.crl\r\n\r\n"))
+async def test_an_answer_int_or_urljoin_refuses_is_a_fetch_error(serve, head: bytes) -> None:
+    point = await serve(answering(head))
     with pytest.raises(FetchError) as failed:
         await fetch(f"http://127.0.0.1:{point.port}/ca.crl", max_bytes=4096, context=None)
     assert failed.value.reason is UnknownReason.MALFORMED
@@ -109,21 +107,8 @@ def test_a_renewal_window_with_no_length_is_malformed(pki: Pki) -> None:
 
 
 def crl_with_point(pki: Pki, point: x509.IssuingDistributionPoint | None, *serials: int) -> bytes:
-    now = datetime.now(UTC)
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(pki.intermediate.cert.subject)
-        .last_update(now - timedelta(hours=1))
-        .next_update(now + DAY)
-    )
-    for serial in serials:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
-        )
-    if point is not None:
-        builder = builder.add_extension(point, critical=True)
-    crl = builder.sign(pki.intermediate.key, hashes.SHA256())  # type: ignore[arg-type]
-    return crl.public_bytes(serialization.Encoding.DER)
+    issuer = pki.intermediate
+    return crl_of(issuer.cert.subject, issuer.key, serials, extensions=(point,) if point else ())
 
 
 def point_named(
@@ -187,70 +172,53 @@ def test_a_pem_crl_is_read_and_its_signature_checked(pki: Pki) -> None:
 def test_a_serial_the_crl_does_not_hold_is_good_without_a_walk(pki: Pki) -> None:
     leaf = pki.leaf("hass.example.test").cert
     serial = leaf.serial_number
-    der = crl_with_point(pki, None, serial + 1, 0x80, 2**159 - 1)
-    crl, _ = checked_crl(der, pki.intermediate.cert, URL)
+    data = crl_with_point(pki, None, serial + 1, 0x80, 2**159 - 1)
+    crl, _ = checked_crl(data, pki.intermediate.cert, URL)
     for value in (serial + 1, 0x80, 2**159 - 1):
-        assert der_integer(value) in der
+        assert der.integer(value) in data
     now = datetime.now(UTC)
-    assert crl_status(crl, leaf, URL, now, {}, der=der).state.value == "good"
+    assert crl_status(crl, leaf, URL, now, {}, der=data).state.value == "good"
     revoked = crl_with_point(pki, None, serial)
     crl, _ = checked_crl(revoked, pki.intermediate.cert, URL)
     assert crl_status(crl, leaf, URL, now, {}, der=revoked).state.value == "revoked"
 
 
-def _der(tag: int, content: bytes) -> bytes:
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(octets)]) + octets + content
-
-
-def _elements(der: bytes) -> list[bytes]:
-    """The elements of a DER SEQUENCE's content, each whole."""
+def _elements(data: bytes) -> list[bytes]:
+    """The elements of DER content, each whole."""
     items, at = [], 0
-    while at < len(der):
-        size, start = der[at + 1], at + 2
-        if size & 0x80:
-            count = size & 0x7F
-            size, start = int.from_bytes(der[start : start + count], "big"), start + count
-        items.append(der[at : start + size])
+    while (found := der.header(data, at, 4)) is not None:
+        start, size = found
+        items.append(data[at : start + size])
         at = start + size
     return items
+
+
+def _content(data: bytes) -> bytes:
+    found = der.header(data, 0, 4)
+    assert found is not None
+    start, size = found
+    return data[start : start + size]
 
 
 def large_crl(pki: Pki, entries: int) -> bytes:
     """A CRL of the intermediate with `entries` entries, encoded by hand (the builder is slow)."""
     now = datetime.now(UTC)
-    empty = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(pki.intermediate.cert.subject)
-        .last_update(now - timedelta(hours=1))
-        .next_update(now + DAY)
-        .sign(pki.intermediate.key, hashes.SHA256())  # type: ignore[arg-type]
-        .public_bytes(serialization.Encoding.DER)
+    tbs, algorithm, _ = _elements(
+        _content(crl_of(pki.intermediate.cert.subject, pki.intermediate.key))
     )
-    tbs, algorithm, _ = _elements(_content(empty))
-    revoked_at = _der(0x17, now.strftime("%y%m%d%H%M%SZ").encode())
+    revoked_at = der.element(0x17, now.strftime("%y%m%d%H%M%SZ").encode())
     listed = b"".join(
-        _der(0x30, der_integer(10**30 + index) + revoked_at) for index in range(entries)
+        der.element(der.SEQUENCE, der.integer(10**30 + index) + revoked_at)
+        for index in range(entries)
     )
-    signed = _der(0x30, _content(tbs) + _der(0x30, listed))
+    signed = der.element(der.SEQUENCE, _content(tbs) + der.element(der.SEQUENCE, listed))
     key = pki.intermediate.key
     signature = (
         key.sign(signed, ec.ECDSA(hashes.SHA256()))  # type: ignore[union-attr,call-arg]
         if isinstance(key, ec.EllipticCurvePrivateKey)
         else key.sign(signed, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
     )
-    return _der(0x30, signed + algorithm + _der(0x03, b"\x00" + signature))
-
-
-def _content(der: bytes) -> bytes:
-    size, start = der[1], 2
-    if size & 0x80:
-        count = size & 0x7F
-        start += count
-    return der[start:]
+    return der.element(der.SEQUENCE, signed + algorithm + der.element(0x03, b"\x00" + signature))
 
 
 def loop_stall(call) -> float:

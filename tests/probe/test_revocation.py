@@ -35,7 +35,14 @@ from custom_components.tls_health.probe import (
     Verdict,
 )
 from custom_components.tls_health.probe.renewal import certificate_id, recognise
-from tests.authority import AriHandler, NginxFiles, OcspResponder, OpenSslCa, served_authority
+from tests.authority import (
+    AriHandler,
+    NginxFiles,
+    OcspResponder,
+    OpenSslCa,
+    crl_of,
+    served_authority,
+)
 from tests.certs import DAY, NOW, Issued, Pki, issue
 from tests.daemons import free_ports, installed, running, service_directory
 from tests.servers import ocsp_responder
@@ -180,7 +187,7 @@ async def test_hostile_crl_is_unknown(
     elif hostile == "forged":
         # The CA's name, another key: a CRL that lists the certificate, signed by an impostor.
         impostor = ec.generate_private_key(ec.SECP256R1())
-        path.write_bytes(_crl(ca.root.subject, impostor, [leaf.cert.serial_number]))
+        path.write_bytes(crl_of(ca.root.subject, impostor, [leaf.cert.serial_number]))
     elif hostile == "stale":
         ca.crl(path)  # nextUpdate in 2 days; checked 3 days on
         now = datetime.now(UTC) + 3 * DAY
@@ -582,24 +589,6 @@ def _ocsp_access(url: str) -> tuple[x509.ExtensionType, bool]:
         ),
         False,
     )
-
-
-def _crl(issuer: x509.Name, key: ec.EllipticCurvePrivateKey, serials: list[int]) -> bytes:
-    now = datetime.now(UTC)
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(issuer)
-        .last_update(now - timedelta(hours=1))
-        .next_update(now + DAY)
-    )
-    for serial in serials:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(serial)
-            .revocation_date(now - timedelta(hours=2))
-            .build()
-        )
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
 def _ocsp_answer(lie: str, leaf: x509.Certificate, issuer: Issued) -> bytes:

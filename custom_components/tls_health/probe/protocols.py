@@ -13,6 +13,7 @@ import re
 import socket
 from typing import Final
 
+from . import der
 from .connection import READ_SIZE, Stream
 from .inert import inert
 
@@ -325,21 +326,12 @@ _STARTTLS_OID: Final = b"1.3.6.1.4.1.1466.20037"
 _LDAP_RESULT_CODES: Final = {2: "protocolError", 52: "unavailable", 53: "unwillingToPerform"}
 
 
-def _ber(tag: int, value: bytes) -> bytes:
-    """Encode a BER element with a short or long definite length."""
-    size = len(value)
-    if size < 0x80:  # noqa: PLR2004
-        return bytes([tag, size]) + value
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(length)]) + length + value
-
-
 def _ldap_message(message_id: int, operation: bytes) -> bytes:
-    return _ber(0x30, _ber(0x02, bytes([message_id])) + operation)
+    return der.element(der.SEQUENCE, der.element(der.INTEGER, bytes([message_id])) + operation)
 
 
-LDAP_STARTTLS_REQUEST: Final = _ldap_message(1, _ber(0x77, _ber(0x80, _STARTTLS_OID)))
-LDAP_UNBIND: Final = _ldap_message(2, _ber(0x42, b""))
+LDAP_STARTTLS_REQUEST: Final = _ldap_message(1, der.element(0x77, der.element(0x80, _STARTTLS_OID)))
+LDAP_UNBIND: Final = _ldap_message(2, der.element(0x42, b""))
 
 
 async def _ber_element(talk: Conversation) -> tuple[int, bytes]:

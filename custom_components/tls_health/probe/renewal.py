@@ -299,26 +299,26 @@ class RenewalChecker:
                 if cached is not None and time.monotonic() < cached.until:
                     return cached.info
                 info, wait = await self._ask(base, leaf, cert_id, context, now)
-                self._answers[key] = _Cached(info, time.monotonic() + wait.total_seconds())
-                while len(self._answers) > CACHE_SIZE:
-                    self._answers.popitem(last=False)
-                return info
+                return self._keep(key, info, wait)
         except TimeoutError:
             # asked again no sooner than after an answer that was not usable
-            wait = MIN_ASK_INTERVAL
             info = replace(
                 base,
                 unknown_reason=UnknownReason.UNREACHABLE,
                 detail=f"the CA did not answer within {budget:g} s",
-                next_ask=now + wait,
+                next_ask=now + MIN_ASK_INTERVAL,
             )
-            self._answers[key] = _Cached(info, time.monotonic() + wait.total_seconds())
-            while len(self._answers) > CACHE_SIZE:
-                self._answers.popitem(last=False)
-            return info
+            return self._keep(key, info, MIN_ASK_INTERVAL)
         finally:
             if not lock.locked():
                 self._locks.pop(key, None)
+
+    def _keep(self, key: tuple[str, str], info: RenewalInfo, wait: timedelta) -> RenewalInfo:
+        """Keep an answer (or why there is none) until the CA may be asked again."""
+        self._answers[key] = _Cached(info, time.monotonic() + wait.total_seconds())
+        while len(self._answers) > CACHE_SIZE:
+            self._answers.popitem(last=False)
+        return info
 
     async def _ask(
         self,

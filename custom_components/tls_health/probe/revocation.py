@@ -36,6 +36,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from .certificates import extension, serial_number
+from .der import SEQUENCE, header, integer
 from .fetch import FetchError, fetch, plain_http
 from .inert import inert
 from .models import (
@@ -218,31 +219,15 @@ def _signed_part(der: bytes) -> bytes | None:
     Sliced from the bytes: cryptography's `tbs_certlist_bytes` encodes it again, holding the
     GIL (40 ms of a stalled event loop for a 3 MB CRL).
     """
-    outer = _header(der, 0)
-    inner = _header(der, outer[0]) if outer is not None else None
-    if outer is None or inner is None or der[0] != _SEQUENCE or der[outer[0]] != _SEQUENCE:
+    outer = header(der, 0, _MAX_LENGTH_OCTETS)
+    inner = header(der, outer[0], _MAX_LENGTH_OCTETS) if outer is not None else None
+    if outer is None or inner is None or der[0] != SEQUENCE or der[outer[0]] != SEQUENCE:
         return None
     return der[outer[0] : inner[0] + inner[1]]
 
 
-_SEQUENCE: Final = 0x30
-_LONG_FORM: Final = 0x80
+# Octets a CRL's outer lengths may take: 4 GiB, far past MAX_CRL_BYTES.
 _MAX_LENGTH_OCTETS: Final = 4
-
-
-def _header(der: bytes, at: int) -> tuple[int, int] | None:
-    """Return where the content of the DER element at `at` starts, and its length."""
-    if at + 2 > len(der):
-        return None
-    first, start = der[at + 1], at + 2
-    length = first
-    if first & _LONG_FORM:
-        count = first & ~_LONG_FORM
-        if not 1 <= count <= _MAX_LENGTH_OCTETS or start + count > len(der):
-            return None
-        length = int.from_bytes(der[start : start + count], "big")
-        start += count
-    return (start, length) if start + length <= len(der) else None
 
 
 def _crl_signed_by(
@@ -372,7 +357,7 @@ def crl_status(  # noqa: PLR0913
     serial = serial_number(cert)
     if found is not None and serial in found:
         entry = found[serial]
-    elif der is not None and serial >= 0 and der_integer(serial) not in der:
+    elif der is not None and serial >= 0 and integer(serial) not in der:
         entry = None
         if found is not None and len(found) < MAX_REMEMBERED_LOOKUPS:
             found[serial] = entry
@@ -395,15 +380,6 @@ def crl_status(  # noqa: PLR0913
         detail=f"revoked on {entry.revocation_date_utc:%Y-%m-%d %H:%M} UTC ({reason.value}) "
         f"according to the CRL at {shown(url)}",
     )
-
-
-def der_integer(value: int) -> bytes:
-    """Return the DER encoding of a non-negative INTEGER, as a CRL entry holds a serial."""
-    body = value.to_bytes(value.bit_length() // 8 + 1, "big")
-    if len(body) < _LONG_FORM:
-        return bytes([0x02, len(body)]) + body
-    size = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
-    return bytes([0x02, _LONG_FORM | len(size)]) + size + body
 
 
 def _scope_problem(
