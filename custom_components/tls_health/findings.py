@@ -585,9 +585,7 @@ def settings_findings(
     ]
     if proxy is not None and judgement.trial is not None:
         placeholders = {**issue_placeholders(report, now), **values}
-        trial = trial_finding(proxy, judgement.trial, placeholders)
-        extra = trusted_by(settings.pending, trial.placeholders)
-        read.append(replace(trial, placeholders={**trial.placeholders, **extra}))
+        read.append(trial_finding(proxy, judgement.trial, placeholders, settings.pending))
     return read
 
 
@@ -618,25 +616,28 @@ def settings_keys(proxy: ProxyReport | None, settings: HttpSettings) -> frozense
 
 
 def trial_finding(
-    proxy: ProxyReport, trial: TrialWarning, placeholders: Mapping[str, str]
+    proxy: ProxyReport,
+    trial: TrialWarning,
+    placeholders: Mapping[str, str],
+    on_trial: ProxySettings | None,
 ) -> Finding:
-    """Return the warning that the proxy works only until HA reverts the settings on trial."""
+    """Return the warning that the proxy works only until HA reverts the settings on trial.
+
+    Its texts quote what the settings on trial trust (`on_trial`, HA's pending slot).
+    """
     hop = trial.address if trial.outcome is Outcome.SETTLES_ON_HOP else ""
     text = TRIAL_TEXTS[trial.outcome]
     if is_public(trial.address):
         text = "proxy_settings_on_trial_public"
-    return Finding(
-        c.PROXY_SETTINGS_ON_TRIAL,
-        {
-            **placeholders,
-            **address_placeholders(proxy.proxy_address or ""),
-            "hop": hop,
-            "previous_hop": trial.previous_hop,
-            "hop_entry": exact_entry(hop),
-            "trusted_address": trial.address,
-        },
-        text=text,
-    )
+    values = {
+        **placeholders,
+        **address_placeholders(proxy.proxy_address or ""),
+        "hop": hop,
+        "previous_hop": trial.previous_hop,
+        "hop_entry": exact_entry(hop),
+        "trusted_address": trial.address,
+    }
+    return Finding(c.PROXY_SETTINGS_ON_TRIAL, {**values, **trusted_by(on_trial, values)}, text=text)
 
 
 def settings_placeholders(settings: HttpSettings, zone: tzinfo | None) -> dict[str, str]:
